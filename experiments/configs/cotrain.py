@@ -1,0 +1,99 @@
+"""Config of `experiments.cotrain`: sim-and-real co-training on the built-in benchmark.
+
+  --config=experiments/configs/cotrain.py        the default benchmark (minutes on a CPU)
+  --config=experiments/configs/cotrain.py:smoke  seconds, for tests
+Any field can be overridden, e.g. --config.method=cotrain --config.seed=3 --config.w=0.2.
+"""
+
+import dataclasses
+
+import ml_collections
+
+from gdacot.envs import DOMAINS
+
+
+def _domain_fields(name: str) -> ml_collections.ConfigDict:
+  spec = DOMAINS[name]
+  return ml_collections.ConfigDict(
+      {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "region"}
+  )
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = "push_cube"
+  c.method = "uot_joint"  # real_only | sim_only | cotrain | mmd | uot_joint
+  c.seed = 0
+
+  # The two domains: every field of the presets, so any can be overridden from the command line
+  # (--config.domains.real.cube_mass=0.5) or a user's own config file.
+  c.domains = ml_collections.ConfigDict({"sim": _domain_fields("sim"), "real": _domain_fields("real")})
+
+  c.data = ml_collections.ConfigDict()
+  c.data.num_sim_demos = 200  # split evenly over sim_regions
+  c.data.num_real_demos = 10  # split evenly over real_regions
+  c.data.sim_regions = ("in", "ood")
+  c.data.real_regions = ("in",)  # real demos never start in "ood": that is the generalisation test
+  c.data.expert_noise = 0.1
+  c.data.demo_batch = 128
+
+  c.obs_horizon = 2
+  c.chunk = 8  # actions predicted
+  c.execute = 4  # actions executed before predicting again
+
+  c.model = ml_collections.ConfigDict()
+  c.model.encoder = "mlp"
+  c.model.head = "mlp"
+  c.model.latent_dim = 64
+  c.model.hidden = 256
+  c.model.depth = 2
+
+  # Mixing ratio, PER SAMPLE: the share of real samples in every BC batch (not the share of
+  # real datasets). real_only and sim_only force it to 1 and 0.
+  c.w = 0.1
+  c.batch_size = 256
+
+  c.align = ml_collections.ConfigDict()
+  c.align.lam = 0.1  # L = L_BC + lam * L_align
+  c.align.batch_size = 128  # B_ot: sim and real OT batches of this size each
+  c.align.target = "action"  # y of the joint cost: "action" (first of the chunk) or "proprio"
+  c.align.alpha_feat = 1.0
+  c.align.alpha_y = 1.0
+  c.align.normalize_cost = True  # each cost term / its detached mean; see gdacot/align/uot.py
+  c.align.epsilon = 0.05  # entropic regularisation, relative to the normalised cost
+  c.align.rho = 1.0  # KL marginal penalty (POT's reg_m); OTT tau = rho / (rho + epsilon)
+  c.align.differentiate_plan = False  # True: gradients through the Sinkhorn iterations too
+  c.align.sinkhorn_iters = 200
+  c.align.sinkhorn_threshold = 1e-3
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.learning_rate = 1e-3
+  c.optim.weight_decay = 1e-4
+  c.optim.grad_clip = 1.0
+
+  c.steps = 3000
+  c.log_every = 100
+  c.ckpt_every = 1000
+  c.keep_checkpoints = 3
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.episodes = 200
+  c.eval.batch_size = 100
+  c.eval.pairs = ("real:in", "real:ood", "sim:in", "sim:ood")
+
+  if arg == "smoke":
+    c.data.num_sim_demos = 16
+    c.data.num_real_demos = 4
+    c.data.demo_batch = 16
+    c.model.hidden = 64
+    c.batch_size = 32
+    c.align.batch_size = 16
+    c.steps = 40
+    c.log_every = 10
+    c.ckpt_every = 20
+    c.eval.episodes = 8
+    c.eval.batch_size = 8
+    c.eval.pairs = ("real:in", "real:ood")
+  elif arg:
+    raise ValueError(f"unknown config variant {arg!r}; use '' or 'smoke'")
+  return c

@@ -1,0 +1,126 @@
+"""Entropic unbalanced optimal transport (paper A's joint UOT loss), solved with OTT-JAX.
+
+Problem (a, b uniform unless given):
+
+    min_P  <P, C> + epsilon * KL(P | a b^T) + rho * KL(P 1 | a) + rho * KL(P^T 1 | b)
+
+`rho` is the KL marginal penalty, the parametrisation of POT's `reg_m`: rho -> infinity is
+balanced OT, small rho lets mass be created or destroyed. OTT-JAX instead takes
+`tau = rho / (rho + epsilon)` in (0, 1], tau = 1 being balanced. `tau_from_rho` converts.
+The plan equals POT's `ot.unbalanced.sinkhorn_unbalanced(a, b, C, reg=epsilon, reg_m=rho,
+reg_type="kl")` (tests/test_uot.py checks it).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from ott.geometry import geometry
+from ott.problems.linear import linear_problem
+from ott.solvers.linear import sinkhorn
+
+
+def tau_from_rho(rho: float, epsilon: float) -> float:
+  """OTT-JAX's marginal relaxation tau for a KL marginal penalty rho: rho / (rho + epsilon)."""
+  return rho / (rho + epsilon)
+
+
+def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable):
+  n, m = cost.shape
+  a = jnp.full(n, 1.0 / n, cost.dtype) if a is None else a
+  b = jnp.full(m, 1.0 / m, cost.dtype) if b is None else b
+  tau = tau_from_rho(rho, epsilon)
+  # OTT regularises with the entropy of P alone (POT's reg_type="entropy"). The KL to the
+  # product a b^T of the papers (POT's reg_type="kl") equals it after adding
+  # -epsilon * (log a_i + log b_j) to the cost, which is what we hand OTT.
+  log_ab = jnp.log(a)[:, None] + jnp.log(b)[None, :]
+  geom = geometry.Geometry(cost_matrix=cost - epsilon * jax.lax.stop_gradient(log_ab), epsilon=epsilon)
+  problem = linear_problem.LinearProblem(geom, a=a, b=b, tau_a=tau, tau_b=tau)
+  solver = sinkhorn.Sinkhorn(
+      threshold=threshold,
+      max_iterations=max_iterations,
+      # Unrolled (not implicit) differentiation when asked: robust for unbalanced problems.
+      implicit_diff=None,
+      # A fixed budget of at least max_iterations/4 keeps reverse mode through the loop cheap.
+      min_iterations=max_iterations // 4 if differentiable else 0,
+      inner_iterations=10,
+  )
+  return solver(problem)
+
+
+def unbalanced_plan(
+    cost: jax.Array,
+    *,
+    epsilon: float,
+    rho: float,
+    a: jax.Array | None = None,
+    b: jax.Array | None = None,
+    max_iterations: int = 1000,
+    threshold: float = 1e-4,
+) -> jax.Array:
+  """The entropic unbalanced transport plan P (n, m) for a cost matrix (n, m).
+
+  epsilon: entropic regularisation (absolute, in the cost's units).
+  rho:     KL marginal penalty (POT's `reg_m`); OTT's tau = rho / (rho + epsilon).
+  a, b:    marginals; uniform (summing to 1) when None.
+  Runs under `jit`; computed in float32 whatever the input dtype.
+  """
+  cost = jnp.asarray(cost, jnp.float32)
+  out = _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable=False)
+  return out.matrix
+
+
+def joint_cost(
+    z_sim, z_real, y_sim, y_real, alpha_feat: float, alpha_y: float, normalize_terms: bool = True
+) -> jax.Array:
+  """Paper A's ground cost C_ij = a1 ||z_i - z_j||^2 + a2 ||y_i - y_j||^2; y carries no gradient.
+
+  normalize_terms divides each squared-distance matrix by its detached mean first, so a1
+  and a2 weigh features against actions whatever their dimensions and units.
+  """
+  y_sim, y_real = jax.lax.stop_gradient(y_sim), jax.lax.stop_gradient(y_real)
+
+  def sq(x, y):
+    d = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1).astype(jnp.float32)
+    return d / (jax.lax.stop_gradient(d.mean()) + 1e-8) if normalize_terms else d
+
+  cost = alpha_feat * sq(z_sim, z_real)
+  if alpha_y:
+    cost = cost + alpha_y * sq(y_sim, y_real)
+  return cost
+
+
+def uot_loss(
+    cost: jax.Array,
+    *,
+    epsilon: float,
+    rho: float,
+    normalize: bool = True,
+    differentiate_plan: bool = False,
+    max_iterations: int = 200,
+    threshold: float = 1e-3,
+) -> tuple[jax.Array, dict]:
+  """sum(P * C) for the unbalanced plan P of C, with the metrics worth watching.
+
+  normalize: divide C by its (detached) mean first, so epsilon and rho are relative to the
+    typical cost. Without it, squared distances of 64-d features make the plan's mass
+    collapse to ~0 and the gradient vanish silently (DESIGN.md, sharp edges).
+  differentiate_plan: False (default, as in paper A's code and DeepJDOT) solves P on the
+    detached cost, so gradients reach the encoder through C only; True differentiates
+    through the Sinkhorn iterations as well.
+  """
+  cost = cost.astype(jnp.float32)
+  scale = jax.lax.stop_gradient(jnp.mean(cost)) + 1e-8 if normalize else 1.0
+  cost = cost / scale
+  plan_cost = cost if differentiate_plan else jax.lax.stop_gradient(cost)
+  out = _solve(plan_cost, epsilon, rho, None, None, max_iterations, threshold, differentiate_plan)
+  plan = out.matrix
+  loss = jnp.sum(plan * cost)
+  metrics = {
+      "ot_cost": loss,
+      "ot_mass": jnp.sum(plan),
+      "ot_cost_scale": scale * jnp.ones(()),
+      "ot_sinkhorn_iters": out.n_iters,
+      "ot_converged": out.converged.astype(jnp.float32),
+  }
+  return loss, metrics

@@ -1,0 +1,111 @@
+"""Device-resident datasets of demos and the samplers that draw training batches.
+
+Sampling is a pure function of a key, under `jit`: it draws (episode, frame) pairs
+uniformly over the valid frames, then gathers the observation history ending at the frame
+(repeating the first frame at episode start) and the action chunk starting at it
+(repeating the last action past the episode end, as Diffusion Policy pads).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from gdacot.data.demos import Demos
+
+
+@struct.dataclass
+class Normalizer:
+  """Per-dimension z-score of observations, fitted on the frames the run trains on."""
+
+  mean: jax.Array
+  std: jax.Array
+
+  def __call__(self, obs: jax.Array) -> jax.Array:
+    return (obs - self.mean) / self.std
+
+  @classmethod
+  def fit(cls, *demos: Demos, min_std: float = 1e-3) -> "Normalizer":
+    frames = np.concatenate([_valid_frames(d.obs, d.lengths) for d in demos])
+    std = np.maximum(frames.std(0), min_std)
+    return cls(mean=jnp.asarray(frames.mean(0)), std=jnp.asarray(std))
+
+
+def _valid_frames(x, lengths) -> np.ndarray:
+  x, lengths = np.asarray(x), np.asarray(lengths)
+  return np.concatenate([x[e, : lengths[e]] for e in range(len(lengths))])
+
+
+@struct.dataclass
+class Batch:
+  obs: jax.Array  # (n, obs_horizon, obs_size), normalised
+  actions: jax.Array  # (n, chunk, action_size)
+
+
+@struct.dataclass
+class Dataset:
+  """Normalised demos on the device plus a flat table of valid (episode, frame) pairs."""
+
+  obs: jax.Array  # (E, T, obs_size), normalised
+  actions: jax.Array  # (E, T, action_size)
+  lengths: jax.Array  # (E,)
+  frames: jax.Array  # (N, 2) int32: every valid (episode, t)
+  obs_horizon: int = struct.field(pytree_node=False, default=2)
+  chunk: int = struct.field(pytree_node=False, default=8)
+
+  @classmethod
+  def create(cls, demos: Demos, normalizer: Normalizer, obs_horizon: int, chunk: int) -> "Dataset":
+    lengths = np.asarray(demos.lengths)
+    frames = np.array([(e, t) for e in range(len(lengths)) for t in range(lengths[e])], np.int32)
+    return cls(
+        obs=normalizer(demos.obs),
+        actions=demos.actions,
+        lengths=demos.lengths,
+        frames=jnp.asarray(frames),
+        obs_horizon=obs_horizon,
+        chunk=chunk,
+    )
+
+  @property
+  def num_frames(self) -> int:
+    return int(self.frames.shape[0])
+
+  def gather(self, episode: jax.Array, t: jax.Array) -> Batch:
+    """History and chunk for arrays of (episode, t)."""
+    hist_t = t[:, None] + jnp.arange(-self.obs_horizon + 1, 1)[None]
+    hist_t = jnp.maximum(hist_t, 0)
+    chunk_t = t[:, None] + jnp.arange(self.chunk)[None]
+    chunk_t = jnp.minimum(chunk_t, self.lengths[episode][:, None] - 1)
+    e = episode[:, None]
+    return Batch(obs=self.obs[e, hist_t], actions=self.actions[e, chunk_t])
+
+  def sample(self, key: jax.Array, n: int) -> Batch:
+    idx = jax.random.randint(key, (n,), 0, self.frames.shape[0])
+    pick = self.frames[idx]
+    return self.gather(pick[:, 0], pick[:, 1])
+
+
+def num_real_in_batch(batch_size: int, w: float) -> int:
+  """The mixing ratio w is PER SAMPLE: the share of real samples in every BC batch."""
+  return int(round(w * batch_size))
+
+
+def sample_mixed(key: jax.Array, sim: Dataset, real: Dataset, batch_size: int, w: float):
+  """A BC batch with round(w * batch_size) real samples and the rest sim.
+
+  Returns the batch and a domain label per sample (0 sim, 1 real).
+  """
+  n_real = num_real_in_batch(batch_size, w)
+  n_sim = batch_size - n_real
+  k_sim, k_real = jax.random.split(key)
+  parts, labels = [], []
+  if n_sim:
+    parts.append(sim.sample(k_sim, n_sim))
+    labels.append(jnp.zeros(n_sim, jnp.int32))
+  if n_real:
+    parts.append(real.sample(k_real, n_real))
+    labels.append(jnp.ones(n_real, jnp.int32))
+  batch = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+  return batch, jnp.concatenate(labels)

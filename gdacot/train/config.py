@@ -1,0 +1,69 @@
+"""Checks a co-training config before any compute, listing every problem found."""
+
+from __future__ import annotations
+
+from gdacot.align import METHODS
+from gdacot.envs import DOMAINS, REGIONS, TASKS, make_domain
+from gdacot.models import ENCODERS, HEADS
+
+
+class ConfigError(ValueError):
+  pass
+
+
+def parse_eval_pair(pair: str) -> tuple[str, str]:
+  """'real:ood' -> ('real', 'ood')."""
+  domain, sep, region = str(pair).partition(":")
+  if not sep:
+    raise ConfigError(f"eval pair {pair!r} must read DOMAIN:REGION, e.g. 'real:ood'")
+  return domain, region
+
+
+def validate_config(cfg) -> None:
+  problems = []
+
+  def check(ok, msg):
+    if not ok:
+      problems.append(msg)
+
+  check(cfg.task in TASKS, f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
+  check(cfg.method in METHODS, f"unknown method {cfg.method!r}; known: {sorted(METHODS)}")
+  check(0.0 <= cfg.w <= 1.0, f"w (share of real samples per BC batch) must be in [0, 1], got {cfg.w}")
+  a = cfg.align
+  check(a.epsilon > 0, f"align.epsilon must be positive, got {a.epsilon}")
+  check(a.rho > 0, f"align.rho must be positive, got {a.rho}")
+  check(a.lam >= 0, f"align.lam must be non-negative, got {a.lam}")
+  check(a.batch_size > 1, f"align.batch_size must be > 1, got {a.batch_size}")
+  check(a.target in ("action", "proprio"), f"align.target must be 'action' or 'proprio', got {a.target!r}")
+  check(a.sinkhorn_iters > 0, f"align.sinkhorn_iters must be positive, got {a.sinkhorn_iters}")
+  check(cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}")
+  check(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
+  check(cfg.log_every > 0, f"log_every must be positive, got {cfg.log_every}")
+  check(cfg.ckpt_every > 0, f"ckpt_every must be positive, got {cfg.ckpt_every}")
+  check(cfg.obs_horizon >= 1, f"obs_horizon must be >= 1, got {cfg.obs_horizon}")
+  check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
+  check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
+  check(cfg.model.head in HEADS, f"unknown head {cfg.model.head!r}; known: {sorted(HEADS)}")
+  d = cfg.data
+  check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
+  check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")
+  for key in ("sim_regions", "real_regions"):
+    regions = tuple(d[key])
+    check(len(regions) > 0, f"data.{key} is empty")
+    for r in regions:
+      check(r in REGIONS, f"data.{key}: unknown region {r!r}; known: {sorted(REGIONS)}")
+  for name in ("sim", "real"):
+    try:
+      make_domain(name, "in", dict(cfg.domains[name]))
+    except (ValueError, TypeError) as e:
+      problems.append(f"domains.{name}: {e}")
+  check(cfg.eval.episodes > 0, f"eval.episodes must be positive, got {cfg.eval.episodes}")
+  for pair in cfg.eval.pairs:
+    try:
+      domain, region = parse_eval_pair(pair)
+      check(domain in DOMAINS, f"eval pair {pair!r}: unknown domain {domain!r}; known: {sorted(DOMAINS)}")
+      check(region in REGIONS, f"eval pair {pair!r}: unknown region {region!r}; known: {sorted(REGIONS)}")
+    except ConfigError as e:
+      problems.append(str(e))
+  if problems:
+    raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
