@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gdacot.envs import DomainSpec, expert_action
+from gdacot.envs import DomainSpec, noisy_expert_action
 from gdacot.progress import Progress
 
 
@@ -22,7 +22,7 @@ class Demos:
   """Episodes padded to the task horizon. Frames at t >= lengths[e] are padding."""
 
   obs: jax.Array  # (E, T, obs_size) float32, as the domain's sensors see it
-  actions: jax.Array  # (E, T, action_size) float32, in [-1, 1]
+  actions: jax.Array  # (E, T, action_size) float32, in [-1, 1]: the clean expert labels
   lengths: jax.Array  # (E,) int32
 
   @property
@@ -42,8 +42,8 @@ def make_expert_rollout(env, batch_size: int, noise: float):
     state = env.reset(k_reset, domain)
 
     def body(state, k):
-      action = expert_action(env, state, k, noise)
-      return env.step(state, action), (state.obs, action, state.success)
+      executed, label = noisy_expert_action(env, state, k, noise)
+      return env.step(state, executed), (state.obs, label, state.success)
 
     _, (obs, actions, success) = jax.lax.scan(body, state, jax.random.split(k_act, env.horizon))
     first = jnp.where(success.any(), jnp.argmax(success), env.horizon)

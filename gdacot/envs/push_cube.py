@@ -84,7 +84,7 @@ class PushCube:
   def reset(self, key: jax.Array, domain: DomainSpec) -> State:
     k_xy, k_yaw, k_ee, k_obs = jax.random.split(key, 4)
     region = domain.region
-    cube_xy = jax.random.uniform(k_xy, (2,), minval=region.low, maxval=region.high)
+    cube_xy = jax.random.uniform(k_xy, (2,), minval=jnp.asarray(region.low), maxval=jnp.asarray(region.high))
     yaw = jax.random.uniform(k_yaw, (), minval=-jnp.pi / 4, maxval=jnp.pi / 4)
     ee = jnp.asarray(HOME) + jax.random.uniform(k_ee, (3,), minval=-0.03, maxval=0.03)
     quat = jnp.array([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)])
