@@ -30,8 +30,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.domains = ml_collections.ConfigDict({"sim": _domain_fields("sim"), "real": _domain_fields("real")})
 
   c.data = ml_collections.ConfigDict()
-  c.data.num_sim_demos = 200  # split evenly over sim_regions
-  c.data.num_real_demos = 10  # split evenly over real_regions
+  c.data.num_sim_demos = 400  # split evenly over sim_regions
+  c.data.num_real_demos = 20  # split evenly over real_regions
   c.data.sim_regions = ("in", "ood")
   c.data.real_regions = ("in",)  # real demos never start in "ood": that is the generalisation test
   c.data.expert_noise = 0.1
@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.obs_horizon = 2
   c.chunk = 8  # actions predicted
-  c.execute = 4  # actions executed before predicting again
+  c.execute = 2  # actions executed before predicting again
 
   c.model = ml_collections.ConfigDict()
   c.model.encoder = "mlp"
@@ -54,7 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.batch_size = 256
 
   c.align = ml_collections.ConfigDict()
-  c.align.lam = 0.1  # L = L_BC + lam * L_align
+  c.align.lam = 0.01  # L = L_BC + lam * L_align (0.1 over-aligns here: BC loss 2.5x, real success ~0)
   c.align.batch_size = 128  # B_ot: sim and real OT batches of this size each
   c.align.target = "action"  # y of the joint cost: "action" (first of the chunk) or "proprio"
   c.align.alpha_feat = 1.0
@@ -71,7 +71,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.weight_decay = 1e-4
   c.optim.grad_clip = 1.0
 
-  c.steps = 3000
+  c.steps = 4000
   c.log_every = 100
   c.ckpt_every = 1000
   c.keep_checkpoints = 3

@@ -63,9 +63,9 @@ DOMAINS: dict[str, DomainSpec] = {
         cube_friction=0.7,
         cube_half_size=0.022,
         actuator_gain=0.8,
-        obs_rotation_deg=20.0,
-        obs_scale=1.15,
-        obs_offset=(0.03, -0.02, 0.0),
+        obs_rotation_deg=10.0,
+        obs_scale=1.1,
+        obs_offset=(0.02, -0.01, 0.0),
         obs_noise=0.002,
     ),
 }

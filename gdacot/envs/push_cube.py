@@ -6,9 +6,10 @@ MuJoCo Playground-style interface: `reset(key, domain) -> State` and
 
 Action: 3 numbers in [-1, 1], the pusher's position-target change per control step in
 units of `max_delta` metres (delta end-effector control, as on most arms).
-Observation (10): pusher position (3, proprioception, exact), observed cube position (3,
-through the domain's sensor), cube yaw as (cos 4y, sin 4y) (2, the cube is 90-degree
-symmetric) in the sensor frame, and the goal position in the sensor frame (2).
+Observation (8): pusher position (3, proprioception, exact), observed cube position (3,
+through the domain's sensor) and cube yaw as (cos 4y, sin 4y) (2, the cube is 90-degree
+symmetric) in the sensor frame. The goal is fixed, so it is not observed: a constant
+per-domain feature would only hand the policy a domain label.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class State:
 class PushCube:
   """The built-in benchmark task."""
 
-  obs_size = 10
+  obs_size = 8
   action_size = 3
   proprio_slice = slice(0, 3)  # The pusher position: the proprioception of this robot.
 
@@ -134,7 +135,7 @@ class PushCube:
     return jnp.linalg.norm(self.cube_pos(data)[:2] - jnp.asarray(GOAL)) < SUCCESS_RADIUS
 
   def _observe(self, data: mjx.Data, domain: DomainSpec, key: jax.Array) -> jax.Array:
-    """Proprioception is exact; the cube and the goal are seen through the domain's sensor."""
+    """Proprioception is exact; the cube is seen through the domain's sensor."""
     theta = jnp.deg2rad(domain.obs_rotation_deg)
     c, s = jnp.cos(theta), jnp.sin(theta)
     rot = jnp.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -143,8 +144,7 @@ class PushCube:
       return domain.obs_scale * rot @ p + domain.obs_offset
 
     cube = sense(self.cube_pos(data))
-    goal = sense(jnp.array([GOAL[0], GOAL[1], 0.0]))[:2]
     yaw = self.cube_yaw(data) + theta
-    obs = jnp.concatenate([self.ee_pos(data), cube, jnp.cos(4 * yaw)[None], jnp.sin(4 * yaw)[None], goal])
+    obs = jnp.concatenate([self.ee_pos(data), cube, jnp.cos(4 * yaw)[None], jnp.sin(4 * yaw)[None]])
     noise = domain.obs_noise * jax.random.normal(key, obs.shape)
     return obs + noise.at[0:3].set(0.0)
