@@ -93,16 +93,19 @@ def run(cfg, workdir: str) -> dict:
   ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
   latest = ckpts.latest_step()
   if latest is not None:
-    state, normalizer_restored = ckpts.restore(latest, state, normalizer)
+    state, saved_normalizer = ckpts.restore(latest, state, normalizer)
+    # Demos are a deterministic function of the config, so the statistics must agree.
+    if not all(np.allclose(a, b, rtol=1e-5) for a, b in zip(jax.tree.leaves(saved_normalizer),
+                                                            jax.tree.leaves(normalizer))):
+      raise RuntimeError(f"the demos generated now differ from those of checkpoint {latest} "
+                         "(observation statistics disagree): was the task code changed?")
     print(f"resumed from checkpoint step {latest}", flush=True)
 
   # --- Training: chunks of compiled steps between logs and checkpoints. ------------------
   chunk_fn = make_train_chunk(make_train_step(graphdef, tx, method, cfg, env.proprio_slice))
   writer = MetricsWriter(workdir)
   step = int(state.step)
-  progress = Progress("train", cfg.steps, unit="steps")
-  progress.start = time.perf_counter()
-  start_step = step
+  progress = Progress("train", cfg.steps, unit="steps", initial=step)
   while step < cfg.steps:
     n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
     state, metrics = chunk_fn(state, data, n)
@@ -111,15 +114,10 @@ def run(cfg, workdir: str) -> dict:
     if not all(np.isfinite(v) for v in metrics.values()):
       raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
     writer.write(step, metrics)
-    progress.done = step
     extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
     if "ot_mass" in metrics:
       extra += f" ot_mass {metrics['ot_mass']:.3f}"
-    # Rate over the steps of this process only (a resumed run starts mid-way).
-    elapsed = time.perf_counter() - progress.start
-    rate = (step - start_step) / max(elapsed, 1e-9)
-    print(f"train: {step}/{cfg.steps} ({100 * step / cfg.steps:5.1f}%) {rate:,.0f} steps/s, "
-          f"ETA {(cfg.steps - step) / max(rate, 1e-9):.0f}s  {extra}", flush=True)
+    progress.update(step, extra=extra, force=True)
     if step % cfg.ckpt_every == 0 or step == cfg.steps:
       ckpts.save(step, state, normalizer)
   writer.close()

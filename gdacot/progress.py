@@ -9,12 +9,15 @@ import time
 class Progress:
   """Prints `name: done/total (pct) rate unit/s, elapsed, ETA` at most every `every_s` seconds."""
 
-  def __init__(self, name: str, total: int, unit: str = "it", every_s: float = 2.0, stream=None):
+  def __init__(self, name: str, total: int, unit: str = "it", every_s: float = 2.0, stream=None,
+               initial: int = 0):
+    """`initial`: units already done before this process started (a resumed run)."""
     self.name, self.total, self.unit, self.every_s = name, total, unit, every_s
+    self.initial = initial
     self.stream = stream or sys.stdout
     self.start = time.perf_counter()
     self._last_print = -float("inf")
-    self.done = 0
+    self.done = initial
 
   def update(self, done: int, extra: str = "", force: bool = False) -> None:
     self.done = done
@@ -23,7 +26,7 @@ class Progress:
       return
     self._last_print = now
     elapsed = now - self.start
-    rate = done / elapsed if elapsed > 0 else 0.0
+    rate = (done - self.initial) / elapsed if elapsed > 0 else 0.0
     eta = (self.total - done) / rate if rate > 0 else float("nan")
     pct = 100.0 * done / max(self.total, 1)
     line = (
