@@ -16,7 +16,6 @@ import dataclasses
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 
 from gdacot.align.mmd import mmd2
 from gdacot.align.uot import joint_cost, uot_loss

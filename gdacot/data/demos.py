@@ -6,7 +6,6 @@ time); the host loops over batches only to keep successful episodes and report p
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
