@@ -6,7 +6,8 @@ r"""Sim-and-real co-training on the built-in MJX benchmark, end to end.
 
 Reads top to bottom: check the config, claim the workdir, generate demos on the device,
 build the datasets and the policy, train with one compiled step (resuming from the newest
-checkpoint if the workdir already holds this run), evaluate in MJX, write eval.json.
+checkpoint if the workdir already holds this run; SIGTERM saves and exits 0), evaluate the
+EMA parameters in MJX, write eval.json.
 """
 
 from __future__ import annotations
@@ -30,16 +31,14 @@ def run(cfg, workdir: str) -> dict:
   # Heavy imports here so `--help` and config errors come back at once.
   import jax
   import numpy as np
-  from flax import nnx
 
   from gdacot import rollout as rollouts
   from gdacot.align import get_method
   from gdacot.data import Dataset, Normalizer, concat_demos, generate_demos, make_expert_rollout
   from gdacot.envs import make_domain, make_env
-  from gdacot.models import make_policy
   from gdacot.progress import Progress
-  from gdacot.train import (Checkpoints, MetricsWriter, TrainData, init_train_state, make_optimizer,
-                            make_train_chunk, make_train_step, prepare_workdir)
+  from gdacot.train import (Checkpoints, MetricsWriter, PreemptionGuard, TrainData, build_policy_and_state,
+                            checkpoint_record, make_train_chunk, make_train_step, prepare_workdir)
   from gdacot.train.config import parse_eval_pair, validate_config
 
   validate_config(cfg)
@@ -83,58 +82,87 @@ def run(cfg, workdir: str) -> dict:
       real=Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk),
   )
 
-  # --- Policy, optimiser, train state (restored when resuming). --------------------------
-  policy = make_policy(cfg.model, obs_size=env.obs_size, action_size=env.action_size,
-                       obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=cfg.seed)
-  graphdef, params = nnx.split(policy, nnx.Param)
-  params = nnx.to_pure_dict(params)
-  tx = make_optimizer(cfg.optim)
-  state = init_train_state(params, tx, seed=cfg.seed + 1_000_003)
-  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints)
+  # --- Policy, optimiser, train state (restored from the newest checkpoint when resuming). -
+  graphdef, tx, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
+  data_ids = {"sim": sim_demos.fingerprint(), "real": real_demos.fingerprint()}
+  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
+                      keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
   latest = ckpts.latest_step()
   if latest is not None:
-    state, saved_normalizer = ckpts.restore(latest, state, normalizer)
-    # Demos are a deterministic function of the config, so the statistics must agree.
-    if not all(np.allclose(a, b, rtol=1e-5) for a, b in zip(jax.tree.leaves(saved_normalizer),
-                                                            jax.tree.leaves(normalizer))):
-      raise RuntimeError(f"the demos generated now differ from those of checkpoint {latest} "
-                         "(observation statistics disagree): was the task code changed?")
+    saved = ckpts.read_record(latest)["sampler"]["data"]
+    if saved != data_ids:  # demos are a function of the config: a difference means changed code
+      raise RuntimeError(f"the demos now differ from those checkpoint {latest} was trained on "
+                         f"(saved {saved}, now {data_ids}): was the task or expert code changed?")
+    state, _ = ckpts.restore(latest, state, normalizer)
     print(f"resumed from checkpoint step {latest}", flush=True)
 
-  # --- Training: chunks of compiled steps between logs and checkpoints. ------------------
-  chunk_fn = make_train_chunk(make_train_step(graphdef, tx, method, cfg, env.proprio_slice))
-  writer = MetricsWriter(workdir)
-  step = int(state.step)
-  progress = Progress("train", cfg.steps, unit="steps", initial=step)
-  while step < cfg.steps:
-    n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
-    state, metrics = chunk_fn(state, data, n)
-    step += n
-    metrics = jax.device_get(metrics)
-    if not all(np.isfinite(v) for v in metrics.values()):
-      raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
-    writer.write(step, metrics)
-    extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
-    if "ot_mass" in metrics:
-      extra += f" ot_mass {metrics['ot_mass']:.3f}"
-    progress.update(step, extra=extra, force=True)
-    if step % cfg.ckpt_every == 0 or step == cfg.steps:
-      ckpts.save(step, state, normalizer)
-  writer.close()
-  ckpts.close()
+  def save(step, metrics=None):
+    record = checkpoint_record(cfg.to_dict(), state, obs_size=env.obs_size,
+                               action_size=env.action_size, data=data_ids)
+    ckpts.save(step, state, normalizer, record, metrics)
 
-  # --- Evaluation: compiled MJX rollouts in each (domain, region). -----------------------
+  # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=cfg.eval.batch_size)
-  eval_key = jax.random.fold_in(key, 4)
-  results = []
-  for pair in cfg.eval.pairs:
-    dname, region = parse_eval_pair(pair)
-    successes, episodes = rollouts.evaluate(rollout, state.params, normalizer, eval_key, domain(dname, region),
-                                            cfg.eval.episodes, cfg.eval.batch_size, name=f"eval {pair}")
-    results.append(rollouts.result_entry(method=cfg.method, domain=dname, region=region, successes=successes,
-                                         episodes=episodes, step=step, seed=cfg.seed))
+  eval_params = lambda s: s.ema_params if cfg.eval.use_ema else s.params
+
+  def score(pairs, episodes, key, name):
+    """Success per (domain, region) pair, as result entries."""
+    entries = []
+    for pair in pairs:
+      dname, region = parse_eval_pair(pair)
+      successes, n, _ = rollouts.evaluate(rollout, eval_params(state), normalizer, key, domain(dname, region),
+                                          episodes, cfg.eval.batch_size, name=f"{name} {pair}")
+      entries.append(rollouts.result_entry(method=cfg.method, domain=dname, region=region,
+                                           successes=successes, episodes=n, step=int(state.step),
+                                           seed=cfg.seed))
+    return entries
+
+  # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
+  # SIGTERM (preemption) is honoured at the next chunk boundary: save, then exit 0.
+  chunk_fn = make_train_chunk(make_train_step(graphdef, tx, method, cfg, env.proprio_slice))
+  writer = MetricsWriter(workdir, resume_step=latest)
+  step = int(state.step)
+  progress = Progress("train", cfg.steps, unit="steps", initial=step)
+  with PreemptionGuard() as preemption:
+    while step < cfg.steps:
+      n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
+      state, metrics = chunk_fn(state, data, n)
+      step += n
+      metrics = jax.device_get(metrics)
+      if not all(np.isfinite(v) for v in metrics.values()):
+        raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
+      checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
+      if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
+        for e in score(cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, jax.random.fold_in(key, 5), "score"):
+          metrics[f"eval/{e['domain']}:{e['region']}"] = e["success_rate"]
+      writer.write(step, metrics)
+      extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
+      if "ot_mass" in metrics:
+        extra += f" ot_mass {metrics['ot_mass']:.3f}"
+      progress.update(step, extra=extra, force=True)
+      if preemption.requested():
+        save(step, metrics)
+        ckpts.close()
+        writer.close()
+        print(f"preempted (SIGTERM): saved checkpoint step {step}; rerun the same command to resume",
+              flush=True)
+        return {"preempted_at": step}
+      if checkpoint_now:
+        save(step, metrics)
+    writer.close()
+    ckpts.close()
+
+    # --- Final evaluation in each (domain, region). -----------------------------------------
+    results = []
+    for pair in cfg.eval.pairs:
+      if preemption.requested():
+        print(f"preempted (SIGTERM) during evaluation; checkpoint {step} is complete: rerun the same "
+              "command to evaluate", flush=True)
+        return {"preempted_at": step}
+      results += score([pair], cfg.eval.episodes, jax.random.fold_in(key, 4), "eval")
   out = {"results": results, "wall_time_s": time.perf_counter() - t_start,
+         "params": "ema" if cfg.eval.use_ema else "raw",
          "demos": {"sim_frames": n_sim, "real_frames": n_real}}
   tmp = os.path.join(workdir, "eval.json.tmp")
   with open(tmp, "w") as f:
@@ -148,12 +176,13 @@ def run(cfg, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from gdacot.train.checkpoints import CheckpointError
   from gdacot.train.config import ConfigError
   from gdacot.train.workdir import WorkdirError
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, WorkdirError) as e:
+  except (ConfigError, WorkdirError, CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 

@@ -4,7 +4,8 @@ The policy predicts a chunk of `chunk` actions from the last `obs_horizon` obser
 executes the first `execute` of them before predicting again (receding horizon). Each
 episode is a `lax.scan` over replanning steps with an inner scan over executed actions;
 episodes are `vmap`ped. The domain is a traced argument, so one compile serves every
-(domain, region).
+(domain, region). Rollouts also return every episode's joint positions over time (a few KB),
+so videos replay exactly the episodes that were scored.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 
 def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int):
-  """Returns jitted `fn(params, normalizer, key, domain) -> success (batch_size,) bool`."""
+  """Returns jitted `fn(params, normalizer, key, domain, first_episode=0) -> (success, qpos)`
+  for episodes first_episode ... first_episode + batch_size - 1: success is (batch_size,) bool,
+  qpos (batch_size, horizon + 1, nq) from the reset state on."""
   if not 1 <= execute <= chunk:
     raise ValueError(f"execute must be in [1, chunk={chunk}], got {execute}")
   num_plans = -(-env.horizon // execute)
@@ -52,34 +55,41 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
         history = jnp.concatenate([history[1:], normalizer(state.obs)[None]])
         # Steps past the horizon (when execute does not divide it) do not count.
         success = success | (state.success & (state.t <= env.horizon))
-        return (state, history, success), None
+        return (state, history, success), state.data.qpos
 
-      carry, _ = jax.lax.scan(act, (state, history, success), actions[:execute])
-      return carry, None
+      return jax.lax.scan(act, (state, history, success), actions[:execute])
 
     carry = (state, history, state.success)
-    (_, _, success), _ = jax.lax.scan(plan, carry, jax.random.split(k_plan, num_plans))
-    return success
+    (_, _, success), qpos = jax.lax.scan(plan, carry, jax.random.split(k_plan, num_plans))
+    qpos = qpos.reshape(num_plans * execute, -1)[: env.horizon]
+    return success, jnp.concatenate([state.data.qpos[None], qpos])
 
   @jax.jit
-  def rollout(params, normalizer, key, domain):
-    keys = jax.random.split(key, batch_size)
+  def rollout(params, normalizer, key, domain, first_episode=0):
+    # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, first_episode + jnp.arange(batch_size))
     return jax.vmap(episode, in_axes=(None, None, 0, None))(params, normalizer, keys, domain)
 
   return rollout
 
 
-def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size: int, name: str = "eval"):
-  """Runs `episodes` episodes in batches; returns (successes, episodes)."""
+def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size: int, name: str = "eval",
+             record: int = 0):
+  """Runs `episodes` episodes in batches. Returns (successes, episodes, recording): recording
+  holds the joint positions and outcomes of the first `record` episodes (None if 0)."""
   num_batches = -(-episodes // batch_size)
   progress = Progress(name, episodes, unit="episodes")
-  outcomes = []
+  outcomes, recording = [], None
   for i in range(num_batches):
-    outcomes.append(np.asarray(rollout(params, normalizer, jax.random.fold_in(key, i), domain)))
+    success, qpos = rollout(params, normalizer, key, domain, i * batch_size)
+    outcomes.append(np.asarray(success))
+    if i == 0 and record:
+      n = min(record, episodes)
+      recording = {"qpos": np.asarray(qpos[:n]), "success": outcomes[0][:n]}
     done = min((i + 1) * batch_size, episodes)
     progress.update(done, extra=f"success so far {np.concatenate(outcomes)[:done].mean():.1%}")
   success = np.concatenate(outcomes)[:episodes]
-  return int(success.sum()), episodes
+  return int(success.sum()), episodes, recording
 
 
 def result_entry(*, method, domain, region, successes, episodes, step, seed) -> dict:

@@ -2,28 +2,9 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE = "--config=experiments/configs/cotrain.py:smoke"
-ENTRY_KEYS = {"method", "domain", "region", "episodes", "successes", "success_rate", "ci95", "step", "seed"}
-
-
-def cotrain(*args, timeout=600):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.run([sys.executable, "-m", "experiments.cotrain", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("runs") / "smoke")
-  proc = cotrain(f"--workdir={workdir}", SMOKE, "--config.steps=60", "--config.method=uot_joint")
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  return workdir, proc
+from runs import ENTRY_KEYS, SMOKE, SMOKE_RUN_ARGS, cotrain
 
 
 def test_cli_writes_eval_json_and_prints_table(smoke_run):
@@ -54,8 +35,7 @@ def test_smoke_run_lowers_bc_loss_and_logs_ot(smoke_run):
 
 def test_rerun_same_config_resumes_without_retraining(smoke_run):
   workdir, _ = smoke_run
-  proc = cotrain(f"--workdir={workdir}", SMOKE, "--config.steps=60", "--config.method=uot_joint",
-                 "--config.eval.episodes=4")
+  proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, "--config.eval.episodes=4")
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "resumed from checkpoint step 60" in proc.stdout
   assert "train:" not in proc.stdout  # nothing left to train

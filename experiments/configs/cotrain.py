@@ -71,15 +71,25 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.weight_decay = 1e-4
   c.optim.grad_clip = 1.0
 
+  c.ema_decay = 0.999  # EMA of the parameters (with warm-up); evaluation uses it (eval.use_ema)
+
   c.steps = 4000
   c.log_every = 100
-  c.ckpt_every = 1000
-  c.keep_checkpoints = 3
+  c.ckpt_every = 1000  # a multiple of log_every
+  c.keep_checkpoints = 3  # the newest k ...
+  c.keep_best = 1  # ... plus the best k by best_metric ("" keeps only the newest)
+  c.best_metric = "eval/real:in"  # any logged metric, or "eval/DOMAIN:REGION" from ckpt_eval
+  c.best_mode = "max"
+  # Scoring at each checkpoint, for best_metric: compiled MJX rollouts of the EMA parameters.
+  c.ckpt_eval = ml_collections.ConfigDict()
+  c.ckpt_eval.episodes = 100  # 0: no scoring
+  c.ckpt_eval.pairs = ("real:in",)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.episodes = 200
   c.eval.batch_size = 100
   c.eval.pairs = ("real:in", "real:ood", "sim:in", "sim:ood")
+  c.eval.use_ema = True
 
   if arg == "smoke":
     c.data.num_sim_demos = 16
@@ -91,6 +101,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.steps = 40
     c.log_every = 10
     c.ckpt_every = 20
+    c.ckpt_eval.episodes = 8
     c.eval.episodes = 8
     c.eval.batch_size = 8
     c.eval.pairs = ("real:in", "real:ood")

@@ -6,6 +6,7 @@ time); the host loops over batches only to keep successful episodes and report p
 
 from __future__ import annotations
 
+import hashlib
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +32,16 @@ class Demos:
   @property
   def num_frames(self) -> int:
     return int(np.asarray(self.lengths).sum())
+
+  def fingerprint(self) -> dict:
+    """Identity of the data (counts and a hash of every array), saved with checkpoints so a
+    resumed run can prove it samples from the same demos it started with."""
+    digest = hashlib.blake2b(digest_size=16)
+    for x in (self.obs, self.actions, self.lengths):
+      x = np.ascontiguousarray(np.asarray(x))
+      digest.update(f"{x.dtype}{x.shape}".encode())
+      digest.update(x.tobytes())
+    return {"episodes": self.num_episodes, "frames": self.num_frames, "blake2b": digest.hexdigest()}
 
 
 def make_expert_rollout(env, batch_size: int, noise: float):

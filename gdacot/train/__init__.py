@@ -1,7 +1,9 @@
 """Train state, compiled train step, checkpoints, metrics and workdir handling."""
 
-from gdacot.train.checkpoints import Checkpoints
+from gdacot.train.checkpoints import CheckpointError, Checkpoints
 from gdacot.train.metrics import MetricsWriter, read_metrics
+from gdacot.train.preemption import PreemptionGuard
+from gdacot.train.setup import build_policy_and_state, checkpoint_record
 from gdacot.train.step import (
     TrainData,
     TrainState,

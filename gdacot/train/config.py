@@ -39,7 +39,16 @@ def validate_config(cfg) -> None:
   check(cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}")
   check(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
   check(cfg.log_every > 0, f"log_every must be positive, got {cfg.log_every}")
-  check(cfg.ckpt_every > 0, f"ckpt_every must be positive, got {cfg.ckpt_every}")
+  check(cfg.ckpt_every > 0 and cfg.ckpt_every % max(cfg.log_every, 1) == 0,
+        f"ckpt_every must be a positive multiple of log_every={cfg.log_every}, got {cfg.ckpt_every}")
+  check(0.0 <= cfg.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+  check(cfg.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {cfg.keep_checkpoints}")
+  check(cfg.keep_best >= 0, f"keep_best must be >= 0, got {cfg.keep_best}")
+  check(cfg.best_mode in ("max", "min"), f"best_mode must be 'max' or 'min', got {cfg.best_mode!r}")
+  if cfg.best_metric.startswith("eval/"):
+    scored = {f"eval/{p}" for p in cfg.ckpt_eval.pairs} if cfg.ckpt_eval.episodes > 0 else set()
+    check(cfg.best_metric in scored, f"best_metric {cfg.best_metric!r} is not scored at checkpoints: "
+          f"ckpt_eval scores {sorted(scored) or 'nothing (ckpt_eval.episodes=0)'}")
   check(cfg.obs_horizon >= 1, f"obs_horizon must be >= 1, got {cfg.obs_horizon}")
   check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
   check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
@@ -58,7 +67,8 @@ def validate_config(cfg) -> None:
     except (ValueError, TypeError) as e:
       problems.append(f"domains.{name}: {e}")
   check(cfg.eval.episodes > 0, f"eval.episodes must be positive, got {cfg.eval.episodes}")
-  for pair in cfg.eval.pairs:
+  check(cfg.ckpt_eval.episodes >= 0, f"ckpt_eval.episodes must be >= 0, got {cfg.ckpt_eval.episodes}")
+  for pair in tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs):
     try:
       domain, region = parse_eval_pair(pair)
       check(domain in DOMAINS, f"eval pair {pair!r}: unknown domain {domain!r}; known: {sorted(DOMAINS)}")

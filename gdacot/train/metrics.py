@@ -10,11 +10,17 @@ from tensorboardX import SummaryWriter
 
 
 class MetricsWriter:
+  """Appends rows. `resume_step`: the step a resumed run restarts from; rows past it were
+  written by the killed process after its last checkpoint and are dropped (and purged from
+  TensorBoard), so the log reads as one uninterrupted run."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, resume_step: int | None = None):
     self.path = os.path.join(workdir, "metrics.jsonl")
+    if resume_step is not None and os.path.exists(self.path):
+      _truncate_after(self.path, resume_step)
     self._file = open(self.path, "a")
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                             purge_step=None if resume_step is None else resume_step + 1)
 
   def write(self, step: int, metrics: dict) -> None:
     row = {"step": int(step)}
@@ -28,6 +34,22 @@ class MetricsWriter:
   def close(self) -> None:
     self._file.close()
     self._tb.close()
+
+
+def _truncate_after(path: str, step: int) -> None:
+  keep = []
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:  # a line cut off by SIGKILL
+        continue
+      if row.get("step", 0) <= step:
+        keep.append(line if line.endswith("\n") else line + "\n")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.writelines(keep)
+  os.replace(tmp, path)
 
 
 def read_metrics(workdir: str) -> list[dict]:

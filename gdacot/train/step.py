@@ -24,6 +24,7 @@ from gdacot.data import Batch, Dataset, sample_mixed
 class TrainState:
   step: jax.Array  # int32 scalar
   params: Any  # pure dict of the policy's nnx.Param values
+  ema_params: Any  # exponential moving average of params: what evaluation uses
   opt_state: Any
   rng: jax.Array  # uint32[2] raw key, so checkpoints hold plain arrays
 
@@ -45,9 +46,17 @@ def init_train_state(params, tx, seed: int) -> TrainState:
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,
+      ema_params=jax.tree.map(jnp.copy, params),  # own buffers: the train chunk donates both
       opt_state=tx.init(params),
       rng=jax.random.PRNGKey(seed),
   )
+
+
+def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
+  """EMA decay with warm-up, min(decay, (1 + step) / (10 + step)): early averages are not
+  dominated by the random initialisation (as in Diffusion Policy's EMA)."""
+  step = step.astype(jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
 def _masked_mean(x, mask):
@@ -98,8 +107,10 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, data, key)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    decay = ema_decay_at(state.step, cfg.ema_decay)
+    ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
     metrics["grad_norm"] = optax.global_norm(grads)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    new_state = state.replace(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state)
     return new_state, metrics
 
   return step

@@ -1,0 +1,223 @@
+r"""Evaluate a checkpoint of any run with batched, compiled MJX rollouts.
+
+  python -m gdacot.evaluate --workdir=runs/demo --domain=real --region=ood --episodes=256 \
+      --out=eval_ood.json [--step=N|best] [--domain_file=my_domain.py] [--video=rollouts.gif]
+
+Restores the run's config (WORKDIR/config.json) and the EMA parameters of the newest complete
+checkpoint (or --step), onto whatever devices this machine has, and writes the same result
+entries as the run's eval.json. Every input is checked before any compute; a bad one ends in
+`error: ...` naming it, exit status 2, and nothing written.
+
+--domain_file: a Python file defining `get_domain() -> dict` of domain-field overrides, applied
+on top of the run's own settings for --domain, e.g. `def get_domain(): return {"cube_mass": 0.5}`.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Videos render offscreen; GLFW (MuJoCo's default) needs a display. Must precede `import mujoco`.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import json
+import runpy
+import sys
+import time
+
+from absl import app, flags, logging
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run's directory (holds config.json and checkpoints/).")
+_DOMAIN = flags.DEFINE_string("domain", "real", "Domain preset to evaluate in (with the run's overrides for it).")
+_REGION = flags.DEFINE_string("region", "in", "Region of initial states.")
+_EPISODES = flags.DEFINE_integer("episodes", 256, "Number of episodes.")
+_OUT = flags.DEFINE_string("out", None, "Output JSON path (refused if it exists, unless --overwrite).")
+_STEP = flags.DEFINE_string("step", None, "Checkpoint step, or 'best' (by the run's best_metric). "
+                            "Default: the newest complete checkpoint.")
+_DOMAIN_FILE = flags.DEFINE_string("domain_file", None, "Python file with get_domain() -> dict of overrides.")
+_VIDEO = flags.DEFINE_string("video", None, "Write a GIF of the first episodes here.")
+_VIDEO_EPISODES = flags.DEFINE_integer("video_episodes", 4, "Episodes shown in the video (tiled).")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Episodes per compiled call (default: the run's).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation episodes.")
+_PARAMS = flags.DEFINE_enum("params", "ema", ["ema", "raw"], "Evaluate the EMA or the raw parameters.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Allow replacing existing --out / --video files.")
+flags.mark_flags_as_required(["workdir", "out"])
+
+
+class EvaluateError(ValueError):
+  pass
+
+
+def _check_output_path(path: str, flag: str, overwrite: bool) -> str:
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
+  if os.path.isdir(path):
+    raise EvaluateError(f"--{flag}={path} is a directory")
+  if os.path.exists(path) and not overwrite:
+    raise EvaluateError(f"--{flag}={path} exists; refusing to overwrite it (pass --overwrite)")
+  if not os.path.isdir(parent):
+    raise EvaluateError(f"--{flag}={path}: directory {parent} does not exist")
+  if not os.access(parent, os.W_OK):
+    raise EvaluateError(f"--{flag}={path}: directory {parent} is not writable")
+  return path
+
+
+def _load_config(workdir: str):
+  import ml_collections
+
+  from gdacot.train.config import ConfigError, validate_config
+
+  if not os.path.isdir(workdir):
+    raise EvaluateError(f"--workdir={workdir} does not exist")
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise EvaluateError(f"{path} is missing: {workdir} is not a gdacot run directory")
+  try:
+    with open(path) as f:
+      cfg = ml_collections.ConfigDict(json.load(f))
+  except (OSError, json.JSONDecodeError) as e:
+    raise EvaluateError(f"{path} is unreadable: {e}") from e
+  try:
+    validate_config(cfg)
+  except (ConfigError, AttributeError, KeyError, TypeError) as e:
+    raise EvaluateError(f"the run's config ({path}) does not fit this version of gdacot: {e}") from e
+  return cfg
+
+
+def _domain_overrides(cfg, domain: str, domain_file: str | None) -> dict:
+  overrides = dict(cfg.domains[domain]) if domain in cfg.domains else {}
+  if domain_file:
+    if not os.path.isfile(domain_file):
+      raise EvaluateError(f"--domain_file={domain_file} does not exist")
+    try:
+      namespace = runpy.run_path(domain_file)
+    except Exception as e:
+      raise EvaluateError(f"--domain_file={domain_file} fails to load: {type(e).__name__}: {e}") from e
+    if not callable(namespace.get("get_domain")):
+      raise EvaluateError(f"--domain_file={domain_file} must define get_domain() -> dict of domain fields")
+    extra = namespace["get_domain"]()
+    if not isinstance(extra, dict):
+      raise EvaluateError(f"--domain_file={domain_file}: get_domain() returned {type(extra).__name__}, not dict")
+    overrides.update(extra)
+  return overrides
+
+
+def _resolve_step(ckpts, step_flag: str | None) -> int:
+  from gdacot.train.checkpoints import CheckpointError
+
+  steps = ckpts.all_steps()
+  if not steps:
+    raise CheckpointError(f"no complete checkpoint in {ckpts.directory}")
+  if step_flag is None:
+    return steps[-1]
+  if step_flag == "best":
+    best = ckpts.best_step()
+    if best is None:
+      raise CheckpointError(f"--step=best: no kept checkpoint in {ckpts.directory} carries the run's "
+                            f"best_metric {ckpts.best_metric!r}")
+    return best
+  try:
+    step = int(step_flag)
+  except ValueError:
+    raise EvaluateError(f"--step={step_flag!r} is neither a step number nor 'best'") from None
+  if step not in steps:
+    raise CheckpointError(f"--step={step}: no complete checkpoint at that step in {ckpts.directory}; "
+                          f"available: {steps}")
+  return step
+
+
+def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,
+                        step: str | None = None, domain_file: str | None = None, video: str | None = None,
+                        video_episodes: int = 4, batch_size: int | None = None, seed: int = 0,
+                        params: str = "ema", overwrite: bool = False) -> dict:
+  t_start = time.perf_counter()
+  # --- Everything that can be wrong is checked first, before any compute. -----------------
+  if episodes <= 0:
+    raise EvaluateError(f"--episodes must be positive, got {episodes}")
+  out = _check_output_path(out, "out", overwrite)
+  video = _check_output_path(video, "video", overwrite) if video else None
+  cfg = _load_config(workdir)
+
+  import jax
+
+  from gdacot import rollout as rollouts
+  from gdacot.data import Normalizer
+  from gdacot.envs import make_domain, make_env
+  from gdacot.train.checkpoints import CheckpointError, Checkpoints
+  from gdacot.train.setup import build_policy_and_state
+
+  try:
+    domain_spec = make_domain(domain, region, _domain_overrides(cfg, domain, domain_file))
+  except (ValueError, TypeError) as e:
+    raise EvaluateError(str(e)) from e
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt_dir):
+    raise CheckpointError(f"{ckpt_dir} does not exist: the run has not saved a checkpoint")
+  ckpts = Checkpoints(ckpt_dir, keep_best=cfg.keep_best, best_metric=cfg.best_metric,
+                      best_mode=cfg.best_mode, read_only=True)
+  step = _resolve_step(ckpts, step)
+  record = ckpts.read_record(step)
+  env = make_env(cfg.task)
+  spec = record.get("spec", {})
+  want = {"obs_size": env.obs_size, "action_size": env.action_size}
+  if {k: spec.get(k) for k in want} != want:
+    raise CheckpointError(f"checkpoint {step} holds a policy for observations/actions {spec}, but task "
+                          f"{cfg.task!r} in domain {domain!r} gives {want}: it cannot be evaluated here")
+
+  # --- Restore onto this machine's devices, then roll out. --------------------------------
+  graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
+  normalizer_like = Normalizer(mean=jax.numpy.zeros(env.obs_size), std=jax.numpy.ones(env.obs_size))
+  state, normalizer = ckpts.restore(step, state, normalizer_like)
+  policy_params = state.ema_params if params == "ema" else state.params
+  renderer = None
+  if video:  # fail before the rollouts, not after
+    from gdacot.render import video as videos
+    host_model = videos.host_model_for(env, domain_spec)
+    renderer = videos.make_renderer(host_model, size=160)
+  print(f"gdacot.evaluate: {workdir} step {step} ({params} params), {domain}/{region}, {episodes} episodes, "
+        f"devices={jax.devices()}", flush=True)
+  batch = min(batch_size or cfg.eval.batch_size, episodes)
+  rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
+                                         execute=cfg.execute, batch_size=batch)
+  successes, n, recording = rollouts.evaluate(
+      rollout, policy_params, normalizer, jax.random.PRNGKey(seed), domain_spec, episodes, batch,
+      name=f"eval {domain}:{region}", record=video_episodes if video else 0)
+  entry = rollouts.result_entry(method=cfg.method, domain=domain, region=region, successes=successes,
+                                episodes=n, step=step, seed=cfg.seed)
+  entry.update(eval_seed=seed, params=params, domain_file=os.path.abspath(domain_file) if domain_file else None)
+  result = {"results": [entry], "workdir": os.path.abspath(workdir), "checkpoint_step": step,
+            "wall_time_s": time.perf_counter() - t_start}
+
+  if video:
+    frames = videos.render_episodes(host_model, recording["qpos"], recording["success"], renderer=renderer)
+    tmp = video + ".tmp.gif"
+    videos.write_gif(tmp, frames, fps=1.0 / (2 * env.control_dt))
+    os.replace(tmp, video)
+    result["video"] = video
+    print(f"wrote {video} ({len(recording['success'])} episodes, {len(frames)} frames)", flush=True)
+  tmp = out + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(result, f, indent=2)
+  os.replace(tmp, out)
+  print(rollouts.format_table([entry]), flush=True)
+  print(f"wrote {out}", flush=True)
+  return result
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.ERROR)  # orbax warns about read-only managers at WARNING
+  from gdacot.render.video import VideoError
+  from gdacot.train.checkpoints import CheckpointError
+  try:
+    evaluate_checkpoint(_WORKDIR.value, domain=_DOMAIN.value, region=_REGION.value, episodes=_EPISODES.value,
+                        out=_OUT.value, step=_STEP.value, domain_file=_DOMAIN_FILE.value, video=_VIDEO.value,
+                        video_episodes=_VIDEO_EPISODES.value, batch_size=_BATCH.value, seed=_SEED.value,
+                        params=_PARAMS.value, overwrite=_OVERWRITE.value)
+  except (EvaluateError, CheckpointError, VideoError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

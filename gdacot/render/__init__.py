@@ -1,0 +1,1 @@
+"""Rendering: videos of evaluated episodes."""

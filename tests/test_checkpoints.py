@@ -1,0 +1,154 @@
+"""Checkpoints survive preemption: kill -9 anywhere, SIGTERM, cut-off saves, best-k keeping."""
+
+import glob
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from runs import SMOKE_RUN_ARGS, cotrain, start_cotrain
+
+from gdacot.train.checkpoints import KILL_DURING_SAVE_ENV, CheckpointError, Checkpoints
+
+
+def saved_state(workdir, step):
+  """The train state of a checkpoint as numpy arrays, read without a target."""
+  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
+                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  return jax.tree.map(np.asarray, restored.state)
+
+
+def assert_bitwise_equal(a, b):
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    assert x.dtype == y.dtype and x.shape == y.shape
+    assert np.array_equal(x, y), "parameters differ from the uninterrupted run"
+
+
+def wait_for_step(workdir, step, proc, timeout=300):
+  """Blocks until metrics.jsonl has logged `step` (checkpoints at that step may be in flight)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    assert proc.poll() is None, proc.communicate()
+    if os.path.exists(path):
+      with open(path) as f:
+        steps = [int(line.split('"step": ')[1].split(",")[0]) for line in f if '"step": ' in line]
+      if steps and max(steps) >= step:
+        return
+    time.sleep(0.2)
+  raise TimeoutError(f"step {step} not reached")
+
+
+def test_sigkill_mid_training_then_resume_is_bitwise_identical(smoke_run, tmp_path):
+  reference, _ = smoke_run
+  workdir = str(tmp_path / "killed")
+  proc = start_cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  wait_for_step(workdir, 30, proc)  # past the step-20 checkpoint, mid-way to 40
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resumed from checkpoint step" in resumed.stdout
+  assert_bitwise_equal(saved_state(workdir, 60), saved_state(reference, 60))
+  # The log reads as one run: each step once, even those the killed process had logged.
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    steps = [int(line.split('"step": ')[1].split(",")[0]) for line in f]
+  assert steps == [10, 20, 30, 40, 50, 60]
+
+
+def test_sigkill_during_a_save_never_yields_a_valid_checkpoint(smoke_run, tmp_path):
+  reference, _ = smoke_run
+  workdir = str(tmp_path / "killed_in_save")
+  killed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, **{KILL_DURING_SAVE_ENV: "40"})
+  assert killed.returncode == -signal.SIGKILL
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  assert glob.glob(os.path.join(ckpt_dir, "40.orbax-checkpoint-tmp*")), os.listdir(ckpt_dir)
+  assert Checkpoints(ckpt_dir, read_only=True).all_steps() == [20]  # the cut-off 40 is not a step
+  resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resumed from checkpoint step 20" in resumed.stdout
+  assert_bitwise_equal(saved_state(workdir, 60), saved_state(reference, 60))
+  assert not glob.glob(os.path.join(ckpt_dir, "*tmp*"))  # the leftover was cleaned up
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_zero_quickly(tmp_path):
+  workdir = str(tmp_path / "preempted")
+  args = ("--config=experiments/configs/cotrain.py:smoke", "--config.steps=1000000", "--config.ckpt_every=100000",
+          "--config.ckpt_eval.episodes=0", "--config.best_metric=")
+  proc = start_cotrain(f"--workdir={workdir}", *args)
+  wait_for_step(workdir, 20, proc)
+  sent = time.time()
+  proc.send_signal(signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=60)
+  assert time.time() - sent < 30
+  assert proc.returncode == 0, stderr[-3000:]
+  assert "preempted (SIGTERM): saved checkpoint step" in stdout
+  step = int(stdout.split("saved checkpoint step ")[1].split(";")[0])
+  assert step >= 20 and step % 10 == 0
+  assert Checkpoints(os.path.join(workdir, "checkpoints"), read_only=True).all_steps() == [step]
+
+
+# --- The manager itself, in process. --------------------------------------------------------
+
+def _tree(value, n=4):
+  return {"w": jnp.full((n,), value, jnp.float32), "b": jnp.zeros((), jnp.int32)}
+
+
+def test_keeps_the_newest_k_and_the_best(tmp_path):
+  ckpts = Checkpoints(str(tmp_path / "c"), keep_last=2, keep_best=1, best_metric="eval/real:in", best_mode="max")
+  for step, score in [(1, 0.2), (2, 0.9), (3, 0.1), (4, 0.3), (5, 0.4)]:
+    ckpts.save(step, _tree(step), _tree(0), {"config": {}}, {"eval/real:in": score})
+    ckpts.wait()
+  assert ckpts.all_steps() == [2, 4, 5]
+  assert ckpts.best_step() == 2
+  state, _ = ckpts.restore(2, _tree(0.0), _tree(0.0))
+  assert float(state["w"][0]) == 2.0
+  ckpts.close()
+  # A resumed run (a new manager) still ranks the earlier steps by their saved metrics.
+  ckpts = Checkpoints(str(tmp_path / "c"), keep_last=2, keep_best=1, best_metric="eval/real:in", best_mode="max")
+  for step in (6, 7):
+    ckpts.save(step, _tree(step), _tree(0), {}, {"eval/real:in": 0.0})
+    ckpts.wait()
+  assert ckpts.all_steps() == [2, 6, 7] and ckpts.best_step() == 2
+  ckpts.close()
+
+
+def test_min_mode_keeps_the_lowest(tmp_path):
+  ckpts = Checkpoints(str(tmp_path / "c"), keep_last=1, keep_best=1, best_metric="bc_loss", best_mode="min")
+  for step, loss in [(1, 0.5), (2, 0.1), (3, 0.7)]:
+    ckpts.save(step, _tree(step), _tree(0), {}, {"bc_loss": loss})
+    ckpts.wait()
+  assert ckpts.all_steps() == [2, 3] and ckpts.best_step() == 2
+  ckpts.close()
+
+
+def test_restore_refuses_a_target_of_other_shapes(tmp_path):
+  ckpts = Checkpoints(str(tmp_path / "c"))
+  ckpts.save(7, _tree(1.0, n=4), _tree(0), {})
+  ckpts.close()
+  ckpts = Checkpoints(str(tmp_path / "c"), read_only=True)
+  with pytest.raises(CheckpointError, match="checkpoint .*7"):
+    ckpts.restore(7, _tree(0.0, n=5), _tree(0))
+  with pytest.raises(CheckpointError, match="no checkpoint at step 8"):
+    ckpts.restore(8, _tree(0.0), _tree(0))
+
+
+def test_truncated_checkpoint_files_are_reported_as_corrupt(tmp_path):
+  ckpts = Checkpoints(str(tmp_path / "c"))
+  ckpts.save(3, _tree(1.0, n=4096), _tree(0), {"config": {"a": 1}})
+  ckpts.close()
+  for path in glob.glob(str(tmp_path / "c" / "3" / "**" / "*"), recursive=True):
+    if os.path.isfile(path) and os.path.getsize(path) > 16:
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  ckpts = Checkpoints(str(tmp_path / "c"), read_only=True)
+  with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    ckpts.restore(3, _tree(0.0, n=4096), _tree(0))
