@@ -34,14 +34,19 @@ def run(cfg, workdir: str) -> dict:
 
   from gdacot import rollout as rollouts
   from gdacot.align import get_method
-  from gdacot.data import Dataset, Normalizer, concat_demos, generate_demos, make_expert_rollout
+  from gdacot.data import (Dataset, Normalizer, concat_demos, eval_skips, generate_demos, load_configured,
+                           make_expert_rollout)
   from gdacot.envs import make_domain, make_env
   from gdacot.progress import Progress
   from gdacot.train import (Checkpoints, MetricsWriter, PreemptionGuard, TrainData, build_policy_and_state,
                             checkpoint_record, make_train_chunk, make_train_step, prepare_workdir)
+  from gdacot.train.checkpoints import CheckpointError
   from gdacot.train.config import parse_eval_pair, validate_config
 
   validate_config(cfg)
+  env = make_env(cfg.task)
+  # Demos given as RLDS datasets are read and checked whole before the workdir is touched.
+  from_files = load_configured(cfg, env.obs_size, env.action_size)
   resume = prepare_workdir(workdir, cfg.to_dict())
   t_start = time.perf_counter()
   method = get_method(cfg.method)
@@ -49,12 +54,16 @@ def run(cfg, workdir: str) -> dict:
   print(f"gdacot: method={cfg.method} seed={cfg.seed} devices={jax.devices()} workdir={workdir}"
         f"{' (resuming)' if resume else ''}", flush=True)
 
-  # --- Demonstrations, generated on the device. ------------------------------------------
-  env = make_env(cfg.task)
+  # --- Demonstrations, generated on the device (or read above from RLDS datasets). --------
   domain = lambda name, region: make_domain(name, region, dict(cfg.domains[name]))
   expert = make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise)
 
   def demos_for(name, regions, total, tag):
+    if name in from_files:
+      d = from_files[name]
+      print(f"  {name}: {d.demos.num_episodes} episodes, {d.demos.num_frames} frames from {d.path} "
+            f"[{d.split}] ({d.file_format})", flush=True)
+      return d.demos
     parts = []
     for i, region in enumerate(regions):
       n = total // len(regions) + (1 if i < total % len(regions) else 0)
@@ -83,7 +92,9 @@ def run(cfg, workdir: str) -> dict:
   )
 
   # --- Policy, optimiser, train state (restored from the newest checkpoint when resuming). -
-  graphdef, tx, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
+  # Sizes from the demos: datasets may differ from the task (then MJX cannot evaluate, below).
+  obs_size, action_size = int(sim_demos.obs.shape[-1]), int(sim_demos.actions.shape[-1])
+  graphdef, tx, state = build_policy_and_state(cfg, obs_size, action_size)
   data_ids = {"sim": sim_demos.fingerprint(), "real": real_demos.fingerprint()}
   ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
                       keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
@@ -91,25 +102,30 @@ def run(cfg, workdir: str) -> dict:
   if latest is not None:
     saved = ckpts.read_record(latest)["sampler"]["data"]
     if saved != data_ids:  # demos are a function of the config: a difference means changed code
-      raise RuntimeError(f"the demos now differ from those checkpoint {latest} was trained on "
-                         f"(saved {saved}, now {data_ids}): was the task or expert code changed?")
+      raise CheckpointError(f"the demos now differ from those checkpoint {latest} was trained on "
+                            f"(saved {saved}, now {data_ids}): a dataset file, or the task or expert "
+                            "code, changed since; resume with the same data, or use a new --workdir")
     state, _ = ckpts.restore(latest, state, normalizer)
     print(f"resumed from checkpoint step {latest}", flush=True)
 
   def save(step, metrics=None):
-    record = checkpoint_record(cfg.to_dict(), state, obs_size=env.obs_size,
-                               action_size=env.action_size, data=data_ids)
+    record = checkpoint_record(cfg.to_dict(), state, obs_size=obs_size,
+                               action_size=action_size, data=data_ids)
     ckpts.save(step, state, normalizer, record, metrics)
 
   # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=cfg.eval.batch_size)
   eval_params = lambda s: s.ema_params if cfg.eval.use_ema else s.params
+  skipped = eval_skips(tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs), from_files, cfg.task,
+                       (obs_size, action_size), (env.obs_size, env.action_size))
+  for pair, reason in skipped.items():
+    print(f"note: no MJX evaluation of {pair}: {reason}", flush=True)
 
   def score(pairs, episodes, key, name):
     """Success per (domain, region) pair, as result entries."""
     entries = []
-    for pair in pairs:
+    for pair in (p for p in pairs if p not in skipped):
       dname, region = parse_eval_pair(pair)
       successes, n, _ = rollouts.evaluate(rollout, eval_params(state), normalizer, key, domain(dname, region),
                                           episodes, cfg.eval.batch_size, name=f"{name} {pair}")
@@ -160,10 +176,11 @@ def run(cfg, workdir: str) -> dict:
         print(f"preempted (SIGTERM) during evaluation; checkpoint {step} is complete: rerun the same "
               "command to evaluate", flush=True)
         return {"preempted_at": step}
-      results += score([pair], cfg.eval.episodes, jax.random.fold_in(key, 4), "eval")
+      results += score([pair], cfg.eval.episodes, rollouts.evaluation_key(cfg.seed), "eval")
   out = {"results": results, "wall_time_s": time.perf_counter() - t_start,
          "params": "ema" if cfg.eval.use_ema else "raw",
-         "demos": {"sim_frames": n_sim, "real_frames": n_real}}
+         "demos": {"sim_frames": n_sim, "real_frames": n_real},
+         "skipped": [{"pair": p, "reason": r} for p, r in skipped.items() if p in cfg.eval.pairs]}
   tmp = os.path.join(workdir, "eval.json.tmp")
   with open(tmp, "w") as f:
     json.dump(out, f, indent=2)
@@ -176,13 +193,14 @@ def run(cfg, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from gdacot.data import DatasetError
   from gdacot.train.checkpoints import CheckpointError
   from gdacot.train.config import ConfigError
   from gdacot.train.workdir import WorkdirError
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     run(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, WorkdirError, CheckpointError) as e:
+  except (ConfigError, WorkdirError, CheckpointError, DatasetError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 

@@ -37,7 +37,8 @@ _DOMAIN_FILE = flags.DEFINE_string("domain_file", None, "Python file with get_do
 _VIDEO = flags.DEFINE_string("video", None, "Write a GIF of the first episodes here.")
 _VIDEO_EPISODES = flags.DEFINE_integer("video_episodes", 4, "Episodes shown in the video (tiled).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Episodes per compiled call (default: the run's).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation episodes.")
+_SEED = flags.DEFINE_integer("seed", None, "Seed of the evaluation episodes. Default: the run's own "
+                             "evaluation episodes, so the numbers reproduce its eval.json.")
 _PARAMS = flags.DEFINE_enum("params", "ema", ["ema", "raw"], "Evaluate the EMA or the raw parameters.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Allow replacing existing --out / --video files.")
 flags.mark_flags_as_required(["workdir", "out"])
@@ -61,10 +62,35 @@ def _check_output_path(path: str, flag: str, overwrite: bool) -> str:
   return path
 
 
+# What evaluation reads from a run's config. Fields added to the training config later (with
+# defaults) do not make older runs unevaluable, so this checks these alone, not the whole config.
+_REQUIRED_FIELDS = ("task", "method", "seed", "obs_horizon", "chunk", "execute", "model.encoder", "model.head",
+                    "model.latent_dim", "model.hidden", "model.depth", "optim.learning_rate",
+                    "optim.weight_decay", "optim.grad_clip", "domains", "eval.batch_size")
+
+
+def _check_config_fits(cfg) -> None:
+  from gdacot.envs import TASKS
+  from gdacot.models import ENCODERS, HEADS
+
+  missing = []
+  for field in _REQUIRED_FIELDS:
+    node = cfg
+    for part in field.split("."):
+      if part not in node:
+        missing.append(field)
+        break
+      node = node[part]
+  if missing:
+    raise EvaluateError(f"missing field(s) {missing}")
+  for value, known, what in ((cfg.task, TASKS, "task"), (cfg.model.encoder, ENCODERS, "encoder"),
+                             (cfg.model.head, HEADS, "head")):
+    if value not in known:
+      raise EvaluateError(f"unknown {what} {value!r}; this version knows {sorted(known)}")
+
+
 def _load_config(workdir: str):
   import ml_collections
-
-  from gdacot.train.config import ConfigError, validate_config
 
   if not os.path.isdir(workdir):
     raise EvaluateError(f"--workdir={workdir} does not exist")
@@ -77,8 +103,8 @@ def _load_config(workdir: str):
   except (OSError, json.JSONDecodeError) as e:
     raise EvaluateError(f"{path} is unreadable: {e}") from e
   try:
-    validate_config(cfg)
-  except (ConfigError, AttributeError, KeyError, TypeError) as e:
+    _check_config_fits(cfg)
+  except EvaluateError as e:
     raise EvaluateError(f"the run's config ({path}) does not fit this version of gdacot: {e}") from e
   return cfg
 
@@ -127,7 +153,7 @@ def _resolve_step(ckpts, step_flag: str | None) -> int:
 
 def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,
                         step: str | None = None, domain_file: str | None = None, video: str | None = None,
-                        video_episodes: int = 4, batch_size: int | None = None, seed: int = 0,
+                        video_episodes: int = 4, batch_size: int | None = None, seed: int | None = None,
                         params: str = "ema", overwrite: bool = False) -> dict:
   t_start = time.perf_counter()
   # --- Everything that can be wrong is checked first, before any compute. -----------------
@@ -152,21 +178,25 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(ckpt_dir):
     raise CheckpointError(f"{ckpt_dir} does not exist: the run has not saved a checkpoint")
-  ckpts = Checkpoints(ckpt_dir, keep_best=cfg.keep_best, best_metric=cfg.best_metric,
-                      best_mode=cfg.best_mode, read_only=True)
-  step = _resolve_step(ckpts, step)
-  record = ckpts.read_record(step)
-  env = make_env(cfg.task)
-  spec = record.get("spec", {})
-  want = {"obs_size": env.obs_size, "action_size": env.action_size}
-  if {k: spec.get(k) for k in want} != want:
-    raise CheckpointError(f"checkpoint {step} holds a policy for observations/actions {spec}, but task "
-                          f"{cfg.task!r} in domain {domain!r} gives {want}: it cannot be evaluated here")
+  ckpts = Checkpoints(ckpt_dir, best_metric=cfg.get("best_metric", ""), best_mode=cfg.get("best_mode", "max"),
+                      read_only=True)
+  try:
+    step = _resolve_step(ckpts, step)
+    record = ckpts.read_record(step)
+    env = make_env(cfg.task)
+    spec = record.get("spec", {})
+    want = {"obs_size": env.obs_size, "action_size": env.action_size}
+    if {k: spec.get(k) for k in want} != want:
+      raise CheckpointError(f"checkpoint {step} holds a policy for observations/actions {spec}, but task "
+                            f"{cfg.task!r} in domain {domain!r} gives {want}: it cannot be evaluated here")
+    # Restore onto this machine's devices.
+    graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
+    normalizer_like = Normalizer(mean=jax.numpy.zeros(env.obs_size), std=jax.numpy.ones(env.obs_size))
+    state, normalizer = ckpts.restore(step, state, normalizer_like)
+  finally:
+    ckpts.close()
 
-  # --- Restore onto this machine's devices, then roll out. --------------------------------
-  graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
-  normalizer_like = Normalizer(mean=jax.numpy.zeros(env.obs_size), std=jax.numpy.ones(env.obs_size))
-  state, normalizer = ckpts.restore(step, state, normalizer_like)
+  # --- Roll out. ----------------------------------------------------------------------------
   policy_params = state.ema_params if params == "ema" else state.params
   renderer = None
   if video:  # fail before the rollouts, not after
@@ -179,11 +209,12 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=batch)
   successes, n, recording = rollouts.evaluate(
-      rollout, policy_params, normalizer, jax.random.PRNGKey(seed), domain_spec, episodes, batch,
+      rollout, policy_params, normalizer, rollouts.evaluation_key(cfg.seed) if seed is None else
+      jax.random.PRNGKey(seed), domain_spec, episodes, batch,
       name=f"eval {domain}:{region}", record=video_episodes if video else 0)
   entry = rollouts.result_entry(method=cfg.method, domain=domain, region=region, successes=successes,
                                 episodes=n, step=step, seed=cfg.seed)
-  entry.update(eval_seed=seed, params=params, domain_file=os.path.abspath(domain_file) if domain_file else None)
+  entry.update(eval_seed="run" if seed is None else seed, params=params, domain_file=os.path.abspath(domain_file) if domain_file else None)
   result = {"results": [entry], "workdir": os.path.abspath(workdir), "checkpoint_step": step,
             "wall_time_s": time.perf_counter() - t_start}
 

@@ -31,6 +31,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
   return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def evaluation_key(run_seed: int) -> jax.Array:
+  """The key of a run's evaluation episodes: training's final evaluation and `gdacot.evaluate`
+  (by default) use it, so the CLI reproduces eval.json's numbers exactly."""
+  return jax.random.fold_in(jax.random.PRNGKey(run_seed), 4)
+
+
 def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int):
   """Returns jitted `fn(params, normalizer, key, domain, first_episode=0) -> (success, qpos)`
   for episodes first_episode ... first_episode + batch_size - 1: success is (batch_size,) bool,

@@ -43,6 +43,12 @@ def test_evaluate_in_process_matches_across_batch_sizes_and_takes_a_domain_file(
   b = evaluate_checkpoint(workdir, domain="sim", region="in", episodes=6, out=str(tmp_path / "b.json"),
                           batch_size=3)
   assert a["checkpoint_step"] == 60 and a["results"][0]["episodes"] == 6  # the newest by default
+  # By default the CLI plays the run's own evaluation episodes: it reproduces eval.json.
+  with open(os.path.join(workdir, "eval.json")) as f:
+    (trained,) = [r for r in json.load(f)["results"] if (r["domain"], r["region"]) == ("real", "ood")]
+  again = evaluate_checkpoint(workdir, domain="real", region="ood", episodes=trained["episodes"],
+                              out=str(tmp_path / "again.json"), batch_size=2)["results"][0]
+  assert (again["successes"], again["step"]) == (trained["successes"], trained["step"])
   # Episode i is keyed by i alone, so the batching does not change the episodes.
   assert a["results"][0]["successes"] == b["results"][0]["successes"]
   domain_file = tmp_path / "heavy.py"

@@ -19,6 +19,18 @@ def _domain_fields(name: str) -> ml_collections.ConfigDict:
   )
 
 
+def _key_map() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({
+      "split": "train",
+      "state_key": "observation/state",  # '/'-joined path inside a step
+      "action_key": "action",
+      "image_keys": (),  # read and checked; the MLP encoder cannot consume images (refused)
+      "state_slice": "",  # START:STOP on the last axis, e.g. "0:3"; "" keeps all
+      "action_slice": "",
+      "max_episodes": 0,  # 0: every episode of the split
+  })
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "push_cube"
@@ -36,6 +48,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.real_regions = ("in",)  # real demos never start in "ood": that is the generalisation test
   c.data.expert_noise = 0.1
   c.data.demo_batch = 128
+
+  # Demos read from RLDS datasets instead of generated (a directory holding dataset_info.json,
+  # or one dataset below it): "" generates them in MJX. A domain read from a dataset ignores
+  # num_*_demos and *_regions. rlds.<domain> maps step fields to the policy's inputs.
+  c.real_data = ""
+  c.sim_data = ""
+  c.rlds = ml_collections.ConfigDict({"sim": _key_map(), "real": _key_map()})
 
   c.obs_horizon = 2
   c.chunk = 8  # actions predicted

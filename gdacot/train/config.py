@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gdacot.align import METHODS
 from gdacot.envs import DOMAINS, REGIONS, TASKS, make_domain
 from gdacot.models import ENCODERS, HEADS
@@ -66,6 +68,7 @@ def validate_config(cfg) -> None:
       make_domain(name, "in", dict(cfg.domains[name]))
     except (ValueError, TypeError) as e:
       problems.append(f"domains.{name}: {e}")
+  _check_rlds(cfg, problems)
   check(cfg.eval.episodes > 0, f"eval.episodes must be positive, got {cfg.eval.episodes}")
   check(cfg.ckpt_eval.episodes >= 0, f"ckpt_eval.episodes must be >= 0, got {cfg.ckpt_eval.episodes}")
   for pair in tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs):
@@ -77,3 +80,27 @@ def validate_config(cfg) -> None:
       problems.append(str(e))
   if problems:
     raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_rlds(cfg, problems: list) -> None:
+  """Dataset paths and key maps; the data itself is checked when it is read (DatasetError)."""
+  from gdacot.data.rlds_validate import DatasetError, parse_slice  # pylint: disable=g-import-not-at-top
+  for name in ("sim", "real"):
+    path, km = str(cfg[f"{name}_data"]), cfg.rlds[name]
+    if path and not os.path.isdir(os.path.expanduser(path)):
+      problems.append(f"{name}_data: {path!r} is not a directory")
+    if not str(km.split):
+      problems.append(f"rlds.{name}.split must name a split, e.g. 'train'")
+    if km.max_episodes < 0:
+      problems.append(f"rlds.{name}.max_episodes must be >= 0 (0: all), got {km.max_episodes}")
+    for field in ("state_slice", "action_slice"):
+      try:
+        parse_slice(km[field], f"rlds.{name}.{field}")
+      except DatasetError as e:
+        problems.append(str(e))
+    # The trainer feeds the encoder a flat state vector; images would be dropped silently.
+    encoder = ENCODERS.get(cfg.model.encoder)
+    if path and tuple(km.image_keys) and not getattr(encoder, "consumes_images", False):
+      problems.append(f"rlds.{name}.image_keys={tuple(km.image_keys)}: encoder {cfg.model.encoder!r} "
+                      "takes a flat state vector and cannot consume images; leave image_keys empty "
+                      "(tools.rlds_info and gdacot.data.load_rlds read and check images already)")
