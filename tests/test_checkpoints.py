@@ -51,9 +51,14 @@ def test_sigkill_mid_training_then_resume_is_bitwise_identical(smoke_run, tmp_pa
   reference, _ = smoke_run
   workdir = str(tmp_path / "killed")
   proc = start_cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
-  wait_for_step(workdir, 30, proc)  # past the step-20 checkpoint, mid-way to 40
+  # Kill as soon as the step-20 checkpoint is complete (the async write can outlast the next
+  # chunks on a busy machine): the run is then somewhere in steps 20-60, mid-training.
+  wait_for_step(workdir, 20, proc)
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", "20")):
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  assert proc.wait() == -signal.SIGKILL  # killed, not finished
   resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "resumed from checkpoint step" in resumed.stdout
