@@ -108,10 +108,10 @@ def run(cfg, workdir: str) -> dict:
     state, _ = ckpts.restore(latest, state, normalizer)
     print(f"resumed from checkpoint step {latest}", flush=True)
 
-  def save(step, metrics=None):
+  def save(state, metrics):
     record = checkpoint_record(cfg.to_dict(), state, obs_size=obs_size,
                                action_size=action_size, data=data_ids)
-    ckpts.save(step, state, normalizer, record, metrics)
+    ckpts.save(int(state.step), state, normalizer, record, metrics)
 
   # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
@@ -122,8 +122,8 @@ def run(cfg, workdir: str) -> dict:
   for pair, reason in skipped.items():
     print(f"note: no MJX evaluation of {pair}: {reason}", flush=True)
 
-  def score(pairs, episodes, key, name):
-    """Success per (domain, region) pair, as result entries."""
+  def score(state, pairs, episodes, key, name):
+    """Success of the state's policy per (domain, region) pair, as result entries."""
     entries = []
     for pair in (p for p in pairs if p not in skipped):
       dname, region = parse_eval_pair(pair)
@@ -137,7 +137,8 @@ def run(cfg, workdir: str) -> dict:
   # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
   # SIGTERM (preemption) is honoured at the next chunk boundary: save, then exit 0.
   chunk_fn = make_train_chunk(make_train_step(graphdef, tx, method, cfg, env.proprio_slice))
-  writer = MetricsWriter(workdir, resume_step=latest)
+  # A run killed before its first checkpoint restarts at 0: its logged rows are dropped too.
+  writer = MetricsWriter(workdir, resume_step=latest or 0)
   step = int(state.step)
   progress = Progress("train", cfg.steps, unit="steps", initial=step)
   with PreemptionGuard() as preemption:
@@ -150,7 +151,7 @@ def run(cfg, workdir: str) -> dict:
         raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
       checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
       if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
-        for e in score(cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, jax.random.fold_in(key, 5), "score"):
+        for e in score(state, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, jax.random.fold_in(key, 5), "score"):
           metrics[f"eval/{e['domain']}:{e['region']}"] = e["success_rate"]
       writer.write(step, metrics)
       extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
@@ -158,14 +159,14 @@ def run(cfg, workdir: str) -> dict:
         extra += f" ot_mass {metrics['ot_mass']:.3f}"
       progress.update(step, extra=extra, force=True)
       if preemption.requested():
-        save(step, metrics)
+        save(state, metrics)
         ckpts.close()
         writer.close()
         print(f"preempted (SIGTERM): saved checkpoint step {step}; rerun the same command to resume",
               flush=True)
         return {"preempted_at": step}
       if checkpoint_now:
-        save(step, metrics)
+        save(state, metrics)
     writer.close()
     ckpts.close()
 
@@ -176,7 +177,7 @@ def run(cfg, workdir: str) -> dict:
         print(f"preempted (SIGTERM) during evaluation; checkpoint {step} is complete: rerun the same "
               "command to evaluate", flush=True)
         return {"preempted_at": step}
-      results += score([pair], cfg.eval.episodes, rollouts.evaluation_key(cfg.seed), "eval")
+      results += score(state, [pair], cfg.eval.episodes, rollouts.evaluation_key(cfg.seed), "eval")
   out = {"results": results, "wall_time_s": time.perf_counter() - t_start,
          "params": "ema" if cfg.eval.use_ema else "raw",
          "demos": {"sim_frames": n_sim, "real_frames": n_real},

@@ -158,3 +158,18 @@ def test_truncated_checkpoint_files_are_reported_as_corrupt(tmp_path):
   ckpts = Checkpoints(str(tmp_path / "c"), read_only=True)
   with pytest.raises(CheckpointError, match="corrupt or truncated"):
     ckpts.restore(3, _tree(0.0, n=4096), _tree(0))
+
+
+def test_resumed_metrics_log_drops_rows_past_the_restart_step(tmp_path):
+  from gdacot.train.metrics import MetricsWriter, read_metrics
+
+  writer = MetricsWriter(str(tmp_path))
+  for step in (10, 20, 30):
+    writer.write(step, {"loss": 1.0})
+  writer.close()
+  with open(tmp_path / "metrics.jsonl", "a") as f:
+    f.write('{"step": 40, "lo')  # a line cut off by SIGKILL
+  MetricsWriter(str(tmp_path), resume_step=20).close()
+  assert [r["step"] for r in read_metrics(str(tmp_path))] == [10, 20]
+  MetricsWriter(str(tmp_path), resume_step=0).close()  # killed before the first checkpoint
+  assert read_metrics(str(tmp_path)) == []

@@ -10,9 +10,9 @@ from tensorboardX import SummaryWriter
 
 
 class MetricsWriter:
-  """Appends rows. `resume_step`: the step a resumed run restarts from; rows past it were
-  written by the killed process after its last checkpoint and are dropped (and purged from
-  TensorBoard), so the log reads as one uninterrupted run."""
+  """Appends rows. `resume_step`: the step the run (re)starts from (0 for a fresh one); rows
+  past it were written by a killed process after its last checkpoint and are dropped (and
+  purged from TensorBoard), so the log reads as one uninterrupted run."""
 
   def __init__(self, workdir: str, resume_step: int | None = None):
     self.path = os.path.join(workdir, "metrics.jsonl")
