@@ -31,11 +31,14 @@ def run(cfg, workdir: str) -> dict:
   # Heavy imports here so `--help` and config errors come back at once.
   import jax
   import numpy as np
+  from flax import nnx
 
   from gdacot import rollout as rollouts
-  from gdacot.align import get_method
+  from gdacot.align import DOMAIN_LABELS, get_method
+  from gdacot.align.analysis import alignment_report
   from gdacot.data import (Dataset, Normalizer, concat_demos, eval_skips, generate_demos, load_configured,
                            make_expert_rollout)
+  from gdacot.data.pairing import load_pairing, make_pairing, save_pairing, summary
   from gdacot.envs import make_domain, make_env
   from gdacot.progress import Progress
   from gdacot.train import (Checkpoints, MetricsWriter, PreemptionGuard, TrainData, build_policy_and_state,
@@ -86,10 +89,25 @@ def run(cfg, workdir: str) -> dict:
   # Normalise with the frames this method trains on.
   trained_on = {1.0: (real_demos,), 0.0: (sim_demos,)}.get(method.forced_w, (sim_demos, real_demos))
   normalizer = Normalizer.fit(*trained_on)
-  data = TrainData(
-      sim=Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk),
-      real=Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk),
-  )
+  sim_data = Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk)
+  real_data = Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk)
+
+  # --- DTW pairing of the OT batches (paper A), computed once per dataset on the device and
+  # saved with the run (a resumed run reloads it). -------------------------------------------
+  pairing = None
+  if method.align is not None and cfg.align.pairing == "dtw":
+    pairing_path = os.path.join(workdir, "pairing.npz")
+    if resume and os.path.exists(pairing_path):
+      pairing = load_pairing(pairing_path)
+    else:
+      t0 = time.perf_counter()
+      pairing = make_pairing(real_data, sim_data, env.proprio_slice, sharpness=cfg.align.dtw.sharpness,
+                             cutoff=cfg.align.dtw.cutoff, window=cfg.align.dtw.window)
+      save_pairing(pairing_path, pairing)
+      print(f"DTW pairing: {real_demos.num_episodes} x {sim_demos.num_episodes} demos in "
+            f"{time.perf_counter() - t0:.1f}s, saved to {pairing_path}", flush=True)
+    print("  " + ", ".join(f"{k} {v:.3g}" for k, v in summary(pairing).items()), flush=True)
+  data = TrainData(sim=sim_data, real=real_data, pairing=pairing)
 
   # --- Policy, optimiser, train state (restored from the newest checkpoint when resuming). -
   # Sizes from the demos: datasets may differ from the task (then MJX cannot evaluate, below).
@@ -128,11 +146,22 @@ def run(cfg, workdir: str) -> dict:
     for pair in (p for p in pairs if p not in skipped):
       dname, region = parse_eval_pair(pair)
       successes, n, _ = rollouts.evaluate(rollout, eval_params(state), normalizer, key, domain(dname, region),
-                                          episodes, cfg.eval.batch_size, name=f"{name} {pair}")
+                                          episodes, cfg.eval.batch_size, name=f"{name} {pair}",
+                                          label=DOMAIN_LABELS[dname], guidance=cfg.domain_label.guidance)
       entries.append(rollouts.result_entry(method=cfg.method, domain=dname, region=region,
                                            successes=successes, episodes=n, step=int(state.step),
                                            seed=cfg.seed))
     return entries
+
+  # --- Alignment analysis (paper B): the EMA encoder's features of fixed frames per domain. --
+  analysis_frames = {name: ds.sample(jax.random.fold_in(key, 6 + i), min(cfg.analysis.frames, ds.num_frames)).obs
+                     for i, (name, ds) in enumerate((("sim", sim_data), ("real", real_data)))}
+  features_fn = jax.jit(lambda params, obs: nnx.merge(graphdef, params).features(obs))
+
+  def analyse(state):
+    z = {name: features_fn(eval_params(state), obs) for name, obs in analysis_frames.items()}
+    report = alignment_report(z["sim"], z["real"], jax.random.fold_in(key, 8))
+    return report, z
 
   # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
   # SIGTERM (preemption) is honoured at the next chunk boundary: save, then exit 0.
@@ -153,6 +182,9 @@ def run(cfg, workdir: str) -> dict:
       if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
         for e in score(state, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, jax.random.fold_in(key, 5), "score"):
           metrics[f"eval/{e['domain']}:{e['region']}"] = e["success_rate"]
+      if checkpoint_now and cfg.analysis.frames > 0:
+        report, _ = analyse(state)
+        metrics.update({f"analysis/{k}": report[k] for k in ("wasserstein", "discernibility")})
       writer.write(step, metrics)
       extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
       if "ot_mass" in metrics:
@@ -178,7 +210,20 @@ def run(cfg, workdir: str) -> dict:
               "command to evaluate", flush=True)
         return {"preempted_at": step}
       results += score(state, [pair], cfg.eval.episodes, rollouts.evaluation_key(cfg.seed), "eval")
-  out = {"results": results, "wall_time_s": time.perf_counter() - t_start,
+  alignment = None
+  if cfg.analysis.frames > 0:  # the final features, for tools.plot_features, and their metrics
+    alignment, z = analyse(state)
+    alignment["step"] = step
+    os.makedirs(os.path.join(workdir, "analysis"), exist_ok=True)
+    features_path = os.path.join(workdir, "analysis", "features.npz")
+    with open(features_path + ".tmp", "wb") as f:
+      np.savez(f, z_sim=np.asarray(z["sim"]), z_real=np.asarray(z["real"]), method=cfg.method, step=step,
+               wasserstein=alignment["wasserstein"], discernibility=alignment["discernibility"])
+    os.replace(features_path + ".tmp", features_path)
+    print(f"alignment at step {step}: Wasserstein {alignment['wasserstein']:.3f}, discernibility "
+          f"{alignment['discernibility']:.3f} ({features_path}; plot: python -m tools.plot_features "
+          f"--features={features_path} --out=pca.png)", flush=True)
+  out = {"results": results, "alignment": alignment, "wall_time_s": time.perf_counter() - t_start,
          "params": "ema" if cfg.eval.use_ema else "raw",
          "demos": {"sim_frames": n_sim, "real_frames": n_real},
          "skipped": [{"pair": p, "reason": r} for p, r in skipped.items() if p in cfg.eval.pairs]}

@@ -40,6 +40,8 @@ _BATCH = flags.DEFINE_integer("batch_size", None, "Episodes per compiled call (d
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the evaluation episodes. Default: the run's own "
                              "evaluation episodes, so the numbers reproduce its eval.json.")
 _PARAMS = flags.DEFINE_enum("params", "ema", ["ema", "raw"], "Evaluate the EMA or the raw parameters.")
+_GUIDANCE = flags.DEFINE_float("guidance", None, "Guidance scale g of label-conditioned (cfg, cfg_adda) "
+                                "policies. Default: the run's domain_label.guidance.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Allow replacing existing --out / --video files.")
 flags.mark_flags_as_required(["workdir", "out"])
 
@@ -70,6 +72,7 @@ _REQUIRED_FIELDS = ("task", "method", "seed", "obs_horizon", "chunk", "execute",
 
 
 def _check_config_fits(cfg) -> None:
+  from gdacot.align import METHODS
   from gdacot.envs import TASKS
   from gdacot.models import ENCODERS, HEADS
 
@@ -83,10 +86,13 @@ def _check_config_fits(cfg) -> None:
       node = node[part]
   if missing:
     raise EvaluateError(f"missing field(s) {missing}")
-  for value, known, what in ((cfg.task, TASKS, "task"), (cfg.model.encoder, ENCODERS, "encoder"),
+  for value, known, what in ((cfg.task, TASKS, "task"), (cfg.method, METHODS, "method"),
+                             (cfg.model.encoder, ENCODERS, "encoder"),
                              (cfg.model.head, HEADS, "head")):
     if value not in known:
       raise EvaluateError(f"unknown {what} {value!r}; this version knows {sorted(known)}")
+  if METHODS[cfg.method].domain_label and "guidance" not in cfg.get("domain_label", {}):
+    raise EvaluateError(f"missing field(s) ['domain_label.guidance'] of label-conditioned method {cfg.method!r}")
 
 
 def _load_config(workdir: str):
@@ -154,7 +160,7 @@ def _resolve_step(ckpts, step_flag: str | None) -> int:
 def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,
                         step: str | None = None, domain_file: str | None = None, video: str | None = None,
                         video_episodes: int = 4, batch_size: int | None = None, seed: int | None = None,
-                        params: str = "ema", overwrite: bool = False) -> dict:
+                        params: str = "ema", guidance: float | None = None, overwrite: bool = False) -> dict:
   t_start = time.perf_counter()
   # --- Everything that can be wrong is checked first, before any compute. -----------------
   if episodes <= 0:
@@ -166,6 +172,7 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   import jax
 
   from gdacot import rollout as rollouts
+  from gdacot.align import DOMAIN_LABELS, get_method
   from gdacot.data import Normalizer
   from gdacot.envs import make_domain, make_env
   from gdacot.train.checkpoints import CheckpointError, Checkpoints
@@ -205,16 +212,23 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
     renderer = videos.make_renderer(host_model, size=160)
   print(f"gdacot.evaluate: {workdir} step {step} ({params} params), {domain}/{region}, {episodes} episodes, "
         f"devices={jax.devices()}", flush=True)
+  labelled = get_method(cfg.method).domain_label
+  if guidance is None:
+    guidance = cfg.domain_label.guidance if labelled else 0.0
   batch = min(batch_size or cfg.eval.batch_size, episodes)
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=batch)
   successes, n, recording = rollouts.evaluate(
       rollout, policy_params, normalizer, rollouts.evaluation_key(cfg.seed) if seed is None else
       jax.random.PRNGKey(seed), domain_spec, episodes, batch,
-      name=f"eval {domain}:{region}", record=video_episodes if video else 0)
+      name=f"eval {domain}:{region}", record=video_episodes if video else 0, label=DOMAIN_LABELS[domain],
+      guidance=guidance)
   entry = rollouts.result_entry(method=cfg.method, domain=domain, region=region, successes=successes,
                                 episodes=n, step=step, seed=cfg.seed)
-  entry.update(eval_seed="run" if seed is None else seed, params=params, domain_file=os.path.abspath(domain_file) if domain_file else None)
+  entry.update(eval_seed="run" if seed is None else seed, params=params,
+               domain_file=os.path.abspath(domain_file) if domain_file else None)
+  if labelled:
+    entry["guidance"] = guidance
   result = {"results": [entry], "workdir": os.path.abspath(workdir), "checkpoint_step": step,
             "wall_time_s": time.perf_counter() - t_start}
 
@@ -244,7 +258,7 @@ def main(argv):
     evaluate_checkpoint(_WORKDIR.value, domain=_DOMAIN.value, region=_REGION.value, episodes=_EPISODES.value,
                         out=_OUT.value, step=_STEP.value, domain_file=_DOMAIN_FILE.value, video=_VIDEO.value,
                         video_episodes=_VIDEO_EPISODES.value, batch_size=_BATCH.value, seed=_SEED.value,
-                        params=_PARAMS.value, overwrite=_OVERWRITE.value)
+                        params=_PARAMS.value, guidance=_GUIDANCE.value, overwrite=_OVERWRITE.value)
   except (EvaluateError, CheckpointError, VideoError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -38,14 +38,16 @@ def evaluation_key(run_seed: int) -> jax.Array:
 
 
 def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int):
-  """Returns jitted `fn(params, normalizer, key, domain, first_episode=0) -> (success, qpos)`
-  for episodes first_episode ... first_episode + batch_size - 1: success is (batch_size,) bool,
-  qpos (batch_size, horizon + 1, nq) from the reset state on."""
+  """Returns jitted `fn(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.)
+  -> (success, qpos)` for episodes first_episode ... first_episode + batch_size - 1: success
+  is (batch_size,) bool, qpos (batch_size, horizon + 1, nq) from the reset state on. label
+  (the domain's DOMAIN_LABELS index) and guidance only matter to label-conditioned (CFG)
+  policies."""
   if not 1 <= execute <= chunk:
     raise ValueError(f"execute must be in [1, chunk={chunk}], got {execute}")
   num_plans = -(-env.horizon // execute)
 
-  def episode(params, normalizer, key, domain):
+  def episode(params, normalizer, key, domain, label, guidance):
     policy = nnx.merge(graphdef, params)
     k_reset, k_plan = jax.random.split(key)
     state = env.reset(k_reset, domain)
@@ -53,7 +55,7 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
 
     def plan(carry, k):
       state, history, success = carry
-      actions = policy.act(history[None], k)[0]
+      actions = policy.act(history[None], k, label, guidance)[0]
 
       def act(carry, action):
         state, history, success = carry
@@ -71,23 +73,24 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
     return success, jnp.concatenate([state.data.qpos[None], qpos])
 
   @jax.jit
-  def rollout(params, normalizer, key, domain, first_episode=0):
+  def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
     # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, first_episode + jnp.arange(batch_size))
-    return jax.vmap(episode, in_axes=(None, None, 0, None))(params, normalizer, keys, domain)
+    return jax.vmap(episode, in_axes=(None, None, 0, None, None, None))(params, normalizer, keys, domain,
+                                                                        label, guidance)
 
   return rollout
 
 
 def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size: int, name: str = "eval",
-             record: int = 0):
+             record: int = 0, label: int = 0, guidance: float = 0.0):
   """Runs `episodes` episodes in batches. Returns (successes, episodes, recording): recording
   holds the joint positions and outcomes of the first `record` episodes (None if 0)."""
   num_batches = -(-episodes // batch_size)
   progress = Progress(name, episodes, unit="episodes")
   outcomes, recording = [], None
   for i in range(num_batches):
-    success, qpos = rollout(params, normalizer, key, domain, i * batch_size)
+    success, qpos = rollout(params, normalizer, key, domain, i * batch_size, label, guidance)
     outcomes.append(np.asarray(success))
     if i == 0 and record:
       n = min(record, episodes)

@@ -84,7 +84,7 @@ def test_uot_loss_gives_encoder_a_nonzero_gradient(differentiate_plan):
 
   def loss(params):
     p = nnx.merge(graphdef, params)
-    return method.align(p.features(obs_sim), p.features(obs_real), y_sim, y_real, cfg)[0]
+    return method.align(p.features(obs_sim), p.features(obs_real), y_sim, y_real, cfg, p)[0]
 
   grads = jax.jit(jax.grad(loss))(params)
   enc = jax.tree.leaves(grads["encoder"])
@@ -106,5 +106,19 @@ def test_joint_cost_uses_actions_and_blocks_their_gradient():
 def test_mmd_is_zero_for_equal_sets_and_positive_for_shifted():
   method = get_method("mmd")
   x = jax.random.normal(jax.random.PRNGKey(0), (64, 8))
-  assert float(method.align(x, x, None, None, None)[0]) == pytest.approx(0.0, abs=1e-6)
-  assert float(method.align(x, x + 2.0, None, None, None)[0]) > 0.1
+  assert float(method.align(x, x, None, None, None, None)[0]) == pytest.approx(0.0, abs=1e-6)
+  assert float(method.align(x, x + 2.0, None, None, None, None)[0]) > 0.1
+
+
+def test_differentiated_plan_is_the_converged_plan():
+  # ott-jax 0.6.0 stops at min_iterations when it is set below max_iterations and reports
+  # "converged"; the differentiable path must run the same iterations as the plain solve.
+  # A slow case: the plain solve uses the whole budget without reaching the threshold.
+  cost = jax.random.uniform(jax.random.PRNGKey(3), (48, 48)) * 3.0
+  kw = dict(epsilon=0.01, rho=1.0, max_iterations=400, threshold=1e-6)
+  _, m_plain = uot_loss(cost, **kw)
+  _, m_diff = uot_loss(cost, differentiate_plan=True, **kw)
+  assert int(m_plain["ot_sinkhorn_iters"]) == 400 and not m_plain["ot_converged"]
+  assert int(m_diff["ot_sinkhorn_iters"]) == 400 and not m_diff["ot_converged"]
+  np.testing.assert_allclose(m_diff["ot_cost"], m_plain["ot_cost"], rtol=1e-4)
+  np.testing.assert_allclose(m_diff["ot_mass"], m_plain["ot_mass"], rtol=1e-4)

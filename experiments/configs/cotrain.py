@@ -2,6 +2,8 @@
 
   --config=experiments/configs/cotrain.py        the default benchmark (minutes on a CPU)
   --config=experiments/configs/cotrain.py:smoke  seconds, for tests
+  --config=experiments/configs/cotrain.py:diffusion        the diffusion-policy head (paper A's policy)
+  --config=experiments/configs/cotrain.py:flow,smoke       variants combine, comma-separated
 Any field can be overridden, e.g. --config.method=cotrain --config.seed=3 --config.w=0.2.
 """
 
@@ -34,7 +36,8 @@ def _key_map() -> ml_collections.ConfigDict:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "push_cube"
-  c.method = "uot_joint"  # real_only | sim_only | cotrain | mmd | uot_joint
+  # real_only | sim_only | cotrain | mmd | ot_marginal | ot_joint | uot_joint | adda | cfg | cfg_adda
+  c.method = "uot_joint"
   c.seed = 0
 
   # The two domains: every field of the presets, so any can be overridden from the command line
@@ -62,10 +65,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.encoder = "mlp"
-  c.model.head = "mlp"
+  c.model.head = "mlp"  # mlp (regression, fast) | diffusion | flow
   c.model.latent_dim = 64
   c.model.hidden = 256
   c.model.depth = 2
+  # Settings of the generative heads, read when that head is chosen.
+  c.model.diffusion = ml_collections.ConfigDict({"train_steps": 100, "sample_steps": 10})  # DDPM / DDIM
+  c.model.flow = ml_collections.ConfigDict({"sample_steps": 10})  # Euler steps
 
   # Mixing ratio, PER SAMPLE: the share of real samples in every BC batch (not the share of
   # real datasets). real_only and sim_only force it to 1 and 0.
@@ -73,7 +79,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.batch_size = 256
 
   c.align = ml_collections.ConfigDict()
-  c.align.lam = 0.01  # L = L_BC + lam * L_align (0.1 over-aligns here: BC loss 2.5x, real success ~0)
+  # L = L_BC + lam * L_align for OT and MMD (0.1 over-aligns here: BC loss 2.5x, real success ~0);
+  # adv_lam weighs the adversarial (gradient-reversal) loss of adda and cfg_adda instead.
+  c.align.lam = 0.01
+  c.align.adv_lam = 0.1
   c.align.batch_size = 128  # B_ot: sim and real OT batches of this size each
   c.align.target = "action"  # y of the joint cost: "action" (first of the chunk) or "proprio"
   c.align.alpha_feat = 1.0
@@ -84,6 +93,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.align.differentiate_plan = False  # True: gradients through the Sinkhorn iterations too
   c.align.sinkhorn_iters = 200
   c.align.sinkhorn_threshold = 1e-3
+  # OT batches: "dtw" pairs each real frame with a sim frame near a DTW-matched frame of a
+  # DTW-close sim demo (paper A's sampler); "random" draws the two batches independently.
+  c.align.pairing = "dtw"
+  # DTW on the z-scored pusher position; distance = mean ground distance along the warping
+  # path. sharpness 20 / cutoff 0.3 give ~18 effective sim demos per real demo here (paper A's
+  # 10 / 0.01 give ~33); window in frames, the low end of paper A's 5-40 sweep (gdacot/data/pairing.py).
+  c.align.dtw = ml_collections.ConfigDict({"sharpness": 20.0, "cutoff": 0.3, "window": 5})
+
+  # Domain label of cfg / cfg_adda (paper B): dropped with probability `dropout` in training;
+  # at inference the policy is guided with (1 + g) f(c) - g f(none), g = `guidance`.
+  c.domain_label = ml_collections.ConfigDict({"dropout": 0.2, "guidance": -0.5})
+
+  # Paper B's alignment analysis at each checkpoint and at the end, on the EMA encoder's
+  # features of this many fixed frames per domain: Wasserstein distance and discernibility.
+  c.analysis = ml_collections.ConfigDict({"frames": 1024})
 
   c.optim = ml_collections.ConfigDict()
   c.optim.learning_rate = 1e-3
@@ -110,7 +134,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval.pairs = ("real:in", "real:ood", "sim:in", "sim:ood")
   c.eval.use_ema = True
 
-  if arg == "smoke":
+  variants = [v for v in (arg or "").split(",") if v]
+  unknown = sorted(set(variants) - {"smoke", "diffusion", "flow"})
+  if unknown:
+    raise ValueError(f"unknown config variant(s) {unknown}; use smoke, diffusion, flow (comma-separated)")
+  if "diffusion" in variants and "flow" in variants:
+    raise ValueError("config variants 'diffusion' and 'flow' name two heads; choose one")
+  if "diffusion" in variants or "flow" in variants:
+    # Paper A's policy shape: a generative head, a longer chunk, half of it executed.
+    c.model.head = "diffusion" if "diffusion" in variants else "flow"
+    c.chunk = 16
+    c.execute = 8
+  if "smoke" in variants:
     c.data.num_sim_demos = 16
     c.data.num_real_demos = 4
     c.data.demo_batch = 16
@@ -124,6 +159,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.eval.episodes = 8
     c.eval.batch_size = 8
     c.eval.pairs = ("real:in", "real:ood")
-  elif arg:
-    raise ValueError(f"unknown config variant {arg!r}; use '' or 'smoke'")
+    c.analysis.frames = 64
   return c

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from flax import nnx
+
 from gdacot.align import METHODS
 from gdacot.envs import DOMAINS, REGIONS, TASKS, make_domain
 from gdacot.models import ENCODERS, HEADS
@@ -38,6 +40,13 @@ def validate_config(cfg) -> None:
   check(a.batch_size > 1, f"align.batch_size must be > 1, got {a.batch_size}")
   check(a.target in ("action", "proprio"), f"align.target must be 'action' or 'proprio', got {a.target!r}")
   check(a.sinkhorn_iters > 0, f"align.sinkhorn_iters must be positive, got {a.sinkhorn_iters}")
+  check(a.adv_lam >= 0, f"align.adv_lam must be non-negative, got {a.adv_lam}")
+  check(a.pairing in ("dtw", "random"), f"align.pairing must be 'dtw' or 'random', got {a.pairing!r}")
+  check(a.dtw.sharpness > 0, f"align.dtw.sharpness must be positive, got {a.dtw.sharpness}")
+  check(a.dtw.window >= 0, f"align.dtw.window must be >= 0 frames, got {a.dtw.window}")
+  check(0.0 <= cfg.domain_label.dropout < 1.0,
+        f"domain_label.dropout must be in [0, 1), got {cfg.domain_label.dropout}")
+  check(cfg.analysis.frames >= 0, f"analysis.frames must be >= 0 (0: no analysis), got {cfg.analysis.frames}")
   check(cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}")
   check(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
   check(cfg.log_every > 0, f"log_every must be positive, got {cfg.log_every}")
@@ -55,6 +64,11 @@ def validate_config(cfg) -> None:
   check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
   check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
   check(cfg.model.head in HEADS, f"unknown head {cfg.model.head!r}; known: {sorted(HEADS)}")
+  if cfg.model.head in HEADS:  # the head checks its own settings (e.g. 1 <= sample_steps <= train_steps)
+    try:  # on a 1-unit copy: cheap, and exactly the constructor's checks
+      HEADS[cfg.model.head](1, 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get(cfg.model.head, {})))
+    except (ValueError, TypeError) as e:
+      problems.append(f"model.{cfg.model.head}: {e}")
   d = cfg.data
   check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
   check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")

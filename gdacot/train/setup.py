@@ -8,6 +8,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from gdacot.align import DOMAIN_LABELS, get_method
 from gdacot.models import make_policy
 from gdacot.train.step import TrainState, init_train_state, make_optimizer
 
@@ -17,8 +18,11 @@ TRAIN_RNG_OFFSET = 1_000_003  # the train-state RNG seed is cfg.seed + this (apa
 
 def build_policy_and_state(cfg, obs_size: int, action_size: int):
   """Returns (graphdef, tx, state): the policy graph, optimiser, fresh train state."""
+  method = get_method(cfg.method)
   policy = make_policy(cfg.model, obs_size=obs_size, action_size=action_size,
-                       obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=cfg.seed)
+                       obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=cfg.seed,
+                       num_domain_labels=len(DOMAIN_LABELS) if method.domain_label else 0,
+                       discriminator=method.discriminator)
   graphdef, params = nnx.split(policy, nnx.Param)
   tx = make_optimizer(cfg.optim)
   state = init_train_state(nnx.to_pure_dict(params), tx, seed=cfg.seed + TRAIN_RNG_OFFSET)

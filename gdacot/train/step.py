@@ -18,6 +18,7 @@ from flax import nnx, struct
 
 from gdacot.align import Method
 from gdacot.data import Batch, Dataset, sample_mixed
+from gdacot.data.pairing import Pairing, sample_paired
 
 
 @struct.dataclass
@@ -33,6 +34,7 @@ class TrainState:
 class TrainData:
   sim: Dataset
   real: Dataset
+  pairing: Pairing | None = None  # DTW pairing of OT batches (paper A); None: random pairs
 
 
 def make_optimizer(optim_cfg) -> optax.GradientTransformation:
@@ -72,15 +74,31 @@ def alignment_target(batch: Batch, kind: str, proprio_slice: slice) -> jax.Array
   raise ValueError(f"unknown alignment target {kind!r}; use 'action' or 'proprio'")
 
 
+def ot_batches(key, data: TrainData, n: int) -> tuple[Batch, Batch]:
+  """Equal-size sim and real batches for the alignment loss: DTW-paired when the data holds
+  a pairing (a real frame's sim partner is near a DTW-matched frame), else independent."""
+  if data.pairing is not None:
+    return sample_paired(key, data.sim, data.real, data.pairing, n)
+  k_sim, k_real = jax.random.split(key)
+  return data.sim.sample(k_sim, n), data.real.sample(k_real, n)
+
+
 def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
   w = method.mixing_ratio(cfg.w)
 
   def loss_fn(params, data: TrainData, key):
     policy = nnx.merge(graphdef, params)
-    k_bc, k_head, k_sim, k_real = jax.random.split(key, 4)
+    k_bc, k_head, k_ot, k_drop = jax.random.split(key, 4)
     batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w)
     z = policy.features(batch.obs)
-    per_sample = policy.bc_loss(z, batch.actions, k_head)
+    # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
+    # (to "none") with probability p.
+    if method.domain_label:
+      keep = jax.random.bernoulli(k_drop, 1.0 - cfg.domain_label.dropout, is_real.shape)
+      z_cond = policy.condition(z, is_real, keep)
+    else:
+      z_cond = z
+    per_sample = policy.bc_loss(z_cond, batch.actions, k_head)
     bc = per_sample.mean()
     real_mask = is_real.astype(jnp.float32)
     metrics = {
@@ -90,15 +108,14 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
     }
     align = jnp.zeros(())
     if method.align is not None:
-      sim_batch = data.sim.sample(k_sim, cfg.align.batch_size)
-      real_batch = data.real.sample(k_real, cfg.align.batch_size)
+      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size)
       z_sim = policy.features(sim_batch.obs)
       z_real = policy.features(real_batch.obs)
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
       y_real = alignment_target(real_batch, cfg.align.target, proprio_slice)
-      align, align_metrics = method.align(z_sim, z_real, y_sim, y_real, cfg.align)
+      align, align_metrics = method.align(z_sim, z_real, y_sim, y_real, cfg.align, policy)
       metrics.update(align_metrics)
-    loss = bc + cfg.align.lam * align
+    loss = bc + cfg.align[method.weight] * align
     metrics.update(loss=loss, align_loss=align)
     return loss, metrics
 

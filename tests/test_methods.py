@@ -1,0 +1,113 @@
+"""Every method of the registry: its parts (gradient reversal, CFG guidance) and a few
+training steps of each from the command line."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from runs import SMOKE, cotrain, module
+
+from experiments.configs.cotrain import get_config
+from gdacot.align import DOMAIN_LABELS, METHODS, gradient_reversal
+from gdacot.models import make_policy
+
+DESIGN_METHODS = ["real_only", "sim_only", "cotrain", "mmd", "ot_marginal", "ot_joint", "uot_joint", "adda",
+                  "cfg", "cfg_adda"]
+
+
+def test_registry_holds_every_method_of_the_design():
+  assert sorted(METHODS) == sorted(DESIGN_METHODS)
+  assert METHODS["cfg_adda"].domain_label and METHODS["cfg_adda"].discriminator
+  assert METHODS["cfg"].domain_label and not METHODS["cfg"].discriminator
+  assert METHODS["adda"].discriminator and not METHODS["adda"].domain_label
+
+
+def test_gradient_reversal_flips_the_encoders_gradient():
+  x = jnp.array([0.3, -1.2, 2.0])
+  f = lambda x: jnp.sum(jnp.sin(x) * x)
+  assert np.allclose(gradient_reversal(x), x)  # identity forward
+  np.testing.assert_allclose(jax.grad(lambda x: f(gradient_reversal(x)))(x), -jax.grad(f)(x), rtol=1e-6)
+
+
+def test_adversarial_loss_reverses_encoder_gradient_but_not_discriminators():
+  cfg = get_config("smoke")
+  policy = make_policy(cfg.model, obs_size=8, action_size=3, obs_horizon=2, chunk=4, seed=0, discriminator=True)
+  graphdef, params = nnx.split(policy, nnx.Param)
+  obs = jax.random.normal(jax.random.PRNGKey(1), (2, 16, 2, 8))
+  method = METHODS["adda"]
+
+  def loss(params, reverse):
+    p = nnx.merge(graphdef, params)
+    z_sim, z_real = p.features(obs[0]), p.features(obs[1])
+    if reverse:
+      return method.align(z_sim, z_real, None, None, cfg.align, p)[0]
+    # The same loss without the reversal layer, written out.
+    ls, lr = p.discriminator(z_sim), p.discriminator(z_real)
+    import optax
+    return 0.5 * (optax.sigmoid_binary_cross_entropy(ls, 0.0).mean()
+                  + optax.sigmoid_binary_cross_entropy(lr, 1.0).mean())
+
+  g_rev, g_plain = jax.grad(loss)(params, True), jax.grad(loss)(params, False)
+  for a, b in zip(jax.tree.leaves(g_rev.encoder), jax.tree.leaves(g_plain.encoder)):
+    np.testing.assert_allclose(a, -b, rtol=1e-5, atol=1e-7)
+  for a, b in zip(jax.tree.leaves(g_rev.discriminator), jax.tree.leaves(g_plain.discriminator)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert any(np.abs(a).max() > 0 for a in jax.tree.leaves(g_rev.encoder))
+
+
+@pytest.mark.parametrize("head", ["mlp", "diffusion", "flow"])
+def test_cfg_with_zero_guidance_is_the_conditional_model(head):
+  cfg = get_config("smoke")
+  cfg.model.head = head
+  policy = make_policy(cfg.model, obs_size=8, action_size=3, obs_horizon=2, chunk=4, seed=0, num_domain_labels=2)
+  obs = jax.random.normal(jax.random.PRNGKey(1), (5, 2, 8))
+  key = jax.random.PRNGKey(2)
+  real = DOMAIN_LABELS["real"]
+  conditional = policy.head.sample(policy.condition(policy.features(obs), jnp.full(5, real)), key)
+  np.testing.assert_array_equal(policy.act(obs, key, real, 0.0), conditional)
+  # Guidance changes the actions, and the label matters.
+  assert not np.allclose(policy.act(obs, key, real, -0.5), conditional)
+  assert not np.allclose(policy.act(obs, key, DOMAIN_LABELS["sim"], 0.0), conditional)
+
+
+# A few steps of every method, as users launch them. Alignment methods also pair their OT
+# batches by DTW (the default); generative heads are exercised with the methods that need
+# guidance and alignment at once.
+_FEW_STEPS = (SMOKE, "--config.steps=10", "--config.log_every=5", "--config.ckpt_every=10",
+              "--config.ckpt_eval.episodes=0", "--config.best_metric=", "--config.keep_best=0",
+              "--config.eval.episodes=4", "--config.eval.batch_size=4", "--config.eval.pairs=('real:in',)")
+_EXPECTED_METRICS = {"mmd": "mmd2", "ot_marginal": "ot_mass", "ot_joint": "ot_mass", "uot_joint": "ot_mass",
+                     "adda": "adv_disc_accuracy", "cfg_adda": "adv_disc_accuracy"}
+
+
+@pytest.mark.parametrize("method,head", [(m, "mlp") for m in DESIGN_METHODS]
+                         + [("cfg_adda", "diffusion"), ("uot_joint", "flow")])
+def test_every_method_trains_from_the_cli_without_nan(tmp_path, method, head):
+  workdir = str(tmp_path / "run")
+  proc = cotrain(f"--workdir={workdir}", *_FEW_STEPS, f"--config.method={method}", f"--config.model.head={head}")
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  assert [r["step"] for r in rows] == [5, 10]
+  for r in rows:
+    assert all(np.isfinite(v) for k, v in r.items() if isinstance(v, float)), r
+    if method in _EXPECTED_METRICS:
+      assert _EXPECTED_METRICS[method] in r
+  with open(os.path.join(workdir, "eval.json")) as f:
+    out = json.load(f)
+  assert out["results"][0]["method"] == method
+  assert 0.0 <= out["alignment"]["discernibility"] <= 1.0 and out["alignment"]["wasserstein"] >= 0.0
+  assert os.path.exists(os.path.join(workdir, "analysis", "features.npz"))
+  aligned = METHODS[method].align is not None
+  assert os.path.exists(os.path.join(workdir, "pairing.npz")) == aligned
+  if method == "cfg":  # the evaluation CLI acts with the run's guidance, or --guidance
+    out_path = str(tmp_path / "eval_g0.json")
+    proc = module("gdacot.evaluate", f"--workdir={workdir}", "--domain=real", "--region=in", "--episodes=4",
+                  f"--out={out_path}", "--guidance=0.0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out_path) as f:
+      assert json.load(f)["results"][0]["guidance"] == 0.0
