@@ -1,7 +1,7 @@
 r"""Runs `experiments.cotrain` for methods x seeds and writes the success table over seeds.
 
-  python -m tools.method_table --out=runs/table --methods=real_only,sim_only,cotrain,mmd,uot_joint \
-      --seeds=0,1,2 [--config=experiments/configs/cotrain.py] [-- extra --config.* flags]
+  python -m tools.method_table --out=runs/table [--methods=cotrain,uot_joint] --seeds=0,1,2 \
+      [--config=experiments/configs/cotrain.py] [-- extra --config.* flags]
 
 Each (method, seed) is its own workdir under --out (an existing one is resumed, so the
 tool can be rerun after an interruption). Writes OUT/table.json and OUT/table.md: per
@@ -20,10 +20,11 @@ import time
 
 from absl import app, flags
 
+from gdacot.align import METHODS
 from gdacot.rollout import wilson_interval
 
 _OUT = flags.DEFINE_string("out", None, "Output directory.", required=True)
-_METHODS = flags.DEFINE_list("methods", ["real_only", "sim_only", "cotrain", "mmd", "uot_joint"], "Methods.")
+_METHODS = flags.DEFINE_list("methods", list(METHODS), "Methods (default: every method of the registry).")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _CONFIG = flags.DEFINE_string("config", "experiments/configs/cotrain.py", "Config file [:variant].")
 
