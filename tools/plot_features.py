@@ -22,10 +22,16 @@ import zipfile
 from absl import app, flags
 import numpy as np
 
-_FEATURES = flags.DEFINE_string("features", None, "Input .npz with z_sim (n, d) and z_real (m, d).")
-_OUT = flags.DEFINE_string("out", None, "Output PNG path.")
-_TITLE = flags.DEFINE_string("title", None, "Plot title (default: method, step and metrics in the file).")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace OUT if it exists.")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command line's flags, defined only when run as a program: importing this module for
+  `plot_features()` must not claim flag names (--out) that other modules define."""
+  flags.DEFINE_string("features", None, "Input .npz with z_sim (n, d) and z_real (m, d).")
+  flags.DEFINE_string("out", None, "Output PNG path.")
+  flags.DEFINE_string("title", None, "Plot title (default: method, step and metrics in the file).")
+  flags.DEFINE_bool("overwrite", False, "Replace OUT if it exists.")
 
 
 class PlotError(Exception):
@@ -137,17 +143,18 @@ def main(argv):
   if len(argv) > 1:
     print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
     return 2
-  if not _FEATURES.value:
-    print("error: --features is required", file=sys.stderr)
+  if not FLAGS.features or not FLAGS.out:
+    print("error: --features and --out are required", file=sys.stderr)
     return 2
   try:
-    ratio = run(_FEATURES.value, _OUT.value, _TITLE.value, _OVERWRITE.value)
+    ratio = run(FLAGS.features, FLAGS.out, FLAGS.title, FLAGS.overwrite)
   except PlotError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(f"wrote {_OUT.value} (PC1 {100 * ratio[0]:.1f}%, PC2 {100 * ratio[1]:.1f}% of the variance)")
+  print(f"wrote {FLAGS.out} (PC1 {100 * ratio[0]:.1f}%, PC2 {100 * ratio[1]:.1f}% of the variance)")
   return 0
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
