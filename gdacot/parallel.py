@@ -1,0 +1,78 @@
+"""Device mesh, shardings and multi-host start-up.
+
+The user's card asks for a "pmap-sharded" train step. Current JAX delivers that intent with a
+`jax.sharding.Mesh` over every device of every process and `NamedSharding`s under `jax.jit`
+(GSPMD): the program is written for one global batch, the batch axis is constrained to the
+mesh's "data" axis, and XLA partitions the computation and inserts the collectives (the
+gradient all-reduce, and the gather of features that a global OT batch needs). `jax.pmap` is a
+maintenance-mode wrapper over `shard_map` since JAX 0.8, and 0.10 removed `PmapSharding`.
+
+The mesh has two axes, ("data", "model"); "model" has size 1 for now and leaves room for
+model parallelism without changing a PartitionSpec elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+DATA, MODEL = "data", "model"
+
+
+def _cluster_detected() -> bool:
+  """True where `jax.distributed.initialize()` can find its peers by itself: a Slurm job or
+  an Open MPI launch with several tasks, or a multi-host Cloud TPU slice."""
+  if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+    return True
+  if int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+    return True
+  return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+  """Starts JAX's multi-host runtime: from explicit settings when any is given, by JAX's own
+  cluster detection on Slurm, Open MPI or Cloud TPU, and not at all for a single process."""
+  explicit = (coordinator_address, num_processes, process_id)
+  if any(v is not None for v in explicit):
+    if None in explicit:
+      raise ValueError("multi-process start-up needs all of --coordinator_address, --num_processes "
+                       f"and --process_id (got {coordinator_address!r}, {num_processes!r}, {process_id!r})")
+    if not 0 <= process_id < num_processes:
+      raise ValueError(f"--process_id must be in [0, --num_processes={num_processes}), got {process_id}")
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
+  elif _cluster_detected():
+    jax.distributed.initialize()
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A (data, model) = (all devices, 1) mesh over every device of every process."""
+  devices = jax.devices() if devices is None else list(devices)
+  return Mesh(np.asarray(devices).reshape(len(devices), 1), (DATA, MODEL),
+              axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """Every device holds the whole array (parameters, optimiser state, datasets)."""
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  """The leading (batch) axis is split over the data axis."""
+  return NamedSharding(mesh, P(DATA))
+
+
+def shard_batch(tree, mesh: Mesh | None):
+  """Inside `jit`: constrains every array of `tree` to be split along its leading axis over
+  the data axis (a no-op without a mesh). XLA then runs each device's share of the batch."""
+  if mesh is None:
+    return tree
+  return jax.lax.with_sharding_constraint(tree, batch_sharded(mesh))
+
+
+def data_parallel_size(mesh: Mesh | None) -> int:
+  return 1 if mesh is None else mesh.shape[DATA]
