@@ -74,5 +74,14 @@ def shard_batch(tree, mesh: Mesh | None):
   return jax.lax.with_sharding_constraint(tree, batch_sharded(mesh))
 
 
+def gather_replicated(tree, mesh: Mesh | None):
+  """Inside `jit`: constrains `tree` to be whole on every device (one all-gather of a
+  batch-sharded value). The OT solve then runs on every device without further collectives,
+  rather than XLA partitioning the cost matrix and all-reducing inside every Sinkhorn step."""
+  if mesh is None:
+    return tree
+  return jax.lax.with_sharding_constraint(tree, replicated(mesh))
+
+
 def data_parallel_size(mesh: Mesh | None) -> int:
   return 1 if mesh is None else mesh.shape[DATA]
