@@ -74,13 +74,13 @@ def alignment_target(batch: Batch, kind: str, proprio_slice: slice) -> jax.Array
   raise ValueError(f"unknown alignment target {kind!r}; use 'action' or 'proprio'")
 
 
-def ot_batches(key, data: TrainData, n: int) -> tuple[Batch, Batch]:
+def ot_batches(key, data: TrainData, n: int, constrain=lambda x: x) -> tuple[Batch, Batch]:
   """Equal-size sim and real batches for the alignment loss: DTW-paired when the data holds
   a pairing (a real frame's sim partner is near a DTW-matched frame), else independent."""
   if data.pairing is not None:
-    return sample_paired(key, data.sim, data.real, data.pairing, n)
+    return sample_paired(key, data.sim, data.real, data.pairing, n, constrain)
   k_sim, k_real = jax.random.split(key)
-  return data.sim.sample(k_sim, n), data.real.sample(k_real, n)
+  return data.sim.sample(k_sim, n, constrain), data.real.sample(k_real, n, constrain)
 
 
 def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mesh=None):
@@ -90,11 +90,12 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
   features, which XLA gathers (one all-gather of the B_ot x latent features per domain), so
   the loss and its gradient are exactly those of one device with the same global batch."""
   w = method.mixing_ratio(cfg.w)
+  split = lambda x: parallel.shard_batch(x, mesh)  # batch axis over the devices (identity without a mesh)
 
   def loss_fn(params, data: TrainData, key):
     policy = nnx.merge(graphdef, params)
     k_bc, k_head, k_ot, k_drop = jax.random.split(key, 4)
-    batch, is_real = parallel.shard_batch(sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w), mesh)
+    batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w, split)
     z = policy.features(batch.obs)
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
     # (to "none") with probability p.
@@ -113,7 +114,7 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     }
     align = jnp.zeros(())
     if method.align is not None:
-      sim_batch, real_batch = parallel.shard_batch(ot_batches(k_ot, data, cfg.align.batch_size), mesh)
+      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
       z_sim = policy.features(sim_batch.obs)
       z_real = policy.features(real_batch.obs)
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
