@@ -44,6 +44,8 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                        f"and --process_id (got {coordinator_address!r}, {num_processes!r}, {process_id!r})")
     if not 0 <= process_id < num_processes:
       raise ValueError(f"--process_id must be in [0, --num_processes={num_processes}), got {process_id}")
+    # CPU processes need a collectives backend (no-op for GPU and TPU, which bring their own).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id)
   elif _cluster_detected():

@@ -143,12 +143,13 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
 
 
 def make_train_chunk(step_fn, mesh=None):
-  """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged. With a
+  """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged over the
+  steps (per seed when the step is vmapped over seeds). With a
   mesh, the state, the datasets and the metrics are replicated over it."""
 
   def chunk(state, data, n: int):
     state, metrics = jax.lax.scan(lambda s, _: step_fn(s, data), state, None, length=n)
-    return state, jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32)), metrics)
+    return state, jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32), axis=0), metrics)  # over steps
 
   if mesh is None:
     return jax.jit(chunk, static_argnums=2, donate_argnums=0)
