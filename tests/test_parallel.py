@@ -70,3 +70,33 @@ def test_sharded_step_communicates_one_gradient_all_reduce_and_the_ot_gather(tmp
   assert gathers == ["f32[128, 1, 3]"] * 2 + ["f32[128, 64]"] * 2
   (reduce,) = [o for o in ops if o["op"] == "all-reduce"]
   assert reduce["bytes"] > 100_000  # the smoke policy's parameters, as float32
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(tmp_path):
+  from runs import SMOKE, cotrain  # pylint: disable=g-import-not-at-top
+  args = (SMOKE, "--config.steps=20")
+  one = str(tmp_path / "one")
+  proc = cotrain(f"--workdir={one}", *args, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  two = str(tmp_path / "two")
+  port = _free_port()
+  env = env_for_subprocess(XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  procs = [subprocess.Popen([sys.executable, "-m", "experiments.cotrain", f"--workdir={two}", *args,
+                             f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  for p in procs:
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  assert "2 process(es)" in out
+  read = lambda w, name: open(os.path.join(w, name)).read()
+  rows = lambda w: [json.loads(line) for line in read(w, "metrics.jsonl").splitlines()]
+  assert rows(two) == rows(one)  # process 0 wrote them, once, and they match bitwise
+  assert json.loads(read(two, "eval.json"))["results"] == json.loads(read(one, "eval.json"))["results"]
+  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["20"]

@@ -16,7 +16,9 @@ that compiles; every call ends in `jax.block_until_ready`):
          on the host by POT each step (paper A's reference code), through `jax.pure_callback`.
          Repeats go round-robin over the methods, so a load change on a shared machine hits
          them alike. Reports steps/s, samples/s (BC batch per step), `ot_share = 1 - t_cotrain /
-         t_uot_joint` and `uot_vs_host_pot_speedup` (on-device over host-POT samples/s).
+         t_uot_joint` and `uot_vs_host_pot_speedup` (on-device over host-POT samples/s), checks
+         once that both plans give the same ot_cost on one OT batch, and breaks the alignment
+         term's time down on that batch (solve vs joint cost vs pure_callback round trip).
   demos  Demo generation: the MJX scripted expert (`make_expert_rollout`: physics, expert policy
          and observations) against C MuJoCo (`mujoco.rollout`, all CPU cores, and one thread)
          on the same MjModel with open-loop controls replayed from the expert's episodes (same
@@ -203,7 +205,8 @@ def build_demos(cfg, env, expert):
 
   from gdacot.data import concat_demos, generate_demos
 
-  key = jax.random.PRNGKey(cfg.seed)
+  data_seed = cfg.data.get("seed", -1)
+  key = jax.random.PRNGKey(data_seed if data_seed >= 0 else cfg.seed)  # as experiments.cotrain
 
   def demos_for(name, regions, total, tag):
     parts = []
@@ -241,7 +244,57 @@ def host_pot_check(cfg, graphdef, params, data, proprio_slice, key) -> dict:
   rel = abs(float(h["ot_cost"]) - float(d["ot_cost"])) / max(abs(float(d["ot_cost"])), 1e-12)
   return {"ot_cost_device": float(d["ot_cost"]), "ot_cost_host_pot": float(h["ot_cost"]), "relative_difference": rel,
           "ot_mass_device": float(d["ot_mass"]), "ot_mass_host_pot": float(h["ot_mass"]),
-          "sinkhorn_iters_device": int(d["ot_sinkhorn_iters"]), "sinkhorn_iters_host_pot": int(h["ot_sinkhorn_iters"])}
+          "sinkhorn_iters_device": int(d["ot_sinkhorn_iters"]), "sinkhorn_iters_host_pot": int(h["ot_sinkhorn_iters"]),
+          "_args": args}
+
+
+def alignment_breakdown(cfg, args, repeats: int, inner: int = 5) -> dict:
+  """Where the alignment term's time goes, on one OT batch's features: milliseconds per call
+  (median over `repeats` of the mean of `inner` calls) of the loss and its gradient with respect
+  to both feature batches (what a train step pays), on the device and through host POT; of the
+  joint cost alone with a constant plan (no solve); of POT alone on a numpy cost; and of a
+  `pure_callback` round trip of the cost matrix doing nothing."""
+  import jax
+  import jax.numpy as jnp
+
+  from gdacot.align import METHODS, joint_cost
+
+  z_sim, z_real, y_sim, y_real = args
+  a = cfg.align
+
+  def grad_of(align):
+    return jax.jit(jax.value_and_grad(lambda zs, zr: align(zs, zr, y_sim, y_real, a, None)[0], argnums=(0, 1)))
+
+  n = z_sim.shape[0]
+  plan = jnp.full((n, n), 1.0 / (n * n), jnp.float32)
+  cost_only = jax.jit(jax.value_and_grad(
+      lambda zs, zr: jnp.sum(plan * joint_cost(zs, zr, y_sim, y_real, a.alpha_feat, a.alpha_y,
+                                               normalize_terms=a.normalize_cost)), argnums=(0, 1)))
+  cost = np.asarray(jax.jit(lambda zs, zr: joint_cost(zs, zr, y_sim, y_real, a.alpha_feat, a.alpha_y,
+                                                        normalize_terms=a.normalize_cost))(z_sim, z_real))
+  cost = cost / cost.mean()
+  roundtrip = jax.jit(lambda c: jnp.sum(jax.pure_callback(lambda x: x, jax.ShapeDtypeStruct(c.shape, c.dtype), c)))
+  pot = lambda: _pot_plan(cost, epsilon=float(a.epsilon), rho=float(a.rho), iters=int(a.sinkhorn_iters),
+                          threshold=float(a.sinkhorn_threshold))
+  calls = {
+      "loss_and_grad_device_ms": lambda f=grad_of(METHODS["uot_joint"].align): f(z_sim, z_real),
+      "loss_and_grad_host_pot_ms": lambda f=grad_of(host_pot_align): f(z_sim, z_real),
+      "joint_cost_loss_and_grad_constant_plan_ms": lambda: cost_only(z_sim, z_real),
+      "pot_solve_numpy_ms": pot,
+      "pure_callback_roundtrip_ms": lambda c=jnp.asarray(cost): roundtrip(c),
+  }
+  out = {"ot_batch": int(n), "what": " ".join(alignment_breakdown.__doc__.split())}
+  for name, fn in calls.items():
+    jax.block_until_ready(fn())  # compile
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      for _ in range(inner):
+        jax.block_until_ready(fn())
+      times.append((time.perf_counter() - t0) / inner * 1e3)
+    out[name] = statistics.median(times)
+    out[name.replace("_ms", "_ms_all")] = times
+  return out
 
 
 def bench_train(cfg, env, opts, log) -> dict:
@@ -311,7 +364,11 @@ def bench_train(cfg, env, opts, log) -> dict:
     log(f"host-POT check on one OT batch's cost: ot_cost device {check['ot_cost_device']:.5f} vs host POT "
         f"{check['ot_cost_host_pot']:.5f} (relative difference {check['relative_difference']:.2e}; Sinkhorn "
         f"iterations {check['sinkhorn_iters_device']} vs {check['sinkhorn_iters_host_pot']})")
+    args = check.pop("_args")
     out["host_pot_check"] = check
+    out["alignment_breakdown"] = alignment_breakdown(run["cfg"], args, opts["repeats"])
+    log("alignment term alone (ms per call, loss + grad): " + ", ".join(
+        f"{k[:-3]} {v:.2f}" for k, v in out["alignment_breakdown"].items() if k.endswith("_ms")))
   # Kept for the later sections (not written to the JSON).
   out["_state"] = {name: (run["graphdef"], run["state"], run["chunk"], run["cfg"]) for name, run in runs.items()}
   out["_data"], out["_normalizer"], out["_expert"] = data, normalizer, expert
@@ -589,6 +646,14 @@ def _table(result: dict) -> str:
       rows.append(("OT share of the uot_joint step", train["ot_share"], "", None, None))
     if train["uot_vs_host_pot_speedup"] is not None:
       rows.append(("uot_joint vs host-POT speedup", train["uot_vs_host_pot_speedup"], "x", None, None))
+    for key, label in (("loss_and_grad_device_ms", "OT term alone, on device"),
+                       ("loss_and_grad_host_pot_ms", "OT term alone, host POT"),
+                       ("joint_cost_loss_and_grad_constant_plan_ms", "OT term, joint cost only"),
+                       ("pot_solve_numpy_ms", "POT solve alone (numpy)"),
+                       ("pure_callback_roundtrip_ms", "pure_callback round trip")):
+      if key in train.get("alignment_breakdown", {}):
+        times = train["alignment_breakdown"][key.replace("_ms", "_ms_all")]
+        rows.append((label, train["alignment_breakdown"][key], "ms/call", min(times), max(times)))
   demos = result.get("demos")
   if demos:
     for label, d in (("demos MJX expert", demos["mjx_expert"]),
@@ -659,7 +724,9 @@ def run(opts: dict, cfg) -> dict:
     result["ot_share"] = train["ot_share"]
     result["uot_vs_host_pot_speedup"] = train["uot_vs_host_pot_speedup"]
   result["wall_s"] = time.perf_counter() - t0
-  return result
+  first = ("tool", "argv", "flags", "versions", "device", "config", "timing", "ot_share", "uot_vs_host_pot_speedup",
+           "train", "demos", "eval", "hlo", "image")
+  return {**{k: result[k] for k in first if k in result}, **{k: v for k, v in result.items() if k not in first}}
 
 
 def main(argv: list[str]) -> int:
