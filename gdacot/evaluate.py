@@ -176,7 +176,7 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   from gdacot.data import Normalizer
   from gdacot.envs import make_domain, make_env
   from gdacot.train.checkpoints import CheckpointError, Checkpoints
-  from gdacot.train.setup import build_policy_and_state
+  from gdacot.train.setup import build_policy_and_state, run_seeds, seed_slice
 
   try:
     domain_spec = make_domain(domain, region, _domain_overrides(cfg, domain, domain_file))
@@ -218,19 +218,28 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   batch = min(batch_size or cfg.eval.batch_size, episodes)
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=batch)
-  successes, n, recording = rollouts.evaluate(
-      rollout, policy_params, normalizer, rollouts.evaluation_key(cfg.seed) if seed is None else
-      jax.random.PRNGKey(seed), domain_spec, episodes, batch,
-      name=f"eval {domain}:{region}", record=video_episodes if video else 0, label=DOMAIN_LABELS[domain],
-      guidance=guidance)
-  entry = rollouts.result_entry(method=cfg.method, domain=domain, region=region, successes=successes,
-                                episodes=n, step=step, seed=cfg.seed)
-  entry.update(eval_seed="run" if seed is None else seed, params=params,
-               domain_file=os.path.abspath(domain_file) if domain_file else None)
-  if labelled:
-    entry["guidance"] = guidance
-  result = {"results": [entry], "workdir": os.path.abspath(workdir), "checkpoint_step": step,
+  # A run of several seeds (config.num_seeds) holds them stacked: each is evaluated, with its
+  # own evaluation episodes (as its own run would), and the interval over seeds is reported.
+  seeds = run_seeds(cfg)
+  entries, recording = [], None
+  for k, run_seed in enumerate(seeds):
+    successes, n, rec = rollouts.evaluate(
+        rollout, seed_slice(policy_params, k, len(seeds)), normalizer,
+        rollouts.evaluation_key(run_seed) if seed is None else jax.random.PRNGKey(seed), domain_spec, episodes,
+        batch, name=f"eval {domain}:{region}" + (f" seed {run_seed}" if len(seeds) > 1 else ""),
+        record=video_episodes if video and k == 0 else 0, label=DOMAIN_LABELS[domain], guidance=guidance)
+    recording = recording or rec
+    entry = rollouts.result_entry(method=cfg.method, domain=domain, region=region, successes=successes,
+                                  episodes=n, step=step, seed=run_seed)
+    entry.update(eval_seed="run" if seed is None else seed, params=params,
+                 domain_file=os.path.abspath(domain_file) if domain_file else None)
+    if labelled:
+      entry["guidance"] = guidance
+    entries.append(entry)
+  result = {"results": entries, "workdir": os.path.abspath(workdir), "checkpoint_step": step,
             "wall_time_s": time.perf_counter() - t_start}
+  if len(seeds) > 1:
+    result["over_seeds"] = rollouts.aggregate_over_seeds(entries)
 
   if video:
     frames = videos.render_episodes(host_model, recording["qpos"], recording["success"], renderer=renderer)
@@ -243,7 +252,7 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   with open(tmp, "w") as f:
     json.dump(result, f, indent=2)
   os.replace(tmp, out)
-  print(rollouts.format_table([entry]), flush=True)
+  print(rollouts.format_table(entries), flush=True)
   print(f"wrote {out}", flush=True)
   return result
 

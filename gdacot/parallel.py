@@ -14,6 +14,7 @@ model parallelism without changing a PartitionSpec elsewhere.
 from __future__ import annotations
 
 import os
+import re
 
 import jax
 import numpy as np
@@ -43,6 +44,8 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                        f"and --process_id (got {coordinator_address!r}, {num_processes!r}, {process_id!r})")
     if not 0 <= process_id < num_processes:
       raise ValueError(f"--process_id must be in [0, --num_processes={num_processes}), got {process_id}")
+    # CPU processes need a collectives backend (no-op for GPU and TPU, which bring their own).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id)
   elif _cluster_detected():
@@ -74,5 +77,76 @@ def shard_batch(tree, mesh: Mesh | None):
   return jax.lax.with_sharding_constraint(tree, batch_sharded(mesh))
 
 
+def gather_replicated(tree, mesh: Mesh | None):
+  """Inside `jit`: constrains `tree` to be whole on every device (one all-gather of a
+  batch-sharded value). The OT solve then runs on every device without further collectives,
+  rather than XLA partitioning the cost matrix and all-reducing inside every Sinkhorn step."""
+  if mesh is None:
+    return tree
+  return jax.lax.with_sharding_constraint(tree, replicated(mesh))
+
+
+def replicate(tree, mesh: Mesh):
+  """Host values -> global arrays replicated over the mesh. Every process passes the same
+  values (each fills only the copies on its own devices), so this works across hosts."""
+  sharding = replicated(mesh)
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+  """Global arrays -> numpy. A replicated array is read from a local copy (no communication);
+  a sharded one spanning several processes is gathered from all of them."""
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  def get(x):
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+      return np.asarray(jax.device_get(x))
+    if x.sharding.is_fully_replicated:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+  return jax.tree.map(get, tree)
+
+
+def sync(name: str) -> None:
+  """A barrier across processes (a no-op with one)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+
+
+def is_chief() -> bool:
+  """Process 0 writes the run's files (config, metrics, eval.json); all processes save
+  checkpoints together (orbax coordinates them)."""
+  return jax.process_index() == 0
+
+
 def data_parallel_size(mesh: Mesh | None) -> int:
   return 1 if mesh is None else mesh.shape[DATA]
+
+
+_COLLECTIVE = re.compile(r"= (.+?) (all-reduce|all-gather|reduce-scatter|collective-permute|all-to-all)(?:-start)?\(")
+_ARRAY = re.compile(r"\b(pred|s8|u8|s16|u16|s32|u32|s64|u64|f16|bf16|f32|f64)\[([\d,]*)\]")
+_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4, "u32": 4, "f32": 4,
+          "s64": 8, "u64": 8, "f64": 8}
+
+
+def collectives(hlo_text: str) -> list[dict]:
+  """The communication ops of a compiled program's HLO text (`jitted.lower(...).compile()
+  .as_text()`): op name, result arrays and bytes, one entry per op (an op may move a tuple of
+  arrays; XLA fuses e.g. all gradient all-reduces into one). `-done` halves of async pairs
+  are not counted twice."""
+  ops = []
+  for line in hlo_text.splitlines():
+    m = _COLLECTIVE.search(line)
+    if not m:
+      continue
+    arrays = [(dtype, tuple(int(d) for d in dims.split(",") if d)) for dtype, dims in _ARRAY.findall(m.group(1))]
+    nbytes = sum(_BYTES[dtype] * int(np.prod(shape)) for dtype, shape in arrays)
+    ops.append({"op": m.group(2), "arrays": [f"{d}{list(s)}" for d, s in arrays], "bytes": nbytes})
+  return ops

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from gdacot import parallel
 from gdacot.progress import Progress
 
 
@@ -31,18 +32,50 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
   return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+# Two-sided 95% Student t quantiles for n - 1 degrees of freedom.
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def seed_interval(rates: list[float]) -> tuple[float, float, float]:
+  """Mean over seeds and its 95% t-interval (clipped to [0, 1]); nan bounds for one seed."""
+  n = len(rates)
+  mean = sum(rates) / n
+  if n < 2:
+    return mean, float("nan"), float("nan")
+  sd = math.sqrt(sum((r - mean) ** 2 for r in rates) / (n - 1))
+  half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+  return mean, max(0.0, mean - half), min(1.0, mean + half)
+
+
+def aggregate_over_seeds(entries: list[dict]) -> list[dict]:
+  """Result entries of several seeds -> per (method, domain, region): the mean success over
+  seeds with its 95% t-interval, and the pooled Wilson interval over all episodes."""
+  groups: dict[tuple, list[dict]] = {}
+  for e in entries:
+    groups.setdefault((e["method"], e["domain"], e["region"]), []).append(e)
+  rows = []
+  for (method, domain, region), es in groups.items():
+    mean, lo, hi = seed_interval([e["success_rate"] for e in es])
+    successes, episodes = sum(e["successes"] for e in es), sum(e["episodes"] for e in es)
+    rows.append({"method": method, "domain": domain, "region": region, "seeds": sorted(e["seed"] for e in es),
+                 "mean": mean, "seed_ci95": [lo, hi], "pooled_successes": successes,
+                 "pooled_episodes": episodes, "pooled_wilson95": list(wilson_interval(successes, episodes))})
+  return rows
+
+
 def evaluation_key(run_seed: int) -> jax.Array:
   """The key of a run's evaluation episodes: training's final evaluation and `gdacot.evaluate`
   (by default) use it, so the CLI reproduces eval.json's numbers exactly."""
   return jax.random.fold_in(jax.random.PRNGKey(run_seed), 4)
 
 
-def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int):
+def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int,
+                        mesh=None):
   """Returns jitted `fn(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.)
   -> (success, qpos)` for episodes first_episode ... first_episode + batch_size - 1: success
   is (batch_size,) bool, qpos (batch_size, horizon + 1, nq) from the reset state on. label
   (the domain's DOMAIN_LABELS index) and guidance only matter to label-conditioned (CFG)
-  policies."""
+  policies. With a `mesh`, the episodes are split over its devices."""
   if not 1 <= execute <= chunk:
     raise ValueError(f"execute must be in [1, chunk={chunk}], got {execute}")
   num_plans = -(-env.horizon // execute)
@@ -75,7 +108,8 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
   @jax.jit
   def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
     # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, first_episode + jnp.arange(batch_size))
+    episodes = parallel.shard_batch(first_episode + jnp.arange(batch_size), mesh)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
     return jax.vmap(episode, in_axes=(None, None, 0, None, None, None))(params, normalizer, keys, domain,
                                                                         label, guidance)
 
@@ -90,11 +124,11 @@ def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size
   progress = Progress(name, episodes, unit="episodes")
   outcomes, recording = [], None
   for i in range(num_batches):
-    success, qpos = rollout(params, normalizer, key, domain, i * batch_size, label, guidance)
-    outcomes.append(np.asarray(success))
+    success, qpos = parallel.to_host(rollout(params, normalizer, key, domain, i * batch_size, label, guidance))
+    outcomes.append(success)
     if i == 0 and record:
       n = min(record, episodes)
-      recording = {"qpos": np.asarray(qpos[:n]), "success": outcomes[0][:n]}
+      recording = {"qpos": qpos[:n], "success": outcomes[0][:n]}
     done = min((i + 1) * batch_size, episodes)
     progress.update(done, extra=f"success so far {np.concatenate(outcomes)[:done].mean():.1%}")
   success = np.concatenate(outcomes)[:episodes]

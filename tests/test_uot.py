@@ -122,3 +122,14 @@ def test_differentiated_plan_is_the_converged_plan():
   assert int(m_diff["ot_sinkhorn_iters"]) == 400 and not m_diff["ot_converged"]
   np.testing.assert_allclose(m_diff["ot_cost"], m_plain["ot_cost"], rtol=1e-4)
   np.testing.assert_allclose(m_diff["ot_mass"], m_plain["ot_mass"], rtol=1e-4)
+
+
+def test_squared_distances_match_the_difference_form_and_its_gradient():
+  from gdacot.align.uot import squared_distances
+  k1, k2 = jax.random.split(jax.random.PRNGKey(7))
+  x, y = jax.random.normal(k1, (20, 16)) * 3 + 5, jax.random.normal(k2, (30, 16)) * 3 + 5
+  naive = lambda x, y: jnp.sum((x[:, None] - y[None]) ** 2, -1)
+  np.testing.assert_allclose(squared_distances(x, y), naive(x, y), rtol=1e-4, atol=1e-3)
+  g_fast = jax.grad(lambda x: jnp.sum(jnp.sin(squared_distances(x, y))))(x)
+  g_naive = jax.grad(lambda x: jnp.sum(jnp.sin(naive(x, y))))(x)
+  np.testing.assert_allclose(g_fast, g_naive, rtol=1e-3, atol=1e-2)

@@ -12,7 +12,6 @@ and the pooled Wilson interval over all episodes.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -21,41 +20,12 @@ import time
 from absl import app, flags
 
 from gdacot.align import METHODS
-from gdacot.rollout import wilson_interval
+from gdacot.rollout import aggregate_over_seeds
 
 _OUT = flags.DEFINE_string("out", None, "Output directory.", required=True)
 _METHODS = flags.DEFINE_list("methods", list(METHODS), "Methods (default: every method of the registry).")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _CONFIG = flags.DEFINE_string("config", "experiments/configs/cotrain.py", "Config file [:variant].")
-
-# Two-sided 95% Student t quantiles for n - 1 degrees of freedom.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def seed_interval(rates: list[float]) -> tuple[float, float, float]:
-  """Mean over seeds and its 95% t-interval (clipped to [0, 1])."""
-  n = len(rates)
-  mean = sum(rates) / n
-  if n < 2:
-    return mean, float("nan"), float("nan")
-  sd = math.sqrt(sum((r - mean) ** 2 for r in rates) / (n - 1))
-  half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
-  return mean, max(0.0, mean - half), min(1.0, mean + half)
-
-
-def aggregate(entries: list[dict]) -> list[dict]:
-  groups: dict[tuple, list[dict]] = {}
-  for e in entries:
-    groups.setdefault((e["method"], e["domain"], e["region"]), []).append(e)
-  rows = []
-  for (method, domain, region), es in groups.items():
-    mean, lo, hi = seed_interval([e["success_rate"] for e in es])
-    successes, episodes = sum(e["successes"] for e in es), sum(e["episodes"] for e in es)
-    rows.append({"method": method, "domain": domain, "region": region, "seeds": sorted(e["seed"] for e in es),
-                 "mean": mean, "seed_ci95": [lo, hi], "pooled_successes": successes,
-                 "pooled_episodes": episodes, "pooled_wilson95": list(wilson_interval(successes, episodes))})
-  return rows
-
 
 def markdown(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
   head = "| method | " + " | ".join(f"{d}/{r}" for d, r in pairs) + " |"
@@ -92,7 +62,7 @@ def main(argv):
       entries.extend(results)
       print("  " + ", ".join(f"{r['domain']}/{r['region']} {r['success_rate']:.3f}" for r in results)
             + f"  ({times[f'{method}_s{seed}']:.0f}s)", flush=True)
-  rows = aggregate(entries)
+  rows = aggregate_over_seeds(entries)
   pairs = list(dict.fromkeys((e["domain"], e["region"]) for e in entries))
   table = markdown(rows, pairs)
   with open(os.path.join(_OUT.value, "table.json"), "w") as f:

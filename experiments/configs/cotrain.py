@@ -39,12 +39,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # real_only | sim_only | cotrain | mmd | ot_marginal | ot_joint | uot_joint | adda | cfg | cfg_adda
   c.method = "uot_joint"
   c.seed = 0
+  # Seeds trained together in one program (vmap over the train state, as purejaxrl does):
+  # seed, seed + 1, ..., seed + num_seeds - 1. They share the demos (generated with data.seed);
+  # evaluation reports every seed and the interval over seeds.
+  c.num_seeds = 1
 
   # The two domains: every field of the presets, so any can be overridden from the command line
   # (--config.domains.real.cube_mass=0.5) or a user's own config file.
   c.domains = ml_collections.ConfigDict({"sim": _domain_fields("sim"), "real": _domain_fields("real")})
 
   c.data = ml_collections.ConfigDict()
+  c.data.seed = -1  # the demos' seed; -1: the run's seed
   c.data.num_sim_demos = 400  # split evenly over sim_regions
   c.data.num_real_demos = 20  # split evenly over real_regions
   c.data.sim_regions = ("in", "ood")

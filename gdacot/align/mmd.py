@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gdacot.align.uot import squared_distances
+
 
 def mmd2(x: jax.Array, y: jax.Array, bandwidth_scales=(0.25, 1.0, 4.0)) -> jax.Array:
   """Biased MMD^2 with a sum of Gaussian kernels.
@@ -13,7 +15,7 @@ def mmd2(x: jax.Array, y: jax.Array, bandwidth_scales=(0.25, 1.0, 4.0)) -> jax.A
   loss is scale-free like the normalised OT cost.
   """
   xy = jnp.concatenate([x, y]).astype(jnp.float32)
-  d2 = jnp.sum((xy[:, None, :] - xy[None, :, :]) ** 2, axis=-1)
+  d2 = squared_distances(xy, xy)
   median = jax.lax.stop_gradient(jnp.median(d2)) + 1e-8
   k = sum(jnp.exp(-d2 / (s * median)) for s in bandwidth_scales)
   n = x.shape[0]

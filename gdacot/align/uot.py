@@ -73,6 +73,18 @@ def unbalanced_plan(
   return out.matrix
 
 
+def squared_distances(x: jax.Array, y: jax.Array) -> jax.Array:
+  """||x_i - y_j||^2 (n, m) in float32 as ||x||^2 + ||y||^2 - 2 x y^T: a matmul, not the
+  (n, m, d) difference tensor (35x faster with its gradient at 256 x 256 x 64 on a CPU,
+  tools.bench). Both sets are centred on a common point first, which keeps the expansion's
+  cancellation error small."""
+  x, y = x.astype(jnp.float32), y.astype(jnp.float32)
+  centre = jax.lax.stop_gradient(0.5 * (x.mean(0) + y.mean(0)))
+  x, y = x - centre, y - centre
+  d = jnp.sum(x * x, -1)[:, None] + jnp.sum(y * y, -1)[None, :] - 2.0 * x @ y.T
+  return jnp.maximum(d, 0.0)
+
+
 def joint_cost(
     z_sim, z_real, y_sim, y_real, alpha_feat: float, alpha_y: float, normalize_terms: bool = True
 ) -> jax.Array:
@@ -84,7 +96,7 @@ def joint_cost(
   y_sim, y_real = jax.lax.stop_gradient(y_sim), jax.lax.stop_gradient(y_real)
 
   def sq(x, y):
-    d = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1).astype(jnp.float32)
+    d = squared_distances(x, y)
     return d / (jax.lax.stop_gradient(d.mean()) + 1e-8) if normalize_terms else d
 
   cost = alpha_feat * sq(z_sim, z_real)

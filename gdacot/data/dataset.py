@@ -16,6 +16,10 @@ from flax import struct
 from gdacot.data.demos import Demos
 
 
+def _identity(x):
+  return x
+
+
 @struct.dataclass
 class Normalizer:
   """Per-dimension z-score of observations, fitted on the frames the run trains on."""
@@ -81,8 +85,10 @@ class Dataset:
     e = episode[:, None]
     return Batch(obs=self.obs[e, hist_t], actions=self.actions[e, chunk_t])
 
-  def sample(self, key: jax.Array, n: int) -> Batch:
-    idx = jax.random.randint(key, (n,), 0, self.frames.shape[0])
+  def sample(self, key: jax.Array, n: int, constrain=_identity) -> Batch:
+    """n frames drawn uniformly. `constrain` places the drawn indices (e.g. split over the
+    devices' data axis), so every device gathers its own share from its copy of the data."""
+    idx = constrain(jax.random.randint(key, (n,), 0, self.frames.shape[0]))
     pick = self.frames[idx]
     return self.gather(pick[:, 0], pick[:, 1])
 
@@ -92,20 +98,20 @@ def num_real_in_batch(batch_size: int, w: float) -> int:
   return int(round(w * batch_size))
 
 
-def sample_mixed(key: jax.Array, sim: Dataset, real: Dataset, batch_size: int, w: float):
-  """A BC batch with round(w * batch_size) real samples and the rest sim.
+def sample_mixed(key: jax.Array, sim: Dataset, real: Dataset, batch_size: int, w: float, constrain=_identity):
+  """A BC batch with round(w * batch_size) real samples (the last ones) and the rest sim.
 
-  Returns the batch and a domain label per sample (0 sim, 1 real).
+  Returns the batch and a domain label per sample (0 sim, 1 real). Both domains are drawn
+  for every slot and each slot keeps its domain's draw (a select, not a concatenation), so a
+  batch split over devices needs no communication to assemble.
   """
   n_real = num_real_in_batch(batch_size, w)
-  n_sim = batch_size - n_real
   k_sim, k_real = jax.random.split(key)
-  parts, labels = [], []
-  if n_sim:
-    parts.append(sim.sample(k_sim, n_sim))
-    labels.append(jnp.zeros(n_sim, jnp.int32))
-  if n_real:
-    parts.append(real.sample(k_real, n_real))
-    labels.append(jnp.ones(n_real, jnp.int32))
-  batch = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
-  return batch, jnp.concatenate(labels)
+  is_real = constrain((jnp.arange(batch_size) >= batch_size - n_real).astype(jnp.int32))
+  if n_real == 0:
+    return sim.sample(k_sim, batch_size, constrain), is_real
+  if n_real == batch_size:
+    return real.sample(k_real, batch_size, constrain), is_real
+  from_sim, from_real = sim.sample(k_sim, batch_size, constrain), real.sample(k_real, batch_size, constrain)
+  select = lambda s, r: jnp.where(is_real.reshape((-1,) + (1,) * (s.ndim - 1)) > 0, r, s)
+  return jax.tree.map(select, from_sim, from_real), is_real

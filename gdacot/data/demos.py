@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from gdacot import parallel
 from gdacot.envs import DomainSpec, noisy_expert_action
 from gdacot.progress import Progress
 
@@ -44,8 +45,9 @@ class Demos:
     return {"episodes": self.num_episodes, "frames": self.num_frames, "blake2b": digest.hexdigest()}
 
 
-def make_expert_rollout(env, batch_size: int, noise: float):
-  """Returns jitted `fn(key, domain) -> (obs, actions, first_success)` for one batch."""
+def make_expert_rollout(env, batch_size: int, noise: float, mesh=None):
+  """Returns jitted `fn(key, domain) -> (obs, actions, first_success)` for one batch; with a
+  `mesh`, the batch's episodes are split over its devices."""
 
   def episode(key, domain):
     k_reset, k_act = jax.random.split(key)
@@ -61,7 +63,7 @@ def make_expert_rollout(env, batch_size: int, noise: float):
 
   @jax.jit
   def rollout(key, domain):
-    keys = jax.random.split(key, batch_size)
+    keys = parallel.shard_batch(jax.random.split(key, batch_size), mesh)
     return jax.vmap(episode, in_axes=(0, None))(keys, domain)
 
   return rollout
@@ -93,7 +95,7 @@ def generate_demos(
   attempted = kept = 0
   progress = Progress(name, num_episodes, unit="episodes")
   for i in range(max_batches):
-    obs, actions, first = jax.device_get(rollout(jax.random.fold_in(key, i), domain))
+    obs, actions, first = parallel.to_host(rollout(jax.random.fold_in(key, i), domain))
     ok = first < env.horizon
     attempted += len(first)
     kept_obs.append(obs[ok])

@@ -93,18 +93,20 @@ def make_pairing(real: Dataset, sim: Dataset, proprio_slice: slice, *, sharpness
                  sharpness=float(sharpness), cutoff=float(cutoff))
 
 
-def sample_paired(key: jax.Array, sim: Dataset, real: Dataset, pairing: Pairing, n: int) -> tuple[Batch, Batch]:
-  """n temporally aligned (sim, real) frame pairs: returns (sim_batch, real_batch)."""
+def sample_paired(key: jax.Array, sim: Dataset, real: Dataset, pairing: Pairing, n: int,
+                  constrain=lambda x: x) -> tuple[Batch, Batch]:
+  """n temporally aligned (sim, real) frame pairs: returns (sim_batch, real_batch).
+  `constrain` places the drawn indices (see `Dataset.sample`)."""
   er, es = pairing.probs.shape
   if (er, es) != (real.lengths.shape[0], sim.lengths.shape[0]) or pairing.match.shape[-1] != real.obs.shape[1]:
     raise ValueError(f"pairing of shape probs {pairing.probs.shape}, match {pairing.match.shape} does not fit "
                      f"{real.lengths.shape[0]} real demos of {real.obs.shape[1]} frames and "
                      f"{sim.lengths.shape[0]} sim demos")
   k_real, k_sim, k_off = jax.random.split(key, 3)
-  pick = real.frames[jax.random.randint(k_real, (n,), 0, real.frames.shape[0])]
+  pick = real.frames[constrain(jax.random.randint(k_real, (n,), 0, real.frames.shape[0]))]
   e_r, t_r = pick[:, 0], pick[:, 1]
-  e_s = jax.random.categorical(k_sim, jnp.log(pairing.probs[e_r]), axis=-1).astype(jnp.int32)
-  offset = jax.random.randint(k_off, (n,), -pairing.window, pairing.window + 1)
+  e_s = constrain(jax.random.categorical(k_sim, jnp.log(pairing.probs[e_r]), axis=-1).astype(jnp.int32))
+  offset = constrain(jax.random.randint(k_off, (n,), -pairing.window, pairing.window + 1))
   t_s = jnp.clip(pairing.match[e_r, e_s, t_r] + offset, 0, sim.lengths[e_s] - 1)
   return sim.gather(e_s, t_s), real.gather(e_r, t_r)
 

@@ -53,7 +53,9 @@ class PushCube:
     self.frame_skip = frame_skip
     self.max_delta = max_delta
     self.mj_model = mujoco.MjModel.from_xml_path(_XML)
-    self.mjx_model = mjx.put_model(self.mj_model)
+    # On this process's own device: MJX defaults to jax.devices()[0], which in a multi-process
+    # run belongs to process 0.
+    self.mjx_model = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
     self._cube_body = self.mj_model.body("cube").id
     self._cube_geom = self.mj_model.geom("cube").id
     self._cube_qpos = self.mj_model.jnt_qposadr[self.mj_model.joint("cube").id]

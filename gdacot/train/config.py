@@ -48,6 +48,8 @@ def validate_config(cfg) -> None:
         f"domain_label.dropout must be in [0, 1), got {cfg.domain_label.dropout}")
   check(cfg.analysis.frames >= 0, f"analysis.frames must be >= 0 (0: no analysis), got {cfg.analysis.frames}")
   check(cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}")
+  check(cfg.num_seeds >= 1, f"num_seeds must be >= 1, got {cfg.num_seeds}")
+  check(cfg.data.seed >= -1, f"data.seed must be >= 0, or -1 for the run's seed; got {cfg.data.seed}")
   check(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
   check(cfg.log_every > 0, f"log_every must be positive, got {cfg.log_every}")
   check(cfg.ckpt_every > 0 and cfg.ckpt_every % max(cfg.log_every, 1) == 0,

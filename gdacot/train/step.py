@@ -8,7 +8,6 @@ a resumed run draws exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -16,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
+from gdacot import parallel
 from gdacot.align import Method
 from gdacot.data import Batch, Dataset, sample_mixed
 from gdacot.data.pairing import Pairing, sample_paired
@@ -74,22 +74,28 @@ def alignment_target(batch: Batch, kind: str, proprio_slice: slice) -> jax.Array
   raise ValueError(f"unknown alignment target {kind!r}; use 'action' or 'proprio'")
 
 
-def ot_batches(key, data: TrainData, n: int) -> tuple[Batch, Batch]:
+def ot_batches(key, data: TrainData, n: int, constrain=lambda x: x) -> tuple[Batch, Batch]:
   """Equal-size sim and real batches for the alignment loss: DTW-paired when the data holds
   a pairing (a real frame's sim partner is near a DTW-matched frame), else independent."""
   if data.pairing is not None:
-    return sample_paired(key, data.sim, data.real, data.pairing, n)
+    return sample_paired(key, data.sim, data.real, data.pairing, n, constrain)
   k_sim, k_real = jax.random.split(key)
-  return data.sim.sample(k_sim, n), data.real.sample(k_real, n)
+  return data.sim.sample(k_sim, n, constrain), data.real.sample(k_real, n, constrain)
 
 
-def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
+def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mesh=None):
+  """The step for one global batch. With a `mesh`, every batch (BC and OT) is split along the
+  mesh's data axis, so each device runs its share; parameters stay replicated and XLA adds the
+  gradient all-reduce. The OT problem stays GLOBAL: its cost matrix needs every device's
+  features, which XLA gathers (one all-gather of the B_ot x latent features per domain), so
+  the loss and its gradient are exactly those of one device with the same global batch."""
   w = method.mixing_ratio(cfg.w)
+  split = lambda x: parallel.shard_batch(x, mesh)  # batch axis over the devices (identity without a mesh)
 
   def loss_fn(params, data: TrainData, key):
     policy = nnx.merge(graphdef, params)
     k_bc, k_head, k_ot, k_drop = jax.random.split(key, 4)
-    batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w)
+    batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w, split)
     z = policy.features(batch.obs)
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
     # (to "none") with probability p.
@@ -108,11 +114,14 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
     }
     align = jnp.zeros(())
     if method.align is not None:
-      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size)
+      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
       z_sim = policy.features(sim_batch.obs)
       z_real = policy.features(real_batch.obs)
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
       y_real = alignment_target(real_batch, cfg.align.target, proprio_slice)
+      # A global OT batch: every device's features are gathered once, then the plan is solved
+      # (redundantly) on each device.
+      z_sim, z_real, y_sim, y_real = parallel.gather_replicated((z_sim, z_real, y_sim, y_real), mesh)
       align, align_metrics = method.align(z_sim, z_real, y_sim, y_real, cfg.align, policy)
       metrics.update(align_metrics)
     loss = bc + cfg.align[method.weight] * align
@@ -133,12 +142,16 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice):
   return step
 
 
-def make_train_chunk(step_fn):
-  """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged."""
+def make_train_chunk(step_fn, mesh=None):
+  """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged over the
+  steps (per seed when the step is vmapped over seeds). With a
+  mesh, the state, the datasets and the metrics are replicated over it."""
 
-  @functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
   def chunk(state, data, n: int):
     state, metrics = jax.lax.scan(lambda s, _: step_fn(s, data), state, None, length=n)
-    return state, jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32)), metrics)
+    return state, jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32), axis=0), metrics)  # over steps
 
-  return chunk
+  if mesh is None:
+    return jax.jit(chunk, static_argnums=2, donate_argnums=0)
+  rep = parallel.replicated(mesh)
+  return jax.jit(chunk, static_argnums=2, donate_argnums=0, in_shardings=(rep, rep), out_shardings=(rep, rep))

@@ -1,0 +1,102 @@
+"""The sharded train step: 1 vs 8 devices, 2 processes vs 1, and what it communicates.
+
+Each case runs tests/sharded_check.py in a subprocess, because the number of (simulated CPU)
+devices is fixed when JAX starts."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from runs import ROOT, env_for_subprocess
+
+CHECK = os.path.join(ROOT, "tests", "sharded_check.py")
+
+
+def _run(devices, *args, wait=True):
+  env = env_for_subprocess(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  cmd = [sys.executable, CHECK, *map(str, args)]
+  if not wait:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+  """uot_joint, 6 steps: without a mesh, on 1 of 8 devices and on all 8, in one process."""
+  out = tmp_path_factory.mktemp("sharded") / "one.json"
+  _run(8, "train", "uot_joint", 6, out)
+  return json.loads(out.read_text())
+
+
+def test_eight_devices_give_the_single_device_loss_curve(one_process):
+  r = one_process
+  assert r["devices"] == 8
+  assert r["one"]["losses"] == r["none"]["losses"]  # a 1-device mesh is the plain program
+  np.testing.assert_allclose(r["all"]["losses"], r["none"]["losses"], rtol=1e-5)
+  np.testing.assert_allclose(r["all"]["checksum"], r["none"]["checksum"], rtol=1e-6)
+  assert "'data': 8" in r["all"]["param_sharding"] and "spec=P()" in r["all"]["param_sharding"]
+
+
+def test_two_processes_give_the_one_process_result(one_process, tmp_path):
+  with socket.socket() as s:  # a free port for the coordinator
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+  out = tmp_path / "two.json"
+  procs = [_run(4, "train", "uot_joint", 6, out, f"localhost:{port}", 2, i, wait=False) for i in range(2)]
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  r = json.loads(out.read_text())
+  assert (r["devices"], r["processes"]) == (8, 2)
+  np.testing.assert_allclose(r["all"]["losses"], one_process["all"]["losses"], rtol=1e-5)
+  np.testing.assert_allclose(r["all"]["checksum"], one_process["all"]["checksum"], rtol=1e-6)
+
+
+def test_sharded_step_communicates_one_gradient_all_reduce_and_the_ot_gather(tmp_path):
+  out = tmp_path / "hlo.json"
+  _run(8, "hlo", "uot_joint", out)
+  ops = json.loads(out.read_text())
+  kinds = sorted(o["op"] for o in ops)
+  # One (fused) all-reduce of the gradients (and the scalar metrics), and the gather of the
+  # global OT batch: features (128 x 64) and joint-cost targets (128 x 3) of each domain.
+  assert kinds == ["all-gather"] * 4 + ["all-reduce"], ops
+  gathers = sorted(o["arrays"][0] for o in ops if o["op"] == "all-gather")
+  assert gathers == ["f32[128, 1, 3]"] * 2 + ["f32[128, 64]"] * 2
+  (reduce,) = [o for o in ops if o["op"] == "all-reduce"]
+  assert reduce["bytes"] > 100_000  # the smoke policy's parameters, as float32
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(tmp_path):
+  from runs import SMOKE, cotrain  # pylint: disable=g-import-not-at-top
+  args = (SMOKE, "--config.steps=20")
+  one = str(tmp_path / "one")
+  proc = cotrain(f"--workdir={one}", *args, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  two = str(tmp_path / "two")
+  port = _free_port()
+  env = env_for_subprocess(XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  procs = [subprocess.Popen([sys.executable, "-m", "experiments.cotrain", f"--workdir={two}", *args,
+                             f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  for p in procs:
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  assert "2 process(es)" in out
+  read = lambda w, name: open(os.path.join(w, name)).read()
+  rows = lambda w: [json.loads(line) for line in read(w, "metrics.jsonl").splitlines()]
+  assert rows(two) == rows(one)  # process 0 wrote them, once, and they match bitwise
+  assert json.loads(read(two, "eval.json"))["results"] == json.loads(read(one, "eval.json"))["results"]
+  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["20"]

@@ -1,0 +1,755 @@
+r"""Throughput of the compiled hot paths, side by side in one process on one device.
+
+  python -m tools.bench --out=bench.json [--smoke] [--repeats=5] \
+      [--methods=uot_joint,cotrain,uot_joint_host_pot] [--ot_batch=256] [--chunk_steps=50] \
+      [--eval_batch=N] [--demo_batch=N] [--mujoco_threads=N] [--sections=train,demos,eval,hlo] \
+      [--overwrite]
+
+Sections (every number is the median over --repeats timed calls, each after one warm-up call
+that compiles; every call ends in `jax.block_until_ready`):
+
+  train  The compiled train chunk of experiments.cotrain (default config, or the smoke config
+         with --smoke) built the same way (`build_policy_and_state`, MJX demos, `Dataset.create`,
+         `TrainData`, `make_train_step`, `make_train_chunk`), OT batches paired at random
+         (`align.pairing=random`; DTW pairing is a one-off cost). One call = --chunk_steps steps.
+         Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
+         on the host by POT each step (paper A's reference code), through `jax.pure_callback`.
+         Repeats go round-robin over the methods, so a load change on a shared machine hits
+         them alike. Reports steps/s, samples/s (BC batch per step), `ot_share = 1 - t_cotrain /
+         t_uot_joint` and `uot_vs_host_pot_speedup` (on-device over host-POT samples/s), checks
+         once that both plans give the same ot_cost on one OT batch, and breaks the alignment
+         term's time down on that batch (solve vs joint cost vs pure_callback round trip).
+  demos  Demo generation: the MJX scripted expert (`make_expert_rollout`: physics, expert policy
+         and observations) against C MuJoCo (`mujoco.rollout`, all CPU cores, and one thread)
+         on the same MjModel with open-loop controls replayed from the expert's episodes (same
+         initial states, same number of physics steps; no policy, no observations).
+  eval   Closed-loop evaluation (`make_policy_rollout`) of the benchmarked uot_joint EMA params.
+  hlo    Collectives of the compiled uot_joint chunk (`hlo_collectives`): none on one device.
+
+The JSON at --out holds every repeat, medians, units, the device, the flags and the versions.
+Image observations are not benchmarked: the project has no image encoder yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import flags
+
+HOST_POT = "uot_joint_host_pot"
+DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
+SECTIONS = ("train", "demos", "eval", "hlo")
+IMAGE_NOTE = "not available: no image encoder yet"
+
+
+class BenchError(ValueError):
+  """Bad flags or an output that cannot be written: `error: ...`, exit code 2."""
+
+
+# --- The host-POT alignment: paper A's reference code solves the plan with POT on the host. ---
+
+
+def _pot_plan(cost, *, epsilon: float, rho: float, iters: int, threshold: float):
+  """POT's entropic unbalanced plan of a (detached, normalised) cost, in float64 numpy."""
+  import ot  # POT
+
+  c = np.asarray(cost, np.float64)
+  n, m = c.shape
+  plan, log = ot.unbalanced.sinkhorn_unbalanced(np.full(n, 1.0 / n), np.full(m, 1.0 / m), c, reg=epsilon,
+                                                reg_m=rho, reg_type="kl", numItermax=iters, stopThr=threshold,
+                                                log=True)
+  return np.asarray(plan, np.float32), np.int32(len(log["err"]))
+
+
+def host_pot_align(z_sim, z_real, y_sim, y_real, cfg, policy):
+  """uot_joint's loss with the plan from POT on the host (`jax.pure_callback`): the cost is
+  `joint_cost(...)` divided by its detached mean as in `gdacot.align.uot_loss`, the detached
+  cost goes to the host, the plan comes back as a constant P, the loss is sum(P * C)."""
+  import jax
+  import jax.numpy as jnp
+
+  from gdacot.align import joint_cost
+
+  del policy
+  import ot  # noqa: F401  (fail at trace time, not inside the callback, when POT is missing)
+
+  if cfg.differentiate_plan:
+    raise BenchError("the host-POT plan is a constant: it cannot honour align.differentiate_plan=True")
+  cost = joint_cost(z_sim, z_real, y_sim, y_real, cfg.alpha_feat, cfg.alpha_y,
+                    normalize_terms=cfg.normalize_cost).astype(jnp.float32)
+  scale = jax.lax.stop_gradient(jnp.mean(cost)) + 1e-8 if cfg.normalize_cost else jnp.ones((), jnp.float32)
+  cost = cost / scale
+  solve = functools.partial(_pot_plan, epsilon=float(cfg.epsilon), rho=float(cfg.rho),
+                            iters=int(cfg.sinkhorn_iters), threshold=float(cfg.sinkhorn_threshold))
+  out_shapes = (jax.ShapeDtypeStruct(cost.shape, jnp.float32), jax.ShapeDtypeStruct((), jnp.int32))
+  plan, iters = jax.pure_callback(solve, out_shapes, jax.lax.stop_gradient(cost))
+  plan = jax.lax.stop_gradient(plan)
+  loss = jnp.sum(plan * cost)
+  metrics = {
+      "ot_cost": loss,
+      "ot_mass": jnp.sum(plan),
+      "ot_cost_scale": scale * jnp.ones(()),
+      "ot_sinkhorn_iters": iters,
+      "ot_converged": (iters < int(cfg.sinkhorn_iters)).astype(jnp.float32),
+  }
+  return loss, metrics
+
+
+def host_pot_method():
+  """uot_joint with `host_pot_align` in place of the on-device OTT-JAX solve."""
+  from gdacot.align import METHODS
+
+  return dataclasses.replace(METHODS["uot_joint"], name=HOST_POT, align=host_pot_align,
+                             description="uot_joint with the plan solved on the host by POT each step")
+
+
+def method_for(name: str):
+  from gdacot.align import get_method
+
+  return host_pot_method() if name == HOST_POT else get_method(name)
+
+
+# --- Collectives in compiled HLO. -------------------------------------------------------------
+
+COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "reduce-scatter", "collective-permute")
+_DTYPE_BYTES = {
+    "pred": 1, "s2": 0.25, "u2": 0.25, "s4": 0.5, "u4": 0.5, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2,
+    "bf16": 2, "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16, "token": 0,
+}
+# `%name = TYPE opcode(` where TYPE is one array shape or a tuple of them.
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(?P<type>\(.*?\)|[\w]+\[[^\]]*\](?:\{[^}]*\})?)"
+                          r"\s+(?P<op>[a-z][\w\-]*)\(")
+_ARRAY = re.compile(r"\b(?P<dtype>[a-z]+\d*(?:e\d+m\d+\w*)?)\[(?P<dims>[\d,\s]*)\]")
+
+
+def _shape_bytes(type_text: str) -> int:
+  total = 0.0
+  for a in _ARRAY.finditer(type_text):
+    dtype = a.group("dtype")
+    size = _DTYPE_BYTES.get(dtype, 1 if dtype.startswith("f8") else None)
+    if size is None:
+      continue
+    dims = [int(d) for d in a.group("dims").replace(" ", "").split(",") if d]
+    total += size * math.prod(dims)
+  return int(math.ceil(total))
+
+
+def hlo_collectives(hlo_text: str) -> dict:
+  """Counts the collective ops of an HLO module's text (e.g. `jitted.lower(...).compile()
+  .as_text()`) and the bytes of their results (per device).
+
+  Synchronous ops count once each; asynchronous pairs (`all-reduce-start` / `-done`, ...) count
+  once, at `-done`, whose result is the op's output. These are static counts: an op inside a
+  while loop (a scanned train chunk) counts once, i.e. per step. Returns
+  `{op: {"count", "bytes"}}` for every op of COLLECTIVES plus `"total"`.
+  """
+  out = {op: {"count": 0, "bytes": 0} for op in COLLECTIVES}
+  for line in hlo_text.splitlines():
+    m = _INSTRUCTION.match(line)
+    if not m:
+      continue
+    op = m.group("op")
+    if op.endswith("-start"):
+      continue  # counted at its -done
+    if op.endswith("-done"):
+      op = op[: -len("-done")]
+    if op in out:
+      out[op]["count"] += 1
+      out[op]["bytes"] += _shape_bytes(m.group("type"))
+  out["total"] = {"count": sum(v["count"] for v in out.values()), "bytes": sum(v["bytes"] for v in out.values())}
+  return out
+
+
+# --- Timing helpers. --------------------------------------------------------------------------
+
+
+def _summary(times: list[float], work: float, unit: str) -> dict:
+  """Median and every repeat of a timed call doing `work` units of `unit`."""
+  rates = [work / t for t in times]
+  return {"median": statistics.median(rates), "all": rates, "unit": unit, "call_s_median": statistics.median(times),
+          "call_s_all": times}
+
+
+def _timed(fn):
+  import jax
+
+  t0 = time.perf_counter()
+  out = jax.block_until_ready(fn())
+  return out, time.perf_counter() - t0
+
+
+# --- Sections. --------------------------------------------------------------------------------
+
+
+def _domain(cfg, name, region):
+  from gdacot.envs import make_domain
+
+  return make_domain(name, region, dict(cfg.domains[name]))
+
+
+def build_demos(cfg, env, expert):
+  """The demos of experiments.cotrain (same keys, regions and counts), generated in MJX."""
+  import jax
+
+  from gdacot.data import concat_demos, generate_demos
+
+  data_seed = cfg.data.get("seed", -1)
+  key = jax.random.PRNGKey(data_seed if data_seed >= 0 else cfg.seed)  # as experiments.cotrain
+
+  def demos_for(name, regions, total, tag):
+    parts = []
+    for i, region in enumerate(regions):
+      n = total // len(regions) + (1 if i < total % len(regions) else 0)
+      demos, _ = generate_demos(env, _domain(cfg, name, region), jax.random.fold_in(key, tag * 100 + i), n,
+                                batch_size=cfg.data.demo_batch, rollout=expert, name=f"demos {name}/{region}")
+      parts.append(demos)
+    return concat_demos(*parts)
+
+  sim = demos_for("sim", cfg.data.sim_regions, cfg.data.num_sim_demos, tag=1)
+  real = demos_for("real", cfg.data.real_regions, cfg.data.num_real_demos, tag=2)
+  return sim, real
+
+
+def host_pot_check(cfg, graphdef, params, data, proprio_slice, key) -> dict:
+  """ot_cost of the on-device uot_joint plan and of the host-POT plan on one OT batch's cost."""
+  import jax
+  from flax import nnx
+
+  from gdacot.align import METHODS
+  from gdacot.train.step import alignment_target, ot_batches
+
+  def inputs(params):
+    policy = nnx.merge(graphdef, params)
+    sim, real = ot_batches(key, data, cfg.align.batch_size)
+    return (policy.features(sim.obs), policy.features(real.obs),
+            alignment_target(sim, cfg.align.target, proprio_slice),
+            alignment_target(real, cfg.align.target, proprio_slice))
+
+  args = jax.jit(inputs)(params)
+  device = jax.jit(lambda *a: METHODS["uot_joint"].align(*a, cfg.align, None))(*args)
+  host = jax.jit(lambda *a: host_pot_align(*a, cfg.align, None))(*args)
+  d, h = jax.device_get((device[1], host[1]))
+  rel = abs(float(h["ot_cost"]) - float(d["ot_cost"])) / max(abs(float(d["ot_cost"])), 1e-12)
+  return {"ot_cost_device": float(d["ot_cost"]), "ot_cost_host_pot": float(h["ot_cost"]), "relative_difference": rel,
+          "ot_mass_device": float(d["ot_mass"]), "ot_mass_host_pot": float(h["ot_mass"]),
+          "sinkhorn_iters_device": int(d["ot_sinkhorn_iters"]), "sinkhorn_iters_host_pot": int(h["ot_sinkhorn_iters"]),
+          "_args": args}
+
+
+def alignment_breakdown(cfg, args, repeats: int, inner: int = 5) -> dict:
+  """Where the alignment term's time goes, on one OT batch's features: milliseconds per call
+  (median over `repeats` of the mean of `inner` calls) of the loss and its gradient with respect
+  to both feature batches (what a train step pays), on the device and through host POT; of the
+  joint cost alone with a constant plan (no solve); of POT alone on a numpy cost; and of a
+  `pure_callback` round trip of the cost matrix doing nothing."""
+  import jax
+  import jax.numpy as jnp
+
+  from gdacot.align import METHODS, joint_cost
+
+  z_sim, z_real, y_sim, y_real = args
+  a = cfg.align
+
+  def grad_of(align):
+    return jax.jit(jax.value_and_grad(lambda zs, zr: align(zs, zr, y_sim, y_real, a, None)[0], argnums=(0, 1)))
+
+  n = z_sim.shape[0]
+  plan = jnp.full((n, n), 1.0 / (n * n), jnp.float32)
+  cost_only = jax.jit(jax.value_and_grad(
+      lambda zs, zr: jnp.sum(plan * joint_cost(zs, zr, y_sim, y_real, a.alpha_feat, a.alpha_y,
+                                               normalize_terms=a.normalize_cost)), argnums=(0, 1)))
+  cost = np.asarray(jax.jit(lambda zs, zr: joint_cost(zs, zr, y_sim, y_real, a.alpha_feat, a.alpha_y,
+                                                        normalize_terms=a.normalize_cost))(z_sim, z_real))
+  cost = cost / cost.mean()
+  roundtrip = jax.jit(lambda c: jnp.sum(jax.pure_callback(lambda x: x, jax.ShapeDtypeStruct(c.shape, c.dtype), c)))
+  pot = lambda: _pot_plan(cost, epsilon=float(a.epsilon), rho=float(a.rho), iters=int(a.sinkhorn_iters),
+                          threshold=float(a.sinkhorn_threshold))
+  calls = {
+      "loss_and_grad_device_ms": lambda f=grad_of(METHODS["uot_joint"].align): f(z_sim, z_real),
+      "loss_and_grad_host_pot_ms": lambda f=grad_of(host_pot_align): f(z_sim, z_real),
+      "joint_cost_loss_and_grad_constant_plan_ms": lambda: cost_only(z_sim, z_real),
+      "pot_solve_numpy_ms": pot,
+      "pure_callback_roundtrip_ms": lambda c=jnp.asarray(cost): roundtrip(c),
+  }
+  out = {"ot_batch": int(n), "what": " ".join(alignment_breakdown.__doc__.split())}
+  for name, fn in calls.items():
+    jax.block_until_ready(fn())  # compile
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      for _ in range(inner):
+        jax.block_until_ready(fn())
+      times.append((time.perf_counter() - t0) / inner * 1e3)
+    out[name] = statistics.median(times)
+    out[name.replace("_ms", "_ms_all")] = times
+  return out
+
+
+def bench_train(cfg, env, opts, log) -> dict:
+  import jax
+
+  from gdacot.data import Dataset, Normalizer, make_expert_rollout
+  from gdacot.train import TrainData, build_policy_and_state, make_train_chunk, make_train_step
+
+  expert = make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise)
+  t0 = time.perf_counter()
+  sim_demos, real_demos = build_demos(cfg, env, expert)
+  demo_s = time.perf_counter() - t0
+  log(f"demos: {sim_demos.num_episodes} sim + {real_demos.num_episodes} real in {demo_s:.1f}s (with compile)")
+  normalizer = Normalizer.fit(sim_demos, real_demos)
+  data = TrainData(sim=Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk),
+                   real=Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk), pairing=None)
+  obs_size, action_size = int(sim_demos.obs.shape[-1]), int(sim_demos.actions.shape[-1])
+  n = opts["chunk_steps"]
+
+  runs = {}
+  for name in opts["methods"]:
+    method = method_for(name)
+    mcfg = copy.deepcopy(cfg)
+    mcfg.method = "uot_joint" if name == HOST_POT else name
+    graphdef, tx, state = build_policy_and_state(mcfg, obs_size, action_size)
+    chunk = make_train_chunk(make_train_step(graphdef, tx, method, mcfg, env.proprio_slice))
+    # Compiled ahead of time, so the compile is timed apart and its HLO text is at hand.
+    compiled, compile_s = _timed(lambda: chunk.lower(state, data, n).compile())
+    (state, metrics), first_s = _timed(lambda: compiled(state, data))
+    log(f"train {name}: compile {compile_s:.1f}s, first chunk {first_s:.2f}s")
+    runs[name] = {"chunk": compiled, "state": state, "graphdef": graphdef, "compile_s": compile_s,
+                  "first_s": first_s, "times": [], "metrics": metrics, "cfg": mcfg}
+  for r in range(opts["repeats"]):  # round-robin: a load change on a shared machine hits every method
+    for name, run in runs.items():
+      (run["state"], run["metrics"]), dt = _timed(lambda: run["chunk"](run["state"], data))
+      run["times"].append(dt)
+    log(f"train repeat {r + 1}/{opts['repeats']}: " + ", ".join(f"{k} {n / v['times'][-1]:.1f} steps/s"
+                                                                for k, v in runs.items()))
+
+  methods = {}
+  for name, run in runs.items():
+    steps = _summary(run["times"], n, "train steps/s")
+    samples = _summary(run["times"], n * cfg.batch_size, "samples/s")
+    final = {k: float(v) for k, v in jax.device_get(run["metrics"]).items()}
+    methods[name] = {"steps_per_s": steps, "samples_per_s": samples["median"], "samples_per_s_all": samples["all"],
+                     "compile_s": run["compile_s"], "first_chunk_s": run["first_s"],
+                     "last_chunk_metrics": final}
+  out = {
+      "what": ("one call = a compiled chunk (lax.scan) of chunk_steps train steps: BC on a mixed batch of "
+               "batch_size samples + lam * alignment on two OT batches of ot_batch frames (random pairing), "
+               "Adam, EMA; samples = batch_size per step"),
+      "batch_size": cfg.batch_size, "ot_batch": cfg.align.batch_size, "chunk_steps": n, "pairing": "random",
+      "sinkhorn_iters": cfg.align.sinkhorn_iters, "sinkhorn_threshold": cfg.align.sinkhorn_threshold,
+      "demos": {"sim_episodes": sim_demos.num_episodes, "real_episodes": real_demos.num_episodes,
+                "sim_frames": sim_demos.num_frames, "real_frames": real_demos.num_frames,
+                "generation_s_with_compile": demo_s},
+      "methods": methods,
+  }
+  t = {k: v["steps_per_s"]["call_s_median"] for k, v in methods.items()}
+  out["ot_share"] = 1.0 - t["cotrain"] / t["uot_joint"] if {"cotrain", "uot_joint"} <= set(t) else None
+  out["uot_vs_host_pot_speedup"] = (methods["uot_joint"]["samples_per_s"] / methods[HOST_POT]["samples_per_s"]
+                                    if {"uot_joint", HOST_POT} <= set(t) else None)
+  if HOST_POT in runs:
+    run = runs[HOST_POT]
+    check = host_pot_check(run["cfg"], run["graphdef"], run["state"].params, data, env.proprio_slice,
+                           jax.random.PRNGKey(7))
+    log(f"host-POT check on one OT batch's cost: ot_cost device {check['ot_cost_device']:.5f} vs host POT "
+        f"{check['ot_cost_host_pot']:.5f} (relative difference {check['relative_difference']:.2e}; Sinkhorn "
+        f"iterations {check['sinkhorn_iters_device']} vs {check['sinkhorn_iters_host_pot']})")
+    args = check.pop("_args")
+    out["host_pot_check"] = check
+    out["alignment_breakdown"] = alignment_breakdown(run["cfg"], args, opts["repeats"])
+    log("alignment term alone (ms per call, loss + grad): " + ", ".join(
+        f"{k[:-3]} {v:.2f}" for k, v in out["alignment_breakdown"].items() if k.endswith("_ms")))
+  # Kept for the later sections (not written to the JSON).
+  out["_state"] = {name: (run["graphdef"], run["state"], run["chunk"], run["cfg"]) for name, run in runs.items()}
+  out["_data"], out["_normalizer"], out["_expert"] = data, normalizer, expert
+  return out
+
+
+def _host_model(env, domain):
+  """The task's C MjModel with the domain's physics, as `env.model_for` writes it into MJX."""
+  m = copy.deepcopy(env.mj_model)
+  b, g = env._cube_body, env._cube_geom
+  s, mass = float(domain.cube_half_size), float(domain.cube_mass)
+  kp = env._kp * float(domain.actuator_gain)
+  m.body_mass[b] = mass
+  m.body_inertia[b] = 2.0 / 3.0 * mass * s**2
+  m.geom_size[g] = s
+  m.geom_rbound[g] = math.sqrt(3.0) * s
+  m.geom_aabb[g, 3:] = s
+  m.geom_friction[g, 0] = float(domain.cube_friction)
+  m.actuator_gainprm[:, 0] = kp
+  m.actuator_biasprm[:, 1] = -kp
+  return m
+
+
+def initial_qpos_from_obs(env, domain, obs0: np.ndarray) -> np.ndarray:
+  """The reset states' joint positions (E, nq) from their first observations (E, obs_size): the
+  pusher position is observed exactly, the cube's pose through the domain's sensor, inverted
+  here (exact for a noise-free sensor, as in `sim`; the yaw up to the cube's 90-degree
+  symmetry). Cheaper than compiling a batched `env.reset` (mjx.forward) just for this."""
+  if float(domain.obs_noise) != 0.0:
+    raise ValueError("initial states from observations need a noise-free sensor")
+  theta = np.deg2rad(float(domain.obs_rotation_deg))
+  c, s = np.cos(theta), np.sin(theta)
+  rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+  obs0 = np.asarray(obs0, np.float64)
+  cube = ((obs0[:, 3:6] - np.asarray(domain.obs_offset, np.float64)) / float(domain.obs_scale)) @ rot  # R^T p
+  yaw = np.arctan2(obs0[:, 7], obs0[:, 6]) / 4.0 - theta
+  q = env._cube_qpos
+  qpos = np.tile(np.asarray(env.mj_model.qpos0, np.float64), (len(obs0), 1))
+  qpos[:, 0:3] = obs0[:, env.proprio_slice]
+  qpos[:, q:q + 3] = cube
+  qpos[:, q + 3:q + 7] = np.stack([np.cos(yaw / 2), 0 * yaw, 0 * yaw, np.sin(yaw / 2)], axis=-1)
+  return qpos
+
+
+def bench_demos(cfg, env, opts, log, expert=None) -> dict:
+  import jax
+  import mujoco
+  from mujoco import rollout as mj_rollout
+
+  from gdacot.data import make_expert_rollout
+
+  batch = opts["demo_batch"]
+  if expert is None or batch != cfg.data.demo_batch:
+    expert = make_expert_rollout(env, batch, cfg.data.expert_noise)
+  domain = _domain(cfg, "sim", "in")
+  key = jax.random.PRNGKey(11)
+  (obs, actions, _), compile_s = _timed(lambda: expert(key, domain))
+  times = [_timed(lambda: expert(jax.random.fold_in(key, r + 1), domain))[1] for r in range(opts["repeats"])]
+  env_steps = batch * env.horizon
+  mjx = _summary(times, env_steps, "env steps/s")
+  mjx.update(compile_and_first_call_s=compile_s, physics_steps_per_s=mjx["median"] * env.frame_skip,
+             includes="MJX physics (frame_skip steps per env step) + scripted expert + observations, "
+                      "vmap over the batch, lax.scan over the horizon, one jit call")
+
+  # C MuJoCo: the same episodes' initial states, with the expert's (clean) actions replayed open loop.
+  qpos = initial_qpos_from_obs(env, domain, np.asarray(obs)[:, 0])
+  ee, act = np.asarray(obs)[:, :, env.proprio_slice], np.clip(np.asarray(actions), -1.0, 1.0)
+  low, high = env.mj_model.actuator_ctrlrange[:, 0], env.mj_model.actuator_ctrlrange[:, 1]
+  ctrl = np.clip(ee + env.max_delta * act, low, high).astype(np.float64)
+  ctrl = np.repeat(ctrl, env.frame_skip, axis=1)  # one env step = frame_skip physics steps
+  model = _host_model(env, domain)
+  spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+  nstate, nstep = mujoco.mj_stateSize(model, spec), env.horizon * env.frame_skip
+  d = mujoco.MjData(model)
+  init = np.empty((batch, nstate))
+  for e in range(batch):
+    mujoco.mj_resetData(model, d)
+    d.qpos[:] = qpos[e]  # a reset state is at rest: qvel = 0
+    mujoco.mj_getState(model, d, init[e], spec)
+  c_results = {}
+  for label, nthread in (("all_cores", opts["mujoco_threads"]), ("one_thread", 1)):
+    with mj_rollout.Rollout(nthread=nthread) as pool:
+      datas = [mujoco.MjData(model) for _ in range(max(nthread, 1))]
+      states = np.empty((batch, nstep, nstate))
+      run = lambda: pool.rollout(model, datas, init, ctrl, nstep=nstep, state=states)
+      _, first_s = _timed(run)
+      c_times = [_timed(run)[1] for _ in range(opts["repeats"])]
+    res = _summary(c_times, env_steps, "env steps/s")
+    res.update(threads=nthread, first_call_s=first_s, physics_steps_per_s=res["median"] * env.frame_skip)
+    c_results[label] = res
+  cube = slice(1 + env._cube_qpos, 1 + env._cube_qpos + 2)  # state = (time, qpos, qvel)
+  moved = np.linalg.norm(states[:, -1, cube] - init[:, cube], axis=-1) > 0.01
+  c = c_results["all_cores"]
+  out = {
+      "batch": batch, "horizon": env.horizon, "frame_skip": env.frame_skip, "domain": "sim:in",
+      "mjx_expert": mjx,
+      "c_mujoco": {
+          **c, "one_thread": c_results["one_thread"],
+          "includes": ("C MuJoCo physics only (mujoco.rollout, a thread pool over the batch), open-loop ctrl "
+                       "replayed from the MJX expert episodes (pusher position + max_delta * action, held "
+                       "frame_skip physics steps), same initial states and model physics; no policy, no "
+                       "observations; outputs the full physics state every physics step"),
+          "cube_moved_fraction": float(moved.mean()),
+      },
+      "mjx_over_c_mujoco": mjx["median"] / c["median"],
+      "c_mujoco_over_mjx": c["median"] / mjx["median"],
+  }
+  log(f"demos: MJX expert {mjx['median']:.0f} env steps/s, C MuJoCo ({opts['mujoco_threads']} threads) "
+      f"{c['median']:.0f} env steps/s")
+  return out
+
+
+def bench_eval(cfg, env, opts, log, trained=None) -> dict:
+  import jax
+  import jax.numpy as jnp
+
+  from gdacot import rollout as rollouts
+  from gdacot.data import Normalizer
+  from gdacot.train import build_policy_and_state
+
+  if trained is not None:
+    graphdef, params, normalizer, which = trained
+  else:
+    mcfg = copy.deepcopy(cfg)
+    mcfg.method = "uot_joint"
+    graphdef, _, state = build_policy_and_state(mcfg, env.obs_size, env.action_size)
+    params, which = state.ema_params, "initial"
+    normalizer = Normalizer(mean=jnp.zeros(env.obs_size), std=jnp.ones(env.obs_size))
+  batch = opts["eval_batch"]
+  rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
+                                         execute=cfg.execute, batch_size=batch)
+  domain, key = _domain(cfg, "real", "in"), jax.random.PRNGKey(13)
+  (success, _), compile_s = _timed(lambda: rollout(params, normalizer, key, domain, 0))
+  times = [_timed(lambda: rollout(params, normalizer, key, domain, (r + 1) * batch))[1]
+           for r in range(opts["repeats"])]
+  episodes = _summary(times, batch, "episodes/s")
+  out = {"batch": batch, "domain": "real:in", "params": which, "horizon": env.horizon, "execute": cfg.execute,
+         "head": cfg.model.head, "episodes_per_s": episodes,
+         "env_steps_per_s": statistics.median([batch * env.horizon / t for t in times]),
+         "compile_and_first_call_s": compile_s, "first_call_success_rate": float(np.mean(np.asarray(success))),
+         "includes": ("closed-loop MJX episodes: reset, policy every `execute` steps (encoder + head on the "
+                      "normalised observation history), physics, observations; vmap over episodes")}
+  log(f"eval: {episodes['median']:.1f} episodes/s (batch {batch})")
+  return out
+
+
+def bench_hlo(train_out) -> dict:
+  import jax
+
+  _, _, compiled, _ = train_out["_state"]["uot_joint"]
+  text = compiled.as_text()
+  return {"of": "uot_joint train chunk", "device_count": jax.device_count(), "hlo_chars": len(text),
+          "collectives": hlo_collectives(text),
+          "note": "static op counts of the compiled HLO (ops inside the scanned step count once, i.e. per step); "
+                  "bytes = result size per device; with one device there are none"}
+
+
+# --- Command line. -----------------------------------------------------------------------------
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+  flags.DEFINE_string("out", None, "Output JSON path (required).", flag_values=fv)
+  flags.DEFINE_bool("overwrite", False, "Replace --out if it exists.", flag_values=fv)
+  flags.DEFINE_bool("smoke", False, "The smoke config's sizes (seconds; for tests).", flag_values=fv)
+  flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement (after one warm-up call).", flag_values=fv)
+  flags.DEFINE_list("methods", list(DEFAULT_METHODS),
+                    f"Train-step methods: any registry method, or {HOST_POT}.", flag_values=fv)
+  flags.DEFINE_list("sections", list(SECTIONS), f"Sections to run, of {list(SECTIONS)}.", flag_values=fv)
+  flags.DEFINE_integer("ot_batch", None, "OT batch (align.batch_size); default 256, 32 with --smoke.", flag_values=fv)
+  flags.DEFINE_integer("chunk_steps", None, "Train steps per timed call; default 50, 5 with --smoke.",
+                       flag_values=fv)
+  flags.DEFINE_integer("eval_batch", None, "Evaluation episodes per call; default the config's eval.batch_size.",
+                       flag_values=fv)
+  flags.DEFINE_integer("demo_batch", None, "Expert episodes per call; default the config's data.demo_batch.",
+                       flag_values=fv)
+  flags.DEFINE_integer("mujoco_threads", None, "C MuJoCo threads; default every CPU core.", flag_values=fv)
+
+
+def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
+  """Checks the flags (before any compute) and fills in the defaults. Raises BenchError."""
+  if len(argv) > 1:
+    raise BenchError(f"unexpected arguments: {argv[1:]}")
+  if not fv.out:
+    raise BenchError("--out is required")
+  _check_out(os.path.abspath(fv.out), fv.overwrite)  # before the slow imports
+  from experiments.configs.cotrain import get_config
+  from gdacot.align import METHODS
+
+  cfg = get_config("smoke" if fv.smoke else None)
+  cfg.align.pairing = "random"
+  opts = {
+      "out": os.path.abspath(fv.out), "overwrite": fv.overwrite, "smoke": fv.smoke, "repeats": fv.repeats,
+      "methods": [m.strip() for m in fv.methods if m.strip()],
+      "sections": [s.strip() for s in fv.sections if s.strip()],
+      "ot_batch": fv.ot_batch if fv.ot_batch is not None else (32 if fv.smoke else 256),
+      "chunk_steps": fv.chunk_steps if fv.chunk_steps is not None else (5 if fv.smoke else 50),
+      "eval_batch": fv.eval_batch if fv.eval_batch is not None else cfg.eval.batch_size,
+      "demo_batch": fv.demo_batch if fv.demo_batch is not None else cfg.data.demo_batch,
+      "mujoco_threads": fv.mujoco_threads if fv.mujoco_threads is not None else (os.cpu_count() or 1),
+  }
+  for name in ("repeats", "ot_batch", "chunk_steps", "eval_batch", "demo_batch", "mujoco_threads"):
+    if opts[name] < 1:
+      raise BenchError(f"--{name} must be a positive integer, got {opts[name]}")
+  known = sorted(METHODS) + [HOST_POT]
+  unknown = [m for m in opts["methods"] if m not in known]
+  if unknown or not opts["methods"]:
+    raise BenchError(f"unknown or no --methods {unknown}; known: {known}")
+  if len(set(opts["methods"])) != len(opts["methods"]):
+    raise BenchError(f"--methods names a method twice: {opts['methods']}")
+  bad = [s for s in opts["sections"] if s not in SECTIONS]
+  if bad or not opts["sections"]:
+    raise BenchError(f"unknown or no --sections {bad}; known: {list(SECTIONS)}")
+  if "hlo" in opts["sections"] and ("train" not in opts["sections"] or "uot_joint" not in opts["methods"]):
+    raise BenchError("--sections=hlo needs the train section with uot_joint in --methods")
+  if HOST_POT in opts["methods"]:
+    try:
+      import ot  # noqa: F401
+    except ImportError as e:
+      raise BenchError(f"{HOST_POT} needs POT (pip install pot): {e}") from e
+  _check_out(opts["out"], opts["overwrite"])
+  cfg.align.batch_size = opts["ot_batch"]
+  cfg.eval.batch_size = opts["eval_batch"]
+  return {"opts": opts, "cfg": cfg}
+
+
+def _check_out(path: str, overwrite: bool) -> None:
+  if os.path.exists(path) and not overwrite:
+    raise BenchError(f"--out {path} exists; pass --overwrite to replace it")
+  if os.path.isdir(path):
+    raise BenchError(f"--out {path} is a directory")
+  parent = os.path.dirname(path) or "."
+  if not os.path.isdir(parent):
+    raise BenchError(f"the directory of --out does not exist: {parent}")
+  if not os.access(parent, os.W_OK):
+    raise BenchError(f"the directory of --out is not writable: {parent}")
+
+
+def write_json(path: str, obj: dict, overwrite: bool) -> None:
+  """Atomically: a temporary file in the same directory, then os.replace."""
+  _check_out(path, overwrite)
+  fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json.tmp", dir=os.path.dirname(path) or ".")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=2)
+    if not overwrite and os.path.exists(path):
+      raise BenchError(f"--out {path} appeared while benchmarking; pass --overwrite to replace it")
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def _versions() -> dict:
+  from importlib import metadata
+
+  out = {"python": platform.python_version()}
+  for dist in ("jax", "jaxlib", "flax", "optax", "ott-jax", "mujoco", "mujoco-mjx", "numpy", "pot"):
+    try:
+      out[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+      out[dist] = None
+  return out
+
+
+def _table(result: dict) -> str:
+  rows = []
+  train = result.get("train")
+  if train:
+    for name, m in train["methods"].items():
+      s = m["steps_per_s"]
+      rows.append((f"train {name}", s["median"], "steps/s", min(s["all"]), max(s["all"])))
+      rows.append((f"train {name}", m["samples_per_s"], "samples/s", min(m["samples_per_s_all"]),
+                   max(m["samples_per_s_all"])))
+    if train["ot_share"] is not None:
+      rows.append(("OT share of the uot_joint step", train["ot_share"], "", None, None))
+    if train["uot_vs_host_pot_speedup"] is not None:
+      rows.append(("uot_joint vs host-POT speedup", train["uot_vs_host_pot_speedup"], "x", None, None))
+    for key, label in (("loss_and_grad_device_ms", "OT term alone, on device"),
+                       ("loss_and_grad_host_pot_ms", "OT term alone, host POT"),
+                       ("joint_cost_loss_and_grad_constant_plan_ms", "OT term, joint cost only"),
+                       ("pot_solve_numpy_ms", "POT solve alone (numpy)"),
+                       ("pure_callback_roundtrip_ms", "pure_callback round trip")):
+      if key in train.get("alignment_breakdown", {}):
+        times = train["alignment_breakdown"][key.replace("_ms", "_ms_all")]
+        rows.append((label, train["alignment_breakdown"][key], "ms/call", min(times), max(times)))
+  demos = result.get("demos")
+  if demos:
+    for label, d in (("demos MJX expert", demos["mjx_expert"]),
+                     (f"demos C MuJoCo, {demos['c_mujoco']['threads']} threads", demos["c_mujoco"]),
+                     ("demos C MuJoCo, 1 thread", demos["c_mujoco"]["one_thread"])):
+      rows.append((label, d["median"], "env steps/s", min(d["all"]), max(d["all"])))
+    rows.append(("MJX / C MuJoCo (all cores)", demos["mjx_over_c_mujoco"], "x", None, None))
+  ev = result.get("eval")
+  if ev:
+    e = ev["episodes_per_s"]
+    rows.append((f"eval (batch {ev['batch']})", e["median"], "episodes/s", min(e["all"]), max(e["all"])))
+  hlo = result.get("hlo")
+  if hlo:
+    t = hlo["collectives"]["total"]
+    rows.append(("collectives in the uot_joint chunk", t["count"], f"ops ({t['bytes']} bytes)", None, None))
+  fmt = lambda v: "" if v is None else f"{v:.4g}"
+  lines = [f"{'measurement':<40} {'median':>10} {'unit':<20} {'min':>10} {'max':>10}", "-" * 94]
+  lines += [f"{r[0]:<40} {fmt(r[1]):>10} {r[2]:<20} {fmt(r[3]):>10} {fmt(r[4]):>10}" for r in rows]
+  return "\n".join(lines)
+
+
+def run(opts: dict, cfg) -> dict:
+  import jax
+
+  from gdacot.envs import make_env
+
+  log = lambda msg: print(f"bench: {msg}", flush=True)
+  dev = jax.devices()[0]
+  result = {
+      "tool": "tools.bench", "argv": sys.argv[1:], "flags": opts, "versions": _versions(),
+      "device": {"platform": dev.platform, "device_kind": dev.device_kind, "device_count": jax.device_count(),
+                 "local_device_count": jax.local_device_count(), "process_count": jax.process_count(),
+                 "cpu_count": os.cpu_count(), "machine": platform.machine(), "jax_platforms_env":
+                 os.environ.get("JAX_PLATFORMS")},
+      "config": "smoke" if opts["smoke"] else "default",
+      "timing": (f"median over {opts['repeats']} repeats; each measurement's first call (compile + warm-up; "
+                 "train chunks are compiled ahead of time, compile_s, then run once, first_chunk_s) is reported "
+                 "apart and not in the median; every timed call ends in jax.block_until_ready; train repeats go "
+                 "round-robin over the methods; wall-clock time.perf_counter"),
+      "image": IMAGE_NOTE,
+  }
+  log(f"device {dev.device_kind} ({dev.platform}) x{jax.device_count()}, {os.cpu_count()} CPUs; "
+      f"config {result['config']}")
+  env = make_env(cfg.task)
+  train = None
+  t0 = time.perf_counter()
+  section_s = result["section_wall_s"] = {}
+  if "train" in opts["sections"]:
+    train = bench_train(cfg, env, opts, log)
+    section_s["train"] = time.perf_counter() - t0
+  if "demos" in opts["sections"]:
+    t1 = time.perf_counter()
+    result["demos"] = bench_demos(cfg, env, opts, log, expert=train and train["_expert"])
+    section_s["demos"] = time.perf_counter() - t1
+  if "eval" in opts["sections"]:
+    t1 = time.perf_counter()
+    trained = None
+    if train is not None and "uot_joint" in train["_state"]:
+      graphdef, state, _, _ = train["_state"]["uot_joint"]
+      trained = (graphdef, state.ema_params, train["_normalizer"],
+                 f"uot_joint EMA after {int(state.step)} benchmark train steps")
+    result["eval"] = bench_eval(cfg, env, opts, log, trained)
+    section_s["eval"] = time.perf_counter() - t1
+  if "hlo" in opts["sections"]:
+    result["hlo"] = bench_hlo(train)
+  if train is not None:
+    result["train"] = {k: v for k, v in train.items() if not k.startswith("_")}
+    result["ot_share"] = train["ot_share"]
+    result["uot_vs_host_pot_speedup"] = train["uot_vs_host_pot_speedup"]
+  result["wall_s"] = time.perf_counter() - t0
+  first = ("tool", "argv", "flags", "versions", "device", "config", "timing", "ot_share", "uot_vs_host_pot_speedup",
+           "train", "demos", "eval", "hlo", "image")
+  return {**{k: result[k] for k in first if k in result}, **{k: v for k, v in result.items() if k not in first}}
+
+
+def main(argv: list[str]) -> int:
+  fv = flags.FlagValues()
+  define_flags(fv)
+  if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
+    print(__doc__ + "\nFlags:\n" + fv.get_help(), flush=True)
+    return 0
+  try:
+    try:
+      argv = fv(argv)
+    except flags.Error as e:
+      raise BenchError(str(e)) from e
+    resolved = resolve(fv, argv)
+    result = run(resolved["opts"], resolved["cfg"])
+    write_json(resolved["opts"]["out"], result, resolved["opts"]["overwrite"])
+  except BenchError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(_table(result), flush=True)
+  print(f"wrote {resolved['opts']['out']}", flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))
