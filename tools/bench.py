@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -578,6 +579,8 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
     raise BenchError(f"unknown or no --methods {unknown}; known: {known}")
   if len(set(opts["methods"])) != len(opts["methods"]):
     raise BenchError(f"--methods names a method twice: {opts['methods']}")
+  if HOST_POT in opts["methods"] and importlib.util.find_spec("ot") is None:
+    raise BenchError(f"--methods includes {HOST_POT}, which needs POT: pip install -e '.[test]' (or pip install pot)")
   bad = [s for s in opts["sections"] if s not in SECTIONS]
   if bad or not opts["sections"]:
     raise BenchError(f"unknown or no --sections {bad}; known: {list(SECTIONS)}")
