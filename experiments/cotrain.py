@@ -48,7 +48,7 @@ def run(cfg, workdir: str) -> dict:
   from gdacot import rollout as rollouts
   from gdacot.align import DOMAIN_LABELS, get_method
   from gdacot.align.analysis import alignment_report
-  from gdacot.data import (Dataset, Normalizer, concat_demos, eval_skips, generate_demos, load_configured,
+  from gdacot.data import (Dataset, Normalizer, demos_key, eval_skips, generate_configured_demos, load_configured,
                            make_expert_rollout)
   from gdacot.data.pairing import load_pairing, make_pairing, save_pairing, summary
   from gdacot.envs import make_domain, make_env
@@ -72,14 +72,12 @@ def run(cfg, workdir: str) -> dict:
   # Demos given as RLDS datasets are read and checked whole before the workdir is touched.
   from_files = load_configured(cfg, env.obs_size, env.action_size)
   chief = parallel.is_chief()  # process 0 writes the run's files
-  resume = prepare_workdir(workdir, cfg.to_dict()) if chief else False
-  parallel.sync("workdir")
-  resume = resume if chief else os.path.exists(os.path.join(workdir, "checkpoints"))
+  resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
   t_start = time.perf_counter()
   method = get_method(cfg.method)
   seeds = run_seeds(cfg)
   num_seeds = len(seeds)
-  key = jax.random.PRNGKey(cfg.data.seed if cfg.data.seed >= 0 else cfg.seed)  # demos and analysis
+  key = demos_key(cfg)  # demos and analysis frames
   print(f"gdacot: method={cfg.method} seeds={seeds} devices={jax.device_count()} "
         f"({jax.devices()[0].platform}, {jax.process_count()} process(es)) workdir={workdir}"
         f"{' (resuming)' if resume else ''}", flush=True)
@@ -88,25 +86,15 @@ def run(cfg, workdir: str) -> dict:
   domain = lambda name, region: make_domain(name, region, dict(cfg.domains[name]))
   expert = make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise, mesh)
 
-  def demos_for(name, regions, total, tag):
+  def demos_for(name):
     if name in from_files:
       d = from_files[name]
       print(f"  {name}: {d.demos.num_episodes} episodes, {d.demos.num_frames} frames from {d.path} "
             f"[{d.split}] ({d.file_format})", flush=True)
       return d.demos
-    parts = []
-    for i, region in enumerate(regions):
-      n = total // len(regions) + (1 if i < total % len(regions) else 0)
-      demos, stats = generate_demos(env, domain(name, region), jax.random.fold_in(key, tag * 100 + i), n,
-                                    batch_size=cfg.data.demo_batch, rollout=expert,
-                                    name=f"demos {name}/{region}")
-      print(f"  {name}/{region}: {n} demos, {demos.num_frames} frames, expert success "
-            f"{stats['expert_success']:.1%}", flush=True)
-      parts.append(demos)
-    return concat_demos(*parts)
+    return generate_configured_demos(env, cfg, name, key, expert, log=lambda line: print(line, flush=True))
 
-  sim_demos = demos_for("sim", cfg.data.sim_regions, cfg.data.num_sim_demos, tag=1)
-  real_demos = demos_for("real", cfg.data.real_regions, cfg.data.num_real_demos, tag=2)
+  sim_demos, real_demos = demos_for("sim"), demos_for("real")
   n_real, n_sim = real_demos.num_frames, sim_demos.num_frames
   w_natural = n_real / (n_real + n_sim)
   print(f"mixing ratio w={method.mixing_ratio(cfg.w)} (per sample). Guideline (paper B): natural "
@@ -223,8 +211,7 @@ def run(cfg, workdir: str) -> dict:
                         for i, s in enumerate(seeds)})
       checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
       if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
-        entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes,
-                        lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 5), "score")
+        entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, rollouts.scoring_key, "score")
         for pair in cfg.ckpt_eval.pairs:
           rates = {e["seed"]: e["success_rate"] for e in entries if f"{e['domain']}:{e['region']}" == pair}
           if rates:

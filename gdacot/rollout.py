@@ -69,6 +69,11 @@ def evaluation_key(run_seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.PRNGKey(run_seed), 4)
 
 
+def scoring_key(run_seed: int) -> jax.Array:
+  """The key of the episodes that score a run's checkpoints (for keeping the best ones)."""
+  return jax.random.fold_in(jax.random.PRNGKey(run_seed), 5)
+
+
 def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int,
                         mesh=None):
   """Returns jitted `fn(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.)

@@ -40,7 +40,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -124,51 +123,15 @@ def method_for(name: str):
 
 # --- Collectives in compiled HLO. -------------------------------------------------------------
 
-COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "reduce-scatter", "collective-permute")
-_DTYPE_BYTES = {
-    "pred": 1, "s2": 0.25, "u2": 0.25, "s4": 0.5, "u4": 0.5, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2,
-    "bf16": 2, "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16, "token": 0,
-}
-# `%name = TYPE opcode(` where TYPE is one array shape or a tuple of them.
-_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(?P<type>\(.*?\)|[\w]+\[[^\]]*\](?:\{[^}]*\})?)"
-                          r"\s+(?P<op>[a-z][\w\-]*)\(")
-_ARRAY = re.compile(r"\b(?P<dtype>[a-z]+\d*(?:e\d+m\d+\w*)?)\[(?P<dims>[\d,\s]*)\]")
-
-
-def _shape_bytes(type_text: str) -> int:
-  total = 0.0
-  for a in _ARRAY.finditer(type_text):
-    dtype = a.group("dtype")
-    size = _DTYPE_BYTES.get(dtype, 1 if dtype.startswith("f8") else None)
-    if size is None:
-      continue
-    dims = [int(d) for d in a.group("dims").replace(" ", "").split(",") if d]
-    total += size * math.prod(dims)
-  return int(math.ceil(total))
-
-
 def hlo_collectives(hlo_text: str) -> dict:
-  """Counts the collective ops of an HLO module's text (e.g. `jitted.lower(...).compile()
-  .as_text()`) and the bytes of their results (per device).
+  """`{op: {"count", "bytes"}}` for every collective op kind, plus `"total"`, from a compiled
+  program's HLO text (`gdacot.parallel.collectives` lists the ops one by one)."""
+  from gdacot import parallel
 
-  Synchronous ops count once each; asynchronous pairs (`all-reduce-start` / `-done`, ...) count
-  once, at `-done`, whose result is the op's output. These are static counts: an op inside a
-  while loop (a scanned train chunk) counts once, i.e. per step. Returns
-  `{op: {"count", "bytes"}}` for every op of COLLECTIVES plus `"total"`.
-  """
-  out = {op: {"count": 0, "bytes": 0} for op in COLLECTIVES}
-  for line in hlo_text.splitlines():
-    m = _INSTRUCTION.match(line)
-    if not m:
-      continue
-    op = m.group("op")
-    if op.endswith("-start"):
-      continue  # counted at its -done
-    if op.endswith("-done"):
-      op = op[: -len("-done")]
-    if op in out:
-      out[op]["count"] += 1
-      out[op]["bytes"] += _shape_bytes(m.group("type"))
+  out = {op: {"count": 0, "bytes": 0} for op in parallel.COLLECTIVE_OPS}
+  for o in parallel.collectives(hlo_text):
+    out[o["op"]]["count"] += 1
+    out[o["op"]]["bytes"] += o["bytes"]
   out["total"] = {"count": sum(v["count"] for v in out.values()), "bytes": sum(v["bytes"] for v in out.values())}
   return out
 
@@ -202,25 +165,10 @@ def _domain(cfg, name, region):
 
 def build_demos(cfg, env, expert):
   """The demos of experiments.cotrain (same keys, regions and counts), generated in MJX."""
-  import jax
+  from gdacot.data import demos_key, generate_configured_demos
 
-  from gdacot.data import concat_demos, generate_demos
-
-  data_seed = cfg.data.get("seed", -1)
-  key = jax.random.PRNGKey(data_seed if data_seed >= 0 else cfg.seed)  # as experiments.cotrain
-
-  def demos_for(name, regions, total, tag):
-    parts = []
-    for i, region in enumerate(regions):
-      n = total // len(regions) + (1 if i < total % len(regions) else 0)
-      demos, _ = generate_demos(env, _domain(cfg, name, region), jax.random.fold_in(key, tag * 100 + i), n,
-                                batch_size=cfg.data.demo_batch, rollout=expert, name=f"demos {name}/{region}")
-      parts.append(demos)
-    return concat_demos(*parts)
-
-  sim = demos_for("sim", cfg.data.sim_regions, cfg.data.num_sim_demos, tag=1)
-  real = demos_for("real", cfg.data.real_regions, cfg.data.num_real_demos, tag=2)
-  return sim, real
+  key = demos_key(cfg)
+  return tuple(generate_configured_demos(env, cfg, name, key, expert) for name in ("sim", "real"))
 
 
 def host_pot_check(cfg, graphdef, params, data, proprio_slice, key) -> dict:

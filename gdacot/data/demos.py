@@ -14,7 +14,7 @@ import numpy as np
 from flax import struct
 
 from gdacot import parallel
-from gdacot.envs import DomainSpec, noisy_expert_action
+from gdacot.envs import DomainSpec, make_domain, noisy_expert_action
 from gdacot.progress import Progress
 
 
@@ -117,6 +117,32 @@ def generate_demos(
   )
   stats = {"attempted": attempted, "kept": num_episodes, "expert_success": kept / attempted}
   return demos, stats
+
+
+_DOMAIN_TAGS = {"sim": 1, "real": 2}  # region i of a domain uses key fold_in(key, tag * 100 + i)
+
+
+def demos_key(cfg) -> jax.Array:
+  """The key of a run's demos (and of its analysis frames): `data.seed`, or the run's seed."""
+  data_seed = cfg.data.get("seed", -1)
+  return jax.random.PRNGKey(data_seed if data_seed >= 0 else cfg.seed)
+
+
+def generate_configured_demos(env, cfg, name: str, key: jax.Array, rollout, log=None) -> Demos:
+  """The demos a co-training config asks of domain `name` ("sim" or "real"): `data.num_<name>_demos`
+  split evenly over `data.<name>_regions`, in the domain with the config's overrides. `log`, if
+  given, receives one line per region."""
+  regions, total = tuple(cfg.data[f"{name}_regions"]), cfg.data[f"num_{name}_demos"]
+  parts = []
+  for i, region in enumerate(regions):
+    n = total // len(regions) + (1 if i < total % len(regions) else 0)
+    domain = make_domain(name, region, dict(cfg.domains[name]))
+    demos, stats = generate_demos(env, domain, jax.random.fold_in(key, _DOMAIN_TAGS[name] * 100 + i), n,
+                                  batch_size=cfg.data.demo_batch, rollout=rollout, name=f"demos {name}/{region}")
+    if log:
+      log(f"  {name}/{region}: {n} demos, {demos.num_frames} frames, expert success {stats['expert_success']:.1%}")
+    parts.append(demos)
+  return concat_demos(*parts)
 
 
 def concat_demos(*parts: Demos) -> Demos:

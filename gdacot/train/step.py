@@ -86,9 +86,9 @@ def ot_batches(key, data: TrainData, n: int, constrain=lambda x: x) -> tuple[Bat
 def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mesh=None):
   """The step for one global batch. With a `mesh`, every batch (BC and OT) is split along the
   mesh's data axis, so each device runs its share; parameters stay replicated and XLA adds the
-  gradient all-reduce. The OT problem stays GLOBAL: its cost matrix needs every device's
-  features, which XLA gathers (one all-gather of the B_ot x latent features per domain), so
-  the loss and its gradient are exactly those of one device with the same global batch."""
+  gradient all-reduce. The OT problem stays GLOBAL: every device's OT features (and joint-cost
+  targets) are gathered once and the plan is solved on each device, so the loss and its
+  gradient are exactly those of one device with the same global batch."""
   w = method.mixing_ratio(cfg.w)
   split = lambda x: parallel.shard_batch(x, mesh)  # batch axis over the devices (identity without a mesh)
 
@@ -144,8 +144,8 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
 
 def make_train_chunk(step_fn, mesh=None):
   """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged over the
-  steps (per seed when the step is vmapped over seeds). With a
-  mesh, the state, the datasets and the metrics are replicated over it."""
+  steps (per seed when the step is vmapped over seeds). With a mesh, the state, the datasets
+  and the metrics are replicated over it."""
 
   def chunk(state, data, n: int):
     state, metrics = jax.lax.scan(lambda s, _: step_fn(s, data), state, None, length=n)
