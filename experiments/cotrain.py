@@ -50,8 +50,9 @@ def run(cfg, workdir: str) -> dict:
   from gdacot.align.analysis import alignment_report
   from gdacot.data import (Dataset, Normalizer, demos_key, eval_skips, generate_configured_demos, load_configured,
                            make_expert_rollout)
+  from gdacot.data import observations
   from gdacot.data.pairing import load_pairing, make_pairing, save_pairing, summary
-  from gdacot.envs import make_domain, make_env
+  from gdacot.envs import domain_from_config, env_from_config
   from gdacot.progress import Progress
   from gdacot.train import (Checkpoints, MetricsWriter, PreemptionGuard, TrainData, build_policy_and_state,
                             checkpoint_record, make_train_chunk, make_train_step, prepare_workdir)
@@ -68,7 +69,7 @@ def run(cfg, workdir: str) -> dict:
   if uneven:
     raise ConfigError(f"{', '.join(uneven)}: batches are split over the {n_data} devices; make each a multiple "
                       f"of {n_data}")
-  env = make_env(cfg.task)
+  env = env_from_config(cfg)
   # Demos given as RLDS datasets are read and checked whole before the workdir is touched.
   from_files = load_configured(cfg, env.obs_size, env.action_size)
   chief = parallel.is_chief()  # process 0 writes the run's files
@@ -83,7 +84,7 @@ def run(cfg, workdir: str) -> dict:
         f"{' (resuming)' if resume else ''}", flush=True)
 
   # --- Demonstrations, generated on the device (or read above from RLDS datasets). --------
-  domain = lambda name, region: make_domain(name, region, dict(cfg.domains[name]))
+  domain = lambda name, region: domain_from_config(cfg, name, region)
   expert = make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise, mesh)
 
   def demos_for(name):
@@ -127,8 +128,9 @@ def run(cfg, workdir: str) -> dict:
 
   # --- Policy, optimiser, train state (restored from the newest checkpoint when resuming). -
   # Sizes from the demos: datasets may differ from the task (then MJX cannot evaluate, below).
-  obs_size, action_size = int(sim_demos.obs.shape[-1]), int(sim_demos.actions.shape[-1])
-  graphdef, tx, state = build_policy_and_state(cfg, obs_size, action_size)  # seed-stacked if num_seeds > 1
+  obs_spec = observations.spec(sim_demos.obs, batch_dims=2)
+  obs_size, image_shape, action_size = obs_spec["obs_size"], obs_spec["image_shape"], int(sim_demos.actions.shape[-1])
+  graphdef, tx, state = build_policy_and_state(cfg, obs_size, action_size, image_shape)  # seed-stacked if num_seeds > 1
   data_ids = {"sim": sim_demos.fingerprint(), "real": real_demos.fingerprint()}
   ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
                       keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
@@ -146,7 +148,7 @@ def run(cfg, workdir: str) -> dict:
 
   def save(state, step, metrics):
     record = checkpoint_record(cfg.to_dict(), state_rng=parallel.to_host(state.rng), step=step,
-                               obs_size=obs_size, action_size=action_size, data=data_ids)
+                               obs_size=obs_size, action_size=action_size, data=data_ids, image_shape=image_shape)
     ckpts.save(step, state, normalizer, record, metrics)
 
   # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -

@@ -91,6 +91,8 @@ def _check_config_fits(cfg) -> None:
                              (cfg.model.head, HEADS, "head")):
     if value not in known:
       raise EvaluateError(f"unknown {what} {value!r}; this version knows {sorted(known)}")
+  if cfg.get("observation", "state") == "image" and "render" not in cfg:
+    raise EvaluateError("missing field(s) ['render'] of an image-observation run")
   if METHODS[cfg.method].domain_label and "guidance" not in cfg.get("domain_label", {}):
     raise EvaluateError(f"missing field(s) ['domain_label.guidance'] of label-conditioned method {cfg.method!r}")
 
@@ -115,8 +117,8 @@ def _load_config(workdir: str):
   return cfg
 
 
-def _domain_overrides(cfg, domain: str, domain_file: str | None) -> dict:
-  overrides = dict(cfg.domains[domain]) if domain in cfg.domains else {}
+def _domain_file_overrides(domain_file: str | None) -> dict:
+  overrides = {}
   if domain_file:
     if not os.path.isfile(domain_file):
       raise EvaluateError(f"--domain_file={domain_file} does not exist")
@@ -174,12 +176,12 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   from gdacot import rollout as rollouts
   from gdacot.align import DOMAIN_LABELS, get_method
   from gdacot.data import Normalizer
-  from gdacot.envs import make_domain, make_env
+  from gdacot.envs import domain_from_config, env_from_config
   from gdacot.train.checkpoints import CheckpointError, Checkpoints
   from gdacot.train.setup import build_policy_and_state, run_seeds, seed_slice
 
   try:
-    domain_spec = make_domain(domain, region, _domain_overrides(cfg, domain, domain_file))
+    domain_spec = domain_from_config(cfg, domain, region, _domain_file_overrides(domain_file))
   except (ValueError, TypeError) as e:
     raise EvaluateError(str(e)) from e
   ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -190,14 +192,15 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   try:
     step = _resolve_step(ckpts, step)
     record = ckpts.read_record(step)
-    env = make_env(cfg.task)
+    env = env_from_config(cfg)
     spec = record.get("spec", {})
-    want = {"obs_size": env.obs_size, "action_size": env.action_size}
+    image_shape = None if env.image_shape is None else list(env.image_shape)
+    want = {"obs_size": env.obs_size, "action_size": env.action_size, "image_shape": image_shape}
     if {k: spec.get(k) for k in want} != want:
       raise CheckpointError(f"checkpoint {step} holds a policy for observations/actions {spec}, but task "
                             f"{cfg.task!r} in domain {domain!r} gives {want}: it cannot be evaluated here")
     # Restore onto this machine's devices.
-    graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
+    graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size, env.image_shape)
     normalizer_like = Normalizer(mean=jax.numpy.zeros(env.obs_size), std=jax.numpy.ones(env.obs_size))
     state, normalizer = ckpts.restore(step, state, normalizer_like)
   finally:

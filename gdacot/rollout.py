@@ -89,16 +89,16 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
     policy = nnx.merge(graphdef, params)
     k_reset, k_plan = jax.random.split(key)
     state = env.reset(k_reset, domain)
-    history = jnp.repeat(normalizer(state.obs)[None], obs_horizon, axis=0)
+    history = jax.tree.map(lambda x: jnp.repeat(x[None], obs_horizon, axis=0), normalizer(state.obs))
 
     def plan(carry, k):
       state, history, success = carry
-      actions = policy.act(history[None], k, label, guidance)[0]
+      actions = policy.act(jax.tree.map(lambda h: h[None], history), k, label, guidance)[0]
 
       def act(carry, action):
         state, history, success = carry
         state = env.step(state, action)
-        history = jnp.concatenate([history[1:], normalizer(state.obs)[None]])
+        history = jax.tree.map(lambda h, x: jnp.concatenate([h[1:], x[None]]), history, normalizer(state.obs))
         # Steps past the horizon (when execute does not divide it) do not count.
         success = success | (state.success & (state.t <= env.horizon))
         return (state, history, success), state.data.qpos

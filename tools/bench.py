@@ -158,9 +158,9 @@ def _timed(fn):
 
 
 def _domain(cfg, name, region):
-  from gdacot.envs import make_domain
+  from gdacot.envs import domain_from_config
 
-  return make_domain(name, region, dict(cfg.domains[name]))
+  return domain_from_config(cfg, name, region)
 
 
 def build_demos(cfg, env, expert):

@@ -61,9 +61,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   with contextlib.redirect_stdout(sys.stderr):  # MJX's import-time chatter
     from gdacot.data import DatasetError  # pylint: disable=g-import-not-at-top
-    from gdacot.envs import DOMAINS, REGIONS, TASKS  # pylint: disable=g-import-not-at-top
+    from gdacot.envs import DOMAIN_NAMES, REGIONS, TASKS  # pylint: disable=g-import-not-at-top
   problems = [f"unknown {what} {value!r}; known: {sorted(known)}"
-              for what, value, known in (("task", _TASK.value, TASKS), ("domain", _DOMAIN.value, DOMAINS),
+              for what, value, known in (("task", _TASK.value, TASKS), ("domain", _DOMAIN.value, DOMAIN_NAMES),
                                          ("region", _REGION.value, REGIONS)) if value not in known]
   if _EPISODES.value <= 0:
     problems.append(f"--episodes must be positive, got {_EPISODES.value}")

@@ -4,21 +4,29 @@
   --config=experiments/configs/cotrain.py:smoke  seconds, for tests
   --config=experiments/configs/cotrain.py:diffusion        the diffusion-policy head (paper A's policy)
   --config=experiments/configs/cotrain.py:flow,smoke       variants combine, comma-separated
+  --config=experiments/configs/cotrain.py:image            camera images + proprioception, CNN encoder,
+                                                           the visual gap (paper A's setting)
+  --config=experiments/configs/cotrain.py:image,physics    gap variants: visual | physics | visual_physics
 Any field can be overridden, e.g. --config.method=cotrain --config.seed=3 --config.w=0.2.
 """
 
 import dataclasses
 
 import ml_collections
+from ml_collections import config_dict
 
-from gdacot.envs import DOMAINS
+from gdacot.envs import DOMAIN_NAMES, GAPS, DomainSpec
 
 
-def _domain_fields(name: str) -> ml_collections.ConfigDict:
-  spec = DOMAINS[name]
-  return ml_collections.ConfigDict(
-      {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "region"}
-  )
+def _domain_fields() -> ml_collections.ConfigDict:
+  """Every domain field, unset: a field left None takes the gap preset's value."""
+  fields = {}
+  for f in dataclasses.fields(DomainSpec):
+    if f.name != "region":
+      default = f.default
+      fields[f.name] = config_dict.placeholder(str if isinstance(default, str) else
+                                               tuple if isinstance(default, tuple) else float)
+  return ml_collections.ConfigDict(fields)
 
 
 def _key_map() -> ml_collections.ConfigDict:
@@ -44,9 +52,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # evaluation reports every seed and the interval over seeds.
   c.num_seeds = 1
 
-  # The two domains: every field of the presets, so any can be overridden from the command line
-  # (--config.domains.real.cube_mass=0.5) or a user's own config file.
-  c.domains = ml_collections.ConfigDict({"sim": _domain_fields("sim"), "real": _domain_fields("real")})
+  # The two domains: "sim", and "real" = sim shifted by the gap preset (gdacot/envs/domains.py):
+  # sensor_physics (this state benchmark's) | physics | visual | visual_physics. Every field of
+  # either domain can be set on top, e.g. --config.domains.real.cube_mass=0.5.
+  c.gap = "sensor_physics"
+  c.domains = ml_collections.ConfigDict({name: _domain_fields() for name in DOMAIN_NAMES})
 
   c.data = ml_collections.ConfigDict()
   c.data.seed = -1  # the demos' seed; -1: the run's seed
@@ -64,6 +74,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sim_data = ""
   c.rlds = ml_collections.ConfigDict({"sim": _key_map(), "real": _key_map()})
 
+  # "state": the 8-d state vector (MLP encoder); "image": the on-device camera's frames plus
+  # proprioception (model.encoder must be "cnn"), rendered as `render` says.
+  c.observation = "state"
+  c.render = ml_collections.ConfigDict({
+      "height": 32, "width": 32,
+      "depth": False,  # a 4th, depth channel
+      "far": 2.0,  # metres: depth of empty pixels, and the top of the depth channel's range
+      "camera_pos": (0.0, -0.3, 0.65), "camera_lookat": (0.0, -0.03, 0.0), "fovy": 50.0,  # the sim camera
+  })
+  c.augment = ml_collections.ConfigDict({"random_shift": 2})  # DrQ shift of training images, pixels (0: off)
+
   c.obs_horizon = 2
   c.chunk = 8  # actions predicted
   c.execute = 2  # actions executed before predicting again
@@ -74,6 +95,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.latent_dim = 64
   c.model.hidden = 256
   c.model.depth = 2
+  # Settings of the image encoder (gdacot/models/encoders.py), read when it is chosen.
+  c.model.cnn = ml_collections.ConfigDict({"channels": (16, 32), "groups": 8, "pooling": "spatial_softmax"})
   # Settings of the generative heads, read when that head is chosen.
   c.model.diffusion = ml_collections.ConfigDict({"train_steps": 100, "sample_steps": 10})  # DDPM / DDIM
   c.model.flow = ml_collections.ConfigDict({"sample_steps": 10})  # Euler steps
@@ -140,11 +163,27 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval.use_ema = True
 
   variants = [v for v in (arg or "").split(",") if v]
-  unknown = sorted(set(variants) - {"smoke", "diffusion", "flow"})
+  known = ("smoke", "diffusion", "flow", "image", *sorted(set(GAPS) - {"sensor_physics"}))
+  unknown = sorted(set(variants) - set(known))
   if unknown:
-    raise ValueError(f"unknown config variant(s) {unknown}; use smoke, diffusion, flow (comma-separated)")
+    raise ValueError(f"unknown config variant(s) {unknown}; use {', '.join(known)} (comma-separated)")
   if "diffusion" in variants and "flow" in variants:
     raise ValueError("config variants 'diffusion' and 'flow' name two heads; choose one")
+  gaps = [v for v in variants if v in GAPS]
+  if len(gaps) > 1:
+    raise ValueError(f"config variants {gaps} name two gaps; choose one")
+  if "image" in variants:
+    # Camera observations, and paper A's visual gap unless a gap variant says otherwise. The
+    # CNN costs ~50x the MLP per sample on a CPU: smaller batches keep runs to minutes.
+    c.observation = "image"
+    c.model.encoder = "cnn"
+    c.gap = "visual"
+    c.batch_size = 64
+    c.align.batch_size = 64
+    c.steps = 3000
+    c.analysis.frames = 512
+  if gaps:
+    c.gap = gaps[0]
   if "diffusion" in variants or "flow" in variants:
     # Paper A's policy shape: a generative head, a longer chunk, half of it executed.
     c.model.head = "diffusion" if "diffusion" in variants else "flow"
@@ -165,4 +204,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.eval.batch_size = 8
     c.eval.pairs = ("real:in", "real:ood")
     c.analysis.frames = 64
+    c.render.height = c.render.width = 16
+    c.model.cnn.channels = (8, 16)
   return c

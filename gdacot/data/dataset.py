@@ -14,6 +14,7 @@ import numpy as np
 from flax import struct
 
 from gdacot.data.demos import Demos
+from gdacot.data.observations import state_of, with_state
 
 
 def _identity(x):
@@ -22,17 +23,18 @@ def _identity(x):
 
 @struct.dataclass
 class Normalizer:
-  """Per-dimension z-score of observations, fitted on the frames the run trains on."""
+  """Per-dimension z-score of the observations' state part, fitted on the frames the run
+  trains on. Images pass through as uint8; the image encoder scales them."""
 
   mean: jax.Array
   std: jax.Array
 
-  def __call__(self, obs: jax.Array) -> jax.Array:
-    return (obs - self.mean) / self.std
+  def __call__(self, obs):
+    return with_state(obs, (state_of(obs) - self.mean) / self.std)
 
   @classmethod
   def fit(cls, *demos: Demos, min_std: float = 1e-3) -> "Normalizer":
-    frames = np.concatenate([_valid_frames(d.obs, d.lengths) for d in demos])
+    frames = np.concatenate([_valid_frames(state_of(d.obs), d.lengths) for d in demos])
     std = np.maximum(frames.std(0), min_std)
     return cls(mean=jnp.asarray(frames.mean(0)), std=jnp.asarray(std))
 
@@ -44,7 +46,7 @@ def _valid_frames(x, lengths) -> np.ndarray:
 
 @struct.dataclass
 class Batch:
-  obs: jax.Array  # (n, obs_horizon, obs_size), normalised
+  obs: jax.Array | dict  # (n, obs_horizon, ...) per observation part; the state normalised
   actions: jax.Array  # (n, chunk, action_size)
 
 
@@ -52,7 +54,7 @@ class Batch:
 class Dataset:
   """Normalised demos on the device plus a flat table of valid (episode, frame) pairs."""
 
-  obs: jax.Array  # (E, T, obs_size), normalised
+  obs: jax.Array | dict  # (E, T, ...) per observation part; the state normalised
   actions: jax.Array  # (E, T, action_size)
   lengths: jax.Array  # (E,)
   frames: jax.Array  # (N, 2) int32: every valid (episode, t)
@@ -83,7 +85,7 @@ class Dataset:
     chunk_t = t[:, None] + jnp.arange(self.chunk)[None]
     chunk_t = jnp.minimum(chunk_t, self.lengths[episode][:, None] - 1)
     e = episode[:, None]
-    return Batch(obs=self.obs[e, hist_t], actions=self.actions[e, chunk_t])
+    return Batch(obs=jax.tree.map(lambda x: x[e, hist_t], self.obs), actions=self.actions[e, chunk_t])
 
   def sample(self, key: jax.Array, n: int, constrain=_identity) -> Batch:
     """n frames drawn uniformly. `constrain` places the drawn indices (e.g. split over the

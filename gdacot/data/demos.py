@@ -14,7 +14,8 @@ import numpy as np
 from flax import struct
 
 from gdacot import parallel
-from gdacot.envs import DomainSpec, make_domain, noisy_expert_action
+from gdacot.data import observations
+from gdacot.envs import DomainSpec, domain_from_config, noisy_expert_action
 from gdacot.progress import Progress
 
 
@@ -22,13 +23,15 @@ from gdacot.progress import Progress
 class Demos:
   """Episodes padded to the task horizon. Frames at t >= lengths[e] are padding."""
 
-  obs: jax.Array  # (E, T, obs_size) float32, as the domain's sensors see it
+  # (E, T, obs_size) float32 as the domain's sensors see it, or for image observations
+  # {"state": (E, T, obs_size) float32, "image": (E, T, H, W, C) uint8} (gdacot/data/observations.py).
+  obs: jax.Array | dict[str, jax.Array]
   actions: jax.Array  # (E, T, action_size) float32, in [-1, 1]: the clean expert labels
   lengths: jax.Array  # (E,) int32
 
   @property
   def num_episodes(self) -> int:
-    return int(self.obs.shape[0])
+    return int(self.lengths.shape[0])
 
   @property
   def num_frames(self) -> int:
@@ -38,7 +41,7 @@ class Demos:
     """Identity of the data (counts and a hash of every array), saved with checkpoints so a
     resumed run can prove it samples from the same demos it started with."""
     digest = hashlib.blake2b(digest_size=16)
-    for x in (self.obs, self.actions, self.lengths):
+    for x in (*jax.tree.leaves(self.obs), self.actions, self.lengths):
       x = np.ascontiguousarray(np.asarray(x))
       digest.update(f"{x.dtype}{x.shape}".encode())
       digest.update(x.tobytes())
@@ -98,7 +101,7 @@ def generate_demos(
     obs, actions, first = parallel.to_host(rollout(jax.random.fold_in(key, i), domain))
     ok = first < env.horizon
     attempted += len(first)
-    kept_obs.append(obs[ok])
+    kept_obs.append(jax.tree.map(lambda x: x[ok], obs))
     kept_act.append(actions[ok])
     kept_len.append(np.minimum(first[ok] + 1 + hold_steps, env.horizon))
     kept += int(ok.sum())
@@ -111,7 +114,7 @@ def generate_demos(
         f"{num_episodes} were asked for. Check the domain spec."
     )
   demos = Demos(
-      obs=jnp.asarray(np.concatenate(kept_obs)[:num_episodes], jnp.float32),
+      obs=observations.stored(jax.tree.map(lambda *x: np.concatenate(x)[:num_episodes], *kept_obs)),
       actions=jnp.asarray(np.concatenate(kept_act)[:num_episodes], jnp.float32),
       lengths=jnp.asarray(np.concatenate(kept_len)[:num_episodes], jnp.int32),
   )
@@ -136,7 +139,7 @@ def generate_configured_demos(env, cfg, name: str, key: jax.Array, rollout, log=
   parts = []
   for i, region in enumerate(regions):
     n = total // len(regions) + (1 if i < total % len(regions) else 0)
-    domain = make_domain(name, region, dict(cfg.domains[name]))
+    domain = domain_from_config(cfg, name, region)
     demos, stats = generate_demos(env, domain, jax.random.fold_in(key, _DOMAIN_TAGS[name] * 100 + i), n,
                                   batch_size=cfg.data.demo_batch, rollout=rollout, name=f"demos {name}/{region}")
     if log:

@@ -38,6 +38,7 @@ from flax import struct
 
 from gdacot.data.dataset import Batch, Dataset
 from gdacot.data.dtw import dtw_table
+from gdacot.data.observations import state_of
 
 
 @struct.dataclass
@@ -86,9 +87,9 @@ def make_pairing(real: Dataset, sim: Dataset, proprio_slice: slice, *, sharpness
   # Padding past the longest episode of each side is dropped: the DP grid shrinks, nothing changes.
   tr, ts = int(np.max(np.asarray(real.lengths))), int(np.max(np.asarray(sim.lengths)))
   dist, match = _dtw_table(
-      real.obs[:, :tr, proprio_slice], real.lengths, sim.obs[:, :ts, proprio_slice], sim.lengths,
+      state_of(real.obs)[:, :tr, proprio_slice], real.lengths, state_of(sim.obs)[:, :ts, proprio_slice], sim.lengths,
       batch_size=batch_size)
-  match = jnp.pad(match, ((0, 0), (0, 0), (0, real.obs.shape[1] - tr)))
+  match = jnp.pad(match, ((0, 0), (0, 0), (0, real.actions.shape[1] - tr)))
   return Pairing(probs=pairing_probs(dist, sharpness, cutoff), match=match, dist=dist, window=int(window),
                  sharpness=float(sharpness), cutoff=float(cutoff))
 
@@ -98,9 +99,9 @@ def sample_paired(key: jax.Array, sim: Dataset, real: Dataset, pairing: Pairing,
   """n temporally aligned (sim, real) frame pairs: returns (sim_batch, real_batch).
   `constrain` places the drawn indices (see `Dataset.sample`)."""
   er, es = pairing.probs.shape
-  if (er, es) != (real.lengths.shape[0], sim.lengths.shape[0]) or pairing.match.shape[-1] != real.obs.shape[1]:
+  if (er, es) != (real.lengths.shape[0], sim.lengths.shape[0]) or pairing.match.shape[-1] != real.actions.shape[1]:
     raise ValueError(f"pairing of shape probs {pairing.probs.shape}, match {pairing.match.shape} does not fit "
-                     f"{real.lengths.shape[0]} real demos of {real.obs.shape[1]} frames and "
+                     f"{real.lengths.shape[0]} real demos of {real.actions.shape[1]} frames and "
                      f"{sim.lengths.shape[0]} sim demos")
   k_real, k_sim, k_off = jax.random.split(key, 3)
   pick = real.frames[constrain(jax.random.randint(k_real, (n,), 0, real.frames.shape[0]))]

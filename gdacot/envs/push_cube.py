@@ -6,10 +6,15 @@ MuJoCo Playground-style interface: `reset(key, domain) -> State` and
 
 Action: 3 numbers in [-1, 1], the pusher's position-target change per control step in
 units of `max_delta` metres (delta end-effector control, as on most arms).
-Observation (8): pusher position (3, proprioception, exact), observed cube position (3,
-through the domain's sensor) and cube yaw as (cos 4y, sin 4y) (2, the cube is 90-degree
-symmetric) in the sensor frame. The goal is fixed, so it is not observed: a constant
-per-domain feature would only hand the policy a domain label.
+Observations, by `observation`:
+  "state" (8,): pusher position (3, proprioception, exact), observed cube position (3, through
+      the domain's sensor) and cube yaw as (cos 4y, sin 4y) (2, the cube is 90-degree symmetric)
+      in the sensor frame. The goal is fixed, so it is not observed: a constant per-domain
+      feature would only hand the policy a domain label.
+  "image": {"state": pusher position (3,), "image": uint8 (H, W, 3 or 4)}: the cube is seen
+      only by the on-device camera (gdacot/render/camera.py), drawn with the domain's look. The
+      goal is painted on the table (as a real setup would mark it); it is the same in both
+      domains.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from flax import struct
 from mujoco import mjx
 
 from gdacot.envs.domains import DomainSpec
+from gdacot.render import camera as cam
 
 _XML = os.path.join(os.path.dirname(__file__), "push_cube.xml")
 
@@ -34,7 +40,7 @@ HOME = (0.0, 0.0, 0.09)  # Mean initial pusher position.
 @struct.dataclass
 class State:
   data: mjx.Data
-  obs: jax.Array
+  obs: jax.Array | dict[str, jax.Array]
   success: jax.Array  # The cube is at the goal now.
   t: jax.Array  # Control step index.
   domain: DomainSpec
@@ -44,15 +50,23 @@ class State:
 class PushCube:
   """The built-in benchmark task."""
 
-  obs_size = 8
   action_size = 3
   proprio_slice = slice(0, 3)  # The pusher position: the proprioception of this robot.
+  observations = ("state", "image")
 
-  def __init__(self, horizon: int = 120, frame_skip: int = 2, max_delta: float = 0.03):
+  def __init__(self, horizon: int = 120, frame_skip: int = 2, max_delta: float = 0.03, observation: str = "state",
+               resolution: cam.Resolution = cam.Resolution(), camera_pos=(0.0, -0.3, 0.65),
+               camera_lookat=(0.0, -0.03, 0.0), fovy: float = 50.0):
+    if observation not in self.observations:
+      raise ValueError(f"unknown observation {observation!r}; known: {list(self.observations)}")
     self.horizon = horizon
     self.frame_skip = frame_skip
     self.max_delta = max_delta
+    self.observation = observation
+    self.resolution = resolution
+    self.camera = (tuple(map(float, camera_pos)), tuple(map(float, camera_lookat)), float(fovy))
     self.mj_model = mujoco.MjModel.from_xml_path(_XML)
+    cam.check_scene(self.mj_model)
     # On this process's own device: MJX defaults to jax.devices()[0], which in a multi-process
     # run belongs to process 0.
     self.mjx_model = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
@@ -62,6 +76,18 @@ class PushCube:
     self._kp = float(self.mj_model.actuator_gainprm[0, 0])
     self._ctrl_low = jnp.asarray(self.mj_model.actuator_ctrlrange[:, 0])
     self._ctrl_high = jnp.asarray(self.mj_model.actuator_ctrlrange[:, 1])
+
+  @property
+  def obs_size(self) -> int:
+    """Size of the state vector part of the observation."""
+    return 8 if self.observation == "state" else 3
+
+  @property
+  def image_shape(self) -> tuple[int, int, int] | None:
+    if self.observation != "image":
+      return None
+    r = self.resolution
+    return (r.height, r.width, 4 if r.depth else 3)
 
   @property
   def control_dt(self) -> float:
@@ -136,7 +162,37 @@ class PushCube:
   def _success(self, data: mjx.Data) -> jax.Array:
     return jnp.linalg.norm(self.cube_pos(data)[:2] - jnp.asarray(GOAL)) < SUCCESS_RADIUS
 
-  def _observe(self, data: mjx.Data, domain: DomainSpec, key: jax.Array) -> jax.Array:
+  # --- Observations. --------------------------------------------------------------------------
+
+  def camera_for(self, domain: DomainSpec) -> cam.Camera:
+    pos, lookat, fovy = self.camera
+    return cam.Camera(pos=jnp.asarray(pos) + domain.camera_offset, lookat=jnp.asarray(lookat) + domain.camera_lookat_offset,
+                      fovy=jnp.asarray(fovy))
+
+  def look_for(self, domain: DomainSpec) -> cam.Look:
+    m = self.mj_model
+    geom_rgb = jnp.asarray(m.geom_rgba[:, :3])
+    for name, rgb in (("table", domain.table_rgb), ("cube", domain.cube_rgb), ("pusher", domain.pusher_rgb)):
+      geom_rgb = geom_rgb.at[m.geom(name).id].set(rgb)
+    return cam.Look(
+        geom_rgb=geom_rgb, floor_texture=domain.table_texture, floor_rgb2=domain.texture_rgb,
+        texture_scale=domain.texture_scale, decal_xy=jnp.asarray(GOAL), decal_radius=jnp.asarray(SUCCESS_RADIUS),
+        decal_rgb=jnp.array([0.2, 0.7, 0.3]), light_dir=domain.light_dir, brightness=domain.brightness,
+        ambient=jnp.asarray(0.35), sky_rgb=jnp.array([0.12, 0.12, 0.16]), channel_order=domain.channel_order,
+        pixel_noise=domain.pixel_noise)
+
+  def render(self, data: mjx.Data, domain: DomainSpec, key: jax.Array, resolution: cam.Resolution | None = None):
+    """RGB (H, W, 3) in [0, 1] and depth (H, W) of one scene as the domain's camera sees it."""
+    return cam.render(self.model_for(domain), data, self.camera_for(domain), self.look_for(domain),
+                      resolution or self.resolution, self.mj_model.geom("table").id, key)
+
+  def _observe(self, data: mjx.Data, domain: DomainSpec, key: jax.Array):
+    if self.observation == "image":
+      rgb, depth = self.render(data, domain, key)
+      return {"state": self.ee_pos(data), "image": cam.image_observation(rgb, depth, self.resolution)}
+    return self._observe_state(data, domain, key)
+
+  def _observe_state(self, data: mjx.Data, domain: DomainSpec, key: jax.Array) -> jax.Array:
     """Proprioception is exact; the cube is seen through the domain's sensor."""
     theta = jnp.deg2rad(domain.obs_rotation_deg)
     c, s = jnp.cos(theta), jnp.sin(theta)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 
@@ -24,13 +27,107 @@ class MLP(nnx.Module):
 
 
 class MLPEncoder(nnx.Module):
-  """Flattens (obs_horizon, obs_size) and maps it to a `latent_dim` feature vector."""
+  """Flattens (obs_horizon, obs_size) state observations and maps them to a `latent_dim` feature vector."""
 
-  def __init__(self, obs_size: int, obs_horizon: int, latent_dim: int, hidden: int, depth: int, *, rngs):
+  def __init__(self, obs_size: int, image_shape, obs_horizon: int, latent_dim: int, hidden: int, depth: int, *, rngs):
+    if image_shape is not None:
+      raise ValueError("the mlp encoder takes state vectors; image observations need model.encoder='cnn'")
     self.net = MLP([obs_size * obs_horizon] + [hidden] * depth + [latent_dim], rngs=rngs)
 
   def __call__(self, obs: jax.Array) -> jax.Array:
     return self.net(obs.reshape(obs.shape[0], -1))
 
 
-ENCODERS = {"mlp": MLPEncoder}
+def spatial_softmax(features: jax.Array, temperature: jax.Array | float) -> jax.Array:
+  """(B, H, W, C) -> (B, 2C): per channel, the expected (x, y) of softmax(features / temperature)
+  over the H*W pixels, in [-1, 1] (pixel centres; x ascends with the column, y with the row).
+  The first C features are x, the last C are y."""
+  b, h, w, c = features.shape
+  probs = jax.nn.softmax((features / temperature).reshape(b, h * w, c), axis=1).reshape(b, h, w, c)
+  x = jnp.einsum("bhwc,w->bc", probs, jnp.linspace(-1.0, 1.0, w))
+  y = jnp.einsum("bhwc,h->bc", probs, jnp.linspace(-1.0, 1.0, h))
+  return jnp.concatenate([x, y], axis=-1)
+
+
+def random_shift(images: jax.Array, key: jax.Array, pad: int) -> jax.Array:
+  """DrQ augmentation of (B, T, H, W, C) image histories: replicate-pad by `pad` pixels and crop
+  back to H x W at a random offset per sample, shared by its T frames (keeps inter-frame motion)."""
+  if pad == 0:
+    return images
+  b, t, h, w, c = images.shape
+  padded = jnp.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+  offsets = jax.random.randint(key, (b, 2), 0, 2 * pad + 1)
+  crop = lambda img, o: jax.lax.dynamic_slice(img, (0, o[0], o[1], 0), (t, h, w, c))
+  return jax.vmap(crop)(padded, offsets)
+
+
+class ConvNorm(nnx.Module):
+  """3x3 conv (no bias: the GroupNorm after it has one) then GroupNorm."""
+
+  def __init__(self, cin: int, cout: int, stride: int, groups: int, *, rngs: nnx.Rngs):
+    self.conv = nnx.Conv(cin, cout, (3, 3), strides=stride, use_bias=False, rngs=rngs)
+    # gcd, not min: GroupNorm needs the group count to divide the channels.
+    self.norm = nnx.GroupNorm(cout, num_groups=math.gcd(groups, cout), rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.norm(self.conv(x))
+
+
+class ResBlock(nnx.Module):
+
+  def __init__(self, channels: int, groups: int, *, rngs: nnx.Rngs):
+    self.a = ConvNorm(channels, channels, 1, groups, rngs=rngs)
+    self.b = ConvNorm(channels, channels, 1, groups, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return jax.nn.relu(x + self.b(jax.nn.relu(self.a(x))))
+
+
+POOLINGS = ("spatial_softmax", "avg")
+
+
+class CNNEncoder(nnx.Module):
+  """Image + proprioception history -> `latent_dim`: a small ResNet on the frames, pooled, then an
+  MLP on [pooled image features, flattened state]. obs = {"state": (B, T, state_size) float,
+  "image": (B, T, H, W, C) uint8}."""
+
+  def __init__(self, state_size: int, image_shape: tuple[int, int, int], obs_horizon: int, latent_dim: int,
+               hidden: int, depth: int, *, channels: tuple[int, ...] = (16, 32), groups: int = 8,
+               pooling: str = "spatial_softmax", rngs: nnx.Rngs):
+    if image_shape is None:
+      raise ValueError("the cnn encoder needs image observations (observation='image')")
+    if pooling not in POOLINGS:
+      raise ValueError(f"unknown pooling {pooling!r}; known: {sorted(POOLINGS)}")
+    self.pooling = pooling
+    self.num_stages = len(channels)
+    # The T frames are stacked on channels: one CNN pass per sample, much cheaper on a CPU than
+    # encoding each frame separately, and the first conv sees the motion between frames.
+    self.stem = ConvNorm(obs_horizon * image_shape[2], channels[0], 2, groups, rngs=rngs)
+    for i, ch in enumerate(channels):
+      if i:
+        setattr(self, f"down_{i}", ConvNorm(channels[i - 1], ch, 2, groups, rngs=rngs))
+      setattr(self, f"block_{i}", ResBlock(ch, groups, rngs=rngs))
+    if pooling == "spatial_softmax":
+      self.log_temperature = nnx.Param(jnp.zeros(()))
+    feats = channels[-1] * (2 if pooling == "spatial_softmax" else 1)
+    self.net = MLP([feats + obs_horizon * state_size] + [hidden] * depth + [latent_dim], rngs=rngs)
+
+  def __call__(self, obs: dict) -> jax.Array:
+    img = obs["image"]
+    b, t, h, w, c = img.shape
+    x = img.astype(jnp.float32) / 255.0 - 0.5
+    x = jnp.moveaxis(x, 1, 3).reshape(b, h, w, t * c)
+    x = jax.nn.relu(self.stem(x))
+    for i in range(self.num_stages):
+      if i:
+        x = jax.nn.relu(getattr(self, f"down_{i}")(x))
+      x = getattr(self, f"block_{i}")(x)
+    if self.pooling == "spatial_softmax":
+      pooled = spatial_softmax(x, jnp.exp(self.log_temperature[...]))
+    else:
+      pooled = x.mean(axis=(1, 2))
+    state = obs["state"].reshape(b, -1)
+    return self.net(jnp.concatenate([pooled, state.astype(pooled.dtype)], axis=-1))
+
+
+ENCODERS = {"mlp": MLPEncoder, "cnn": CNNEncoder}

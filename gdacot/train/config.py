@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from flax import nnx
 
 from gdacot.align import METHODS
-from gdacot.envs import DOMAINS, REGIONS, TASKS, make_domain
+from gdacot.envs import DOMAIN_NAMES, GAPS, REGIONS, TASKS, domain_from_config
 from gdacot.models import ENCODERS, HEADS
 
 
@@ -65,6 +67,7 @@ def validate_config(cfg) -> None:
   check(cfg.obs_horizon >= 1, f"obs_horizon must be >= 1, got {cfg.obs_horizon}")
   check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
   check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
+  _check_observation(cfg, problems)
   check(cfg.model.head in HEADS, f"unknown head {cfg.model.head!r}; known: {sorted(HEADS)}")
   if cfg.model.head in HEADS:  # the head checks its own settings (e.g. 1 <= sample_steps <= train_steps)
     try:  # on a 1-unit copy: cheap, and exactly the constructor's checks
@@ -79,9 +82,10 @@ def validate_config(cfg) -> None:
     check(len(regions) > 0, f"data.{key} is empty")
     for r in regions:
       check(r in REGIONS, f"data.{key}: unknown region {r!r}; known: {sorted(REGIONS)}")
-  for name in ("sim", "real"):
+  check(cfg.get("gap", "sensor_physics") in GAPS, f"gap: unknown gap {cfg.get('gap')!r}; known: {sorted(GAPS)}")
+  for name in DOMAIN_NAMES:
     try:
-      make_domain(name, "in", dict(cfg.domains[name]))
+      domain_from_config(cfg, name, "in")
     except (ValueError, TypeError) as e:
       problems.append(f"domains.{name}: {e}")
   _check_rlds(cfg, problems)
@@ -90,12 +94,45 @@ def validate_config(cfg) -> None:
   for pair in tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs):
     try:
       domain, region = parse_eval_pair(pair)
-      check(domain in DOMAINS, f"eval pair {pair!r}: unknown domain {domain!r}; known: {sorted(DOMAINS)}")
+      check(domain in DOMAIN_NAMES, f"eval pair {pair!r}: unknown domain {domain!r}; known: {list(DOMAIN_NAMES)}")
       check(region in REGIONS, f"eval pair {pair!r}: unknown region {region!r}; known: {sorted(REGIONS)}")
     except ConfigError as e:
       problems.append(str(e))
   if problems:
     raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_observation(cfg, problems: list) -> None:
+  """Observation kind, camera and the encoder that must go with them."""
+  observation = cfg.get("observation", "state")
+  if observation not in ("state", "image"):
+    problems.append(f"observation must be 'state' or 'image', got {observation!r}")
+    return
+  wants = {"state": "mlp", "image": "cnn"}[observation]
+  if cfg.model.encoder != wants:
+    problems.append(f"observation={observation!r} needs model.encoder={wants!r}, got {cfg.model.encoder!r}")
+  if observation == "image":
+    r = cfg.render
+    if not (r.height >= 8 and r.width >= 8):
+      problems.append(f"render.height and render.width must be >= 8 pixels, got {r.height}x{r.width}")
+    if not 0 < r.fovy < 180:
+      problems.append(f"render.fovy must be in (0, 180) degrees, got {r.fovy}")
+    if not r.far > 0:
+      problems.append(f"render.far must be positive, got {r.far}")
+    if len(tuple(r.camera_pos)) != 3 or len(tuple(r.camera_lookat)) != 3:
+      problems.append("render.camera_pos and render.camera_lookat must have 3 entries")
+    elif np.allclose(np.asarray(r.camera_pos, float), np.asarray(r.camera_lookat, float)):
+      problems.append("render.camera_pos and render.camera_lookat must differ")
+    if cfg.augment.random_shift < 0 or cfg.augment.random_shift >= min(r.height, r.width):
+      problems.append(f"augment.random_shift must be in [0, image size), got {cfg.augment.random_shift}")
+    if cfg.real_data or cfg.sim_data:
+      problems.append("observation='image' with RLDS datasets: dataset images are not wired to the image "
+                      "encoder yet; use MJX-generated demos")
+    if cfg.model.encoder == "cnn":
+      try:  # the encoder checks its own settings, on a tiny copy
+        ENCODERS["cnn"](1, (8, 8, 3), 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get("cnn", {})))
+      except (ValueError, TypeError) as e:
+        problems.append(f"model.cnn: {e}")
 
 
 def _check_rlds(cfg, problems: list) -> None:

@@ -32,20 +32,20 @@ def seed_slice(tree, k: int, num_seeds: int):
   return tree if num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
 
 
-def build_policy_and_state(cfg, obs_size: int, action_size: int):
+def build_policy_and_state(cfg, obs_size: int, action_size: int, image_shape=None):
   """Returns (graphdef, tx, state): the policy graph, optimiser and fresh train state; with
   num_seeds > 1 the state holds every seed's, stacked on a leading axis."""
   seeds = run_seeds(cfg)
   graphdef, tx, states = None, None, []
   for seed in seeds:
-    graphdef, tx, state = _build_one(cfg, obs_size, action_size, seed)
+    graphdef, tx, state = _build_one(cfg, obs_size, action_size, image_shape, seed)
     states.append(state)
   return graphdef, tx, states[0] if len(seeds) == 1 else stack_states(states)
 
 
-def _build_one(cfg, obs_size: int, action_size: int, seed: int):
+def _build_one(cfg, obs_size: int, action_size: int, image_shape, seed: int):
   method = get_method(cfg.method)
-  policy = make_policy(cfg.model, obs_size=obs_size, action_size=action_size,
+  policy = make_policy(cfg.model, obs_size=obs_size, action_size=action_size, image_shape=image_shape,
                        obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=seed,
                        num_domain_labels=len(DOMAIN_LABELS) if method.domain_label else 0,
                        discriminator=method.discriminator)
@@ -56,7 +56,7 @@ def _build_one(cfg, obs_size: int, action_size: int, seed: int):
 
 
 def checkpoint_record(config: dict, *, state_rng, step: int, obs_size: int, action_size: int,
-                      data: dict) -> dict:
+                      data: dict, image_shape=None) -> dict:
   """The JSON half of a checkpoint: the run's config, the policy's input/output spec and the
   data-sampler state. Batches are drawn with `fold_in(rng, step)` (see train/step.py), so the
   sampler state is the RNG (one per seed), the step and the identity of the datasets sampled
@@ -64,7 +64,8 @@ def checkpoint_record(config: dict, *, state_rng, step: int, obs_size: int, acti
   return {
       "version": RECORD_VERSION,
       "config": config,
-      "spec": {"obs_size": int(obs_size), "action_size": int(action_size)},
+      "spec": {"obs_size": int(obs_size), "action_size": int(action_size),
+               **({"image_shape": [int(d) for d in image_shape]} if image_shape is not None else {})},
       "sampler": {
           "kind": "keyed_by_step",
           "rng": np.asarray(state_rng).tolist(),

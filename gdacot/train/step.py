@@ -18,7 +18,9 @@ from flax import nnx, struct
 from gdacot import parallel
 from gdacot.align import Method
 from gdacot.data import Batch, Dataset, sample_mixed
+from gdacot.data.observations import image_of, state_of
 from gdacot.data.pairing import Pairing, sample_paired
+from gdacot.models.encoders import random_shift
 
 
 @struct.dataclass
@@ -70,8 +72,15 @@ def alignment_target(batch: Batch, kind: str, proprio_slice: slice) -> jax.Array
   if kind == "action":
     return batch.actions[:, 0]
   if kind == "proprio":
-    return batch.obs[:, -1, proprio_slice]
+    return state_of(batch.obs)[:, -1, proprio_slice]
   raise ValueError(f"unknown alignment target {kind!r}; use 'action' or 'proprio'")
+
+
+def augment(obs, key: jax.Array, pad: int):
+  """DrQ's random shift of the image part of training observations (none without images)."""
+  if pad == 0 or image_of(obs) is None:
+    return obs
+  return {**obs, "image": random_shift(obs["image"], key, pad)}
 
 
 def ot_batches(key, data: TrainData, n: int, constrain=lambda x: x) -> tuple[Batch, Batch]:
@@ -91,12 +100,15 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
   gradient are exactly those of one device with the same global batch."""
   w = method.mixing_ratio(cfg.w)
   split = lambda x: parallel.shard_batch(x, mesh)  # batch axis over the devices (identity without a mesh)
+  shift = cfg.augment.random_shift
 
   def loss_fn(params, data: TrainData, key):
     policy = nnx.merge(graphdef, params)
     k_bc, k_head, k_ot, k_drop = jax.random.split(key, 4)
+    # Augmentation keys are folded in, not split off, so state-only runs keep their streams.
+    k_aug = jax.random.split(jax.random.fold_in(key, 1_000_003), 3)
     batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w, split)
-    z = policy.features(batch.obs)
+    z = policy.features(augment(batch.obs, k_aug[0], shift))
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
     # (to "none") with probability p.
     if method.domain_label:
@@ -115,8 +127,8 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     align = jnp.zeros(())
     if method.align is not None:
       sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
-      z_sim = policy.features(sim_batch.obs)
-      z_real = policy.features(real_batch.obs)
+      z_sim = policy.features(augment(sim_batch.obs, k_aug[1], shift))
+      z_real = policy.features(augment(real_batch.obs, k_aug[2], shift))
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
       y_real = alignment_target(real_batch, cfg.align.target, proprio_slice)
       # A global OT batch: every device's features are gathered once, then the plan is solved

@@ -1,0 +1,178 @@
+"""A batched pinhole camera for MJX scenes, on the accelerator.
+
+Every pixel casts one ray with `mjx.ray` (vmapped over pixels, and by callers over scenes),
+which gives the distance to and the id of the first geom hit. The rest is shading, done
+here from the hit point: the surface normal from the geom's type and pose, Lambert lighting
+from one directional light plus ambient, a procedural texture on the floor plane (plain,
+checker or wood grain) and a flat disc painted on it (the goal marker). It is a pure
+function of arrays, so it runs inside the compiled programs that generate demos and
+evaluate policies, with no host round trip.
+
+Conventions (as MuJoCo's): the camera looks along its -z axis, x right, y up; `fovy` is the
+vertical field of view in degrees; depth is the distance along the optical axis (metres),
+`far` where no geom is hit. Images are (H, W, 3) floats in [0, 1], row 0 at the top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from flax import struct
+from mujoco import mjx
+
+_PLANE, _SPHERE, _CAPSULE, _ELLIPSOID, _BOX = (
+    int(mujoco.mjtGeom.mjGEOM_PLANE), int(mujoco.mjtGeom.mjGEOM_SPHERE), int(mujoco.mjtGeom.mjGEOM_CAPSULE),
+    int(mujoco.mjtGeom.mjGEOM_ELLIPSOID), int(mujoco.mjtGeom.mjGEOM_BOX))
+SHADED_TYPES = (_PLANE, _SPHERE, _CAPSULE, _ELLIPSOID, _BOX)  # the primitives mjx.ray intersects
+
+TEXTURES = {"plain": 0, "checker": 1, "wood": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+  """Static image settings: they fix array shapes, so they are compile-time constants."""
+
+  height: int = 32
+  width: int = 32
+  depth: bool = False  # add a depth channel to observations
+  far: float = 2.0  # depth where no geom is hit, and the top of the depth range, metres
+
+
+@struct.dataclass
+class Camera:
+  pos: jax.Array  # (3,) world position
+  lookat: jax.Array  # (3,) the point at the image centre
+  fovy: jax.Array  # vertical field of view, degrees
+
+
+@struct.dataclass
+class Look:
+  """Everything about appearance; all arrays, so domains with other looks share a compile."""
+
+  geom_rgb: jax.Array  # (ngeom, 3) base colour of each geom
+  floor_texture: jax.Array  # TEXTURES index for the floor geom
+  floor_rgb2: jax.Array  # (3,) the texture's second colour
+  texture_scale: jax.Array  # checker square / wood grain period, metres
+  decal_xy: jax.Array  # (2,) centre of a disc painted on the floor (e.g. the goal)
+  decal_radius: jax.Array
+  decal_rgb: jax.Array  # (3,)
+  light_dir: jax.Array  # (3,) direction the light travels (need not be unit)
+  brightness: jax.Array  # multiplies the lit colour
+  ambient: jax.Array  # share of light that reaches surfaces facing away
+  sky_rgb: jax.Array  # (3,) colour where no geom is hit
+  channel_order: jax.Array  # (3,) output channel c is input channel channel_order[c]
+  pixel_noise: jax.Array  # std of Gaussian noise per pixel and channel, in [0, 1] units
+
+
+def camera_axes(camera: Camera) -> jax.Array:
+  """(3, 3) rotation whose columns are the camera's x (right), y (up), z (backwards)."""
+  back = camera.pos - camera.lookat
+  back = back / jnp.linalg.norm(back)
+  world_up = jnp.array([0.0, 0.0, 1.0])
+  # Looking straight down, take +y as "up" in the image instead of the degenerate world z.
+  world_up = jnp.where(jnp.abs(back[2]) > 0.999, jnp.array([0.0, 1.0, 0.0]), world_up)
+  right = jnp.cross(world_up, back)
+  right = right / jnp.linalg.norm(right)
+  up = jnp.cross(back, right)
+  return jnp.stack([right, up, back], axis=1)
+
+
+def ray_directions(camera: Camera, height: int, width: int) -> jax.Array:
+  """(H, W, 3) unit world-frame directions through the pixel centres."""
+  tan_y = jnp.tan(jnp.deg2rad(camera.fovy) / 2)
+  tan_x = tan_y * width / height
+  v = (1 - 2 * (jnp.arange(height) + 0.5) / height) * tan_y  # row 0 is the top
+  u = (2 * (jnp.arange(width) + 0.5) / width - 1) * tan_x
+  local = jnp.stack(jnp.broadcast_arrays(u[None, :], v[:, None], -jnp.ones((height, width))), axis=-1)
+  world = local @ camera_axes(camera).T
+  return world / jnp.linalg.norm(world, axis=-1, keepdims=True)
+
+
+def check_scene(mj_model: mujoco.MjModel) -> None:
+  """Refuses scenes this camera cannot draw, before anything is compiled."""
+  if mj_model.nmat == 0:
+    raise ValueError("the scene has no <material>: mjx.ray indexes the material table, so give it one")
+  bad = sorted({int(t) for t in mj_model.geom_type} - set(SHADED_TYPES))
+  if bad:
+    names = [mujoco.mjtGeom(t).name for t in bad]
+    raise ValueError(f"the camera draws primitive geoms only {[mujoco.mjtGeom(t).name for t in SHADED_TYPES]}; "
+                     f"the scene has {names}")
+
+
+def _local_normal(geom_type: int, size: jax.Array, p: jax.Array) -> jax.Array:
+  """Outward unit normals at points p (N, 3) on a geom's surface, in the geom's frame."""
+  if geom_type == _PLANE:
+    n = jnp.broadcast_to(jnp.array([0.0, 0.0, 1.0]), p.shape)
+  elif geom_type == _SPHERE:
+    n = p
+  elif geom_type == _CAPSULE:
+    n = p.at[:, 2].set(p[:, 2] - jnp.clip(p[:, 2], -size[1], size[1]))
+  elif geom_type == _ELLIPSOID:
+    n = p / jnp.maximum(size, 1e-9) ** 2
+  else:  # box: the face whose slab the point is furthest out in
+    ratio = jnp.abs(p) / jnp.maximum(size, 1e-9)
+    n = jax.nn.one_hot(jnp.argmax(ratio, axis=-1), 3) * jnp.sign(p)
+  return n / jnp.maximum(jnp.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
+
+
+def _floor_texture(look: Look, xy: jax.Array, base: jax.Array) -> jax.Array:
+  """The floor's colour at world points xy (N, 2): plain, checker or wood grain, then the decal."""
+  s = look.texture_scale
+  x, y = xy[:, 0], xy[:, 1]
+  checker = (jnp.floor(x / s) + jnp.floor(y / s)) % 2
+  # Wood: stripes along x whose phase wobbles with x, sharpened, like a plank's grain.
+  grain = 0.5 + 0.5 * jnp.sin(2 * jnp.pi * (y + 0.15 * s * jnp.sin(2 * jnp.pi * x / (3 * s))) / s)
+  mix = jnp.select([look.floor_texture == 1, look.floor_texture == 2], [checker, grain**3], jnp.zeros_like(x))
+  rgb = (1 - mix[:, None]) * base + mix[:, None] * look.floor_rgb2
+  on_decal = jnp.linalg.norm(xy - look.decal_xy, axis=-1) < look.decal_radius
+  return jnp.where(on_decal[:, None], look.decal_rgb, rgb)
+
+
+def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, resolution: Resolution,
+           floor_geom: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """RGB (H, W, 3) in [0, 1] and depth (H, W) in metres of one scene. vmap it over scenes."""
+  h, w = resolution.height, resolution.width
+  dirs = ray_directions(camera, h, w).reshape(-1, 3)
+  dist, geom = jax.vmap(mjx.ray, in_axes=(None, None, None, 0))(mjx_model, data, camera.pos, dirs)
+  hit = geom >= 0
+  point = camera.pos + dist[:, None] * dirs
+
+  # A static loop over the scene's few geoms: each computes its normal with its own formula
+  # for every pixel and keeps the pixels it was hit at. Cheaper on every backend than
+  # gathering per-pixel poses and selecting among all formulas.
+  normal = jnp.zeros_like(point)
+  base = jnp.broadcast_to(look.sky_rgb, point.shape)
+  for i, geom_type in enumerate(np.asarray(mjx_model.geom_type)):
+    mine = (geom == i)[:, None]
+    local = (point - data.geom_xpos[i]) @ data.geom_xmat[i]
+    normal = jnp.where(mine, _local_normal(int(geom_type), mjx_model.geom_size[i], local) @ data.geom_xmat[i].T,
+                       normal)
+    rgb_i = _floor_texture(look, point[:, :2], look.geom_rgb[i]) if i == floor_geom else look.geom_rgb[i]
+    base = jnp.where(mine, rgb_i, base)
+
+  light = look.light_dir / jnp.linalg.norm(look.light_dir)
+  lambert = jnp.maximum(-(normal @ light), 0.0)
+  lit = base * (look.ambient + (1 - look.ambient) * lambert)[:, None] * look.brightness
+  rgb = jnp.where(hit[:, None], lit, look.sky_rgb)
+  rgb = rgb[:, look.channel_order.astype(jnp.int32)]
+  rgb = rgb + look.pixel_noise * jax.random.normal(key, rgb.shape)
+
+  forward = -camera_axes(camera)[:, 2]
+  depth = jnp.where(hit, dist * (dirs @ forward), resolution.far)
+  return jnp.clip(rgb, 0.0, 1.0).reshape(h, w, 3), depth.reshape(h, w)
+
+
+def to_uint8(rgb: jax.Array) -> jax.Array:
+  return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255).astype(jnp.uint8)
+
+
+def image_observation(rgb: jax.Array, depth: jax.Array, resolution: Resolution) -> jax.Array:
+  """uint8 (H, W, 3), or (H, W, 4) with depth scaled from [0, far] to [0, 255]."""
+  image = to_uint8(rgb)
+  if resolution.depth:
+    image = jnp.concatenate([image, to_uint8(depth / resolution.far)[..., None]], axis=-1)
+  return image

@@ -1,0 +1,187 @@
+"""The on-device camera: geometry, colours, the visual domain fields and image observations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gdacot.envs import GAPS, make_domain, make_env
+from gdacot.render import camera as cam
+
+
+@pytest.fixture(scope="module")
+def env():
+  return make_env("push_cube", observation="image", resolution=cam.Resolution(48, 64))
+
+
+@pytest.fixture(scope="module")
+def reset_state(env):
+  return env.reset(jax.random.PRNGKey(0), make_domain("sim", "in"))
+
+
+def _flat_look(env, domain):
+  """The domain's look with full ambient light, so a surface shows exactly its base colour."""
+  return env.look_for(domain).replace(ambient=jnp.float32(1.0))
+
+
+def _render(env, state, domain, camera=None, look=None, resolution=cam.Resolution(48, 64), key=0):
+  fn = jax.jit(lambda c, l, k: cam.render(env.model_for(domain), state.data, c, l, resolution,
+                                           env.mj_model.geom("table").id, k))
+  rgb, depth = fn(camera or env.camera_for(domain), look or env.look_for(domain), jax.random.PRNGKey(key))
+  return np.asarray(rgb), np.asarray(depth)
+
+
+def _world_points(camera, depth):
+  """Back-projects z-depth to world points, pixel by pixel."""
+  h, w = depth.shape
+  dirs = np.asarray(cam.ray_directions(camera, h, w))
+  forward = -np.asarray(cam.camera_axes(camera))[:, 2]
+  return np.asarray(camera.pos) + dirs * (depth / (dirs @ forward))[..., None]
+
+
+def test_depth_of_the_table_plane_matches_the_analytic_value(env, reset_state):
+  domain = make_domain("sim", "in")
+  # Straight down from 0.2 m over an empty part of the table: every pixel is 0.2 m deep.
+  down = cam.Camera(pos=jnp.array([0.3, 0.3, 0.2]), lookat=jnp.array([0.3, 0.3, 0.0]), fovy=jnp.float32(30.0))
+  _, depth = _render(env, reset_state, domain, camera=down)
+  np.testing.assert_allclose(depth, 0.2, rtol=1e-5)
+  # Oblique: the ray through each pixel meets z = 0 at t = -c_z / d_z; depth = t (d . forward).
+  oblique = cam.Camera(pos=jnp.array([0.3, 0.1, 0.25]), lookat=jnp.array([0.35, 0.3, 0.0]), fovy=jnp.float32(40.0))
+  _, depth = _render(env, reset_state, domain, camera=oblique)
+  dirs = np.asarray(cam.ray_directions(oblique, 48, 64))
+  forward = -np.asarray(cam.camera_axes(oblique))[:, 2]
+  t = -0.25 / dirs[..., 2]
+  hit = np.asarray(oblique.pos) + t[..., None] * dirs
+  on_table = np.all(np.abs(hit[..., :2]) <= 0.5, axis=-1)  # the plane's size is 0.5 x 0.5 (half-lengths)
+  assert on_table.mean() > 0.5
+  np.testing.assert_allclose(depth, np.where(on_table, t * (dirs @ forward), 2.0), rtol=1e-4)
+  # The depth channel of an observation is that depth scaled from [0, far] to [0, 255].
+  image = np.asarray(cam.image_observation(jnp.zeros((48, 64, 3)), jnp.asarray(depth), cam.Resolution(48, 64, True)))
+  np.testing.assert_array_equal(image[..., 3], np.round(np.clip(depth / 2.0, 0, 1) * 255).astype(np.uint8))
+
+
+def test_a_geoms_pixels_carry_its_colour(env, reset_state):
+  domain = make_domain("sim", "in", {"cube_rgb": (0.1, 0.9, 0.3), "pusher_rgb": (0.9, 0.8, 0.1)})
+  look = _flat_look(env, domain)
+  cube = np.asarray(env.cube_pos(reset_state.data))
+  above_cube = cam.Camera(pos=jnp.asarray(cube + [0.0, 0.0, 0.3]), lookat=jnp.asarray(cube), fovy=jnp.float32(5.0))
+  rgb, depth = _render(env, reset_state, domain, camera=above_cube, look=look)
+  np.testing.assert_allclose(rgb.reshape(-1, 3), np.tile([0.1, 0.9, 0.3], (48 * 64, 1)), atol=1e-6)
+  np.testing.assert_allclose(depth, 0.3 - 0.025, rtol=1e-4)  # the cube's top face
+  ee = np.asarray(env.ee_pos(reset_state.data))
+  at_pusher = cam.Camera(pos=jnp.asarray(ee + [0.0, -0.2, 0.0]), lookat=jnp.asarray(ee), fovy=jnp.float32(2.0))
+  rgb, _ = _render(env, reset_state, domain, camera=at_pusher, look=look)
+  np.testing.assert_allclose(rgb[24, 32], [0.9, 0.8, 0.1], atol=1e-6)
+
+
+def test_channel_permutation_is_exact(env, reset_state):
+  base = make_domain("sim", "in")
+  for order in ((1, 2, 0), (2, 0, 1), (0, 2, 1)):
+    permuted = base.replace(channel_order=jnp.asarray(order, jnp.float32))
+    a = np.asarray(env._observe(reset_state.data, base, jax.random.PRNGKey(1))["image"])
+    b = np.asarray(env._observe(reset_state.data, permuted, jax.random.PRNGKey(1))["image"])
+    np.testing.assert_array_equal(b, a[..., list(order)])
+
+
+def test_same_key_renders_the_same_image(env, reset_state):
+  noisy = make_domain("sim", "in", {"pixel_noise": 0.05})
+  a = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
+  b = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
+  c = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(4))["image"])
+  np.testing.assert_array_equal(a, b)
+  assert (a != c).mean() > 0.5
+  clean = np.asarray(env._observe(reset_state.data, make_domain("sim", "in"), jax.random.PRNGKey(3))["image"])
+  assert np.abs(a.astype(int) - clean.astype(int)).mean() < 0.05 * 255
+
+
+def test_visual_fields_change_only_what_they_name(env, reset_state):
+  base = make_domain("sim", "in")
+  camera = env.camera_for(base)
+  rgb0, depth0 = _render(env, reset_state, base)
+  on_table = _world_points(camera, depth0)[..., 2] < 1e-4
+  assert 0.5 < on_table.mean() < 1.0  # the view holds table and objects
+
+  def changed(**fields):
+    rgb, depth = _render(env, reset_state, make_domain("sim", "in", fields))
+    return np.any(np.abs(rgb - rgb0) > 1e-6, axis=-1), depth
+
+  # Appearance of the table: only table pixels change; geometry does not.
+  for fields in ({"table_texture": "wood"}, {"table_texture": "checker"}, {"table_rgb": (0.3, 0.3, 0.3)}):
+    diff, depth = changed(**fields)
+    assert diff.any() and not (diff & ~on_table).any(), fields
+    np.testing.assert_array_equal(depth, depth0)
+  # Object colours: only object pixels change.
+  for fields in ({"cube_rgb": (0.0, 0.0, 1.0)}, {"pusher_rgb": (1.0, 1.0, 0.0)}):
+    diff, depth = changed(**fields)
+    assert diff.any() and not (diff & on_table).any(), fields
+    np.testing.assert_array_equal(depth, depth0)
+  # Light and brightness change shading, not geometry.
+  for fields in ({"brightness": 0.6}, {"light_dir": (-0.5, 0.2, -1.0)}):
+    diff, depth = changed(**fields)
+    assert diff.any(), fields
+    np.testing.assert_array_equal(depth, depth0)
+  # The camera offset moves the view: depth changes.
+  _, depth = changed(camera_offset=(0.05, 0.0, 0.02))
+  assert not np.allclose(depth, depth0)
+  # Physics and sensing fields that do not change shapes leave the image alone; the cube's size does not.
+  for fields, same in (({"cube_mass": 0.5}, True), ({"cube_friction": 0.9}, True), ({"obs_rotation_deg": 30.0}, True),
+                       ({"obs_noise": 0.01}, True), ({"cube_half_size": 0.03}, False)):
+    state = env.reset(jax.random.PRNGKey(0), make_domain("sim", "in", fields))
+    rgb, _ = _render(env, state, make_domain("sim", "in", fields))
+    assert np.array_equal(rgb, rgb0) == same, fields
+
+
+def test_visual_fields_leave_the_physics_alone(env):
+  key = jax.random.PRNGKey(5)
+  actions = jax.random.uniform(key, (15, 3), minval=-1, maxval=1)
+
+  def qpos_path(domain):
+    def body(s, a):
+      s = env.step(s, a)
+      return s, s.data.qpos
+    return np.asarray(jax.lax.scan(body, env.reset(key, domain), actions)[1])
+
+  plain = qpos_path(make_domain("sim", "in"))
+  visual = qpos_path(make_domain("sim", "in", GAPS["visual"]))
+  np.testing.assert_array_equal(plain, visual)
+
+
+def test_image_observations_of_the_gap_presets(env):
+  key = jax.random.PRNGKey(2)
+  sim = env.reset(key, make_domain("sim", "in", gap="visual"))
+  assert sim.obs["image"].dtype == jnp.uint8 and sim.obs["image"].shape == (48, 64, 3)
+  np.testing.assert_array_equal(sim.obs["state"], env.ee_pos(sim.data))
+  images = {gap: np.asarray(env.reset(key, make_domain("real", "in", gap=gap)).obs["image"]) for gap in GAPS}
+  sim_image = np.asarray(sim.obs["image"])
+  assert not np.array_equal(images["visual"], sim_image)
+  assert not np.array_equal(images["visual_physics"], sim_image)
+  # The physics gap changes no look; only the smaller cube differs, in a few pixels.
+  assert 0 < np.mean(np.any(images["physics"] != sim_image, axis=-1)) < 0.05
+
+
+def test_bad_visual_fields_and_scenes_are_refused():
+  with pytest.raises(ValueError, match="channel_order must be a permutation"):
+    make_domain("sim", "in", {"channel_order": (0, 0, 1)})
+  with pytest.raises(ValueError, match="unknown table_texture 'marble'"):
+    make_domain("sim", "in", {"table_texture": "marble"})
+  with pytest.raises(ValueError, match="cube_rgb must have 3 entries"):
+    make_domain("sim", "in", {"cube_rgb": (1.0, 0.0)})
+  with pytest.raises(ValueError, match="unknown gap 'lighting'"):
+    make_domain("real", "in", gap="lighting")
+  with pytest.raises(ValueError, match="unknown observation 'lidar'"):
+    make_env("push_cube", observation="lidar")
+  import mujoco
+  no_material = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom type='plane' size='1 1 1'/></worldbody></mujoco>")
+  with pytest.raises(ValueError, match="no <material>"):
+    cam.check_scene(no_material)
+
+
+def test_rendering_batches_under_vmap_and_jit(env):
+  domain = make_domain("real", "in", gap="visual")
+  keys = jax.random.split(jax.random.PRNGKey(0), 6)
+  states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, domain)
+  assert states.obs["image"].shape == (6, 48, 64, 3)
+  one = np.asarray(env.reset(keys[3], domain).obs["image"], int)
+  batched = np.asarray(states.obs["image"][3], int)
+  # Batched and single programs may round a float differently: at most one level, rarely.
+  assert np.abs(batched - one).max() <= 1 and (batched != one).mean() < 0.01
