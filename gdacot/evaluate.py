@@ -36,6 +36,9 @@ _STEP = flags.DEFINE_string("step", None, "Checkpoint step, or 'best' (by the ru
 _DOMAIN_FILE = flags.DEFINE_string("domain_file", None, "Python file with get_domain() -> dict of overrides.")
 _VIDEO = flags.DEFINE_string("video", None, "Write a GIF of the first episodes here.")
 _VIDEO_EPISODES = flags.DEFINE_integer("video_episodes", 4, "Episodes shown in the video (tiled).")
+_VIDEO_VIEW = flags.DEFINE_enum("video_view", "scene", ["scene", "camera"],
+                                "scene: MuJoCo's renderer, a fixed view (needs OpenGL); camera: the policy's "
+                                "on-device camera in the domain's look (no OpenGL).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Episodes per compiled call (default: the run's).")
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the evaluation episodes. Default: the run's own "
                              "evaluation episodes, so the numbers reproduce its eval.json.")
@@ -162,7 +165,8 @@ def _resolve_step(ckpts, step_flag: str | None) -> int:
 def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,
                         step: str | None = None, domain_file: str | None = None, video: str | None = None,
                         video_episodes: int = 4, batch_size: int | None = None, seed: int | None = None,
-                        params: str = "ema", guidance: float | None = None, overwrite: bool = False) -> dict:
+                        params: str = "ema", guidance: float | None = None, overwrite: bool = False,
+                        video_view: str = "scene") -> dict:
   t_start = time.perf_counter()
   # --- Everything that can be wrong is checked first, before any compute. -----------------
   if episodes <= 0:
@@ -209,10 +213,13 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   # --- Roll out. ----------------------------------------------------------------------------
   policy_params = state.ema_params if params == "ema" else state.params
   renderer = None
+  if video_view not in ("scene", "camera"):
+    raise EvaluateError(f"--video_view must be 'scene' or 'camera', got {video_view!r}")
   if video:  # fail before the rollouts, not after
     from gdacot.render import video as videos
-    host_model = videos.host_model_for(env, domain_spec)
-    renderer = videos.make_renderer(host_model, size=160)
+    if video_view == "scene":
+      host_model = videos.host_model_for(env, domain_spec)
+      renderer = videos.make_renderer(host_model, size=160)
   print(f"gdacot.evaluate: {workdir} step {step} ({params} params), {domain}/{region}, {episodes} episodes, "
         f"devices={jax.devices()}", flush=True)
   labelled = get_method(cfg.method).domain_label
@@ -245,7 +252,10 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
     result["over_seeds"] = rollouts.aggregate_over_seeds(entries)
 
   if video:
-    frames = videos.render_episodes(host_model, recording["qpos"], recording["success"], renderer=renderer)
+    if video_view == "scene":
+      frames = videos.render_episodes(host_model, recording["qpos"], recording["success"], renderer=renderer)
+    else:
+      frames = videos.camera_episodes(env, domain_spec, recording["qpos"], recording["success"])
     tmp = video + ".tmp.gif"
     videos.write_gif(tmp, frames, fps=1.0 / (2 * env.control_dt))
     os.replace(tmp, video)
@@ -270,7 +280,8 @@ def main(argv):
     evaluate_checkpoint(_WORKDIR.value, domain=_DOMAIN.value, region=_REGION.value, episodes=_EPISODES.value,
                         out=_OUT.value, step=_STEP.value, domain_file=_DOMAIN_FILE.value, video=_VIDEO.value,
                         video_episodes=_VIDEO_EPISODES.value, batch_size=_BATCH.value, seed=_SEED.value,
-                        params=_PARAMS.value, guidance=_GUIDANCE.value, overwrite=_OVERWRITE.value)
+                        params=_PARAMS.value, guidance=_GUIDANCE.value, overwrite=_OVERWRITE.value,
+                        video_view=_VIDEO_VIEW.value)
   except (EvaluateError, CheckpointError, VideoError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -1,7 +1,9 @@
-"""GIF videos of evaluated episodes, replayed from their joint positions with MuJoCo's renderer.
+"""GIF videos of evaluated episodes, replayed from their joint positions.
 
-Host-side and offscreen (needs OpenGL: MUJOCO_GL=egl, the default set by `gdacot.evaluate`,
-or osmesa). Episodes are tiled in a grid; a green border marks a success, red a failure.
+Two views: "scene", MuJoCo's own renderer from a fixed viewpoint (host-side and offscreen, needs
+OpenGL: MUJOCO_GL=egl, the default set by `gdacot.evaluate`, or osmesa); "camera", the policy's
+on-device camera in the domain's look (gdacot/render/camera.py; no OpenGL). Episodes are tiled
+in a grid; a green border marks a success, red a failure.
 """
 
 from __future__ import annotations
@@ -45,29 +47,56 @@ def _camera() -> mujoco.MjvCamera:
   return cam
 
 
-def render_episodes(mj_model: mujoco.MjModel, qpos: np.ndarray, success: np.ndarray, *,
-                    size: int = 160, frame_stride: int = 2, renderer=None) -> np.ndarray:
-  """Frames (T', H, W, 3) uint8 of episodes qpos (E, T, nq) tiled in a near-square grid."""
-  num_episodes, num_steps, _ = qpos.shape
+def tile_episodes(tiles: np.ndarray, success: np.ndarray) -> np.ndarray:
+  """(E, T, H, W, 3) uint8 per-episode frames -> (T, rows*H, cols*W, 3), bordered by outcome."""
+  num_episodes, num_steps, h, w, _ = tiles.shape
   cols = math.ceil(math.sqrt(num_episodes))
   rows = math.ceil(num_episodes / cols)
-  border = max(2, size // 40)
+  border = max(2, min(h, w) // 40)
+  canvas = np.full((num_steps, rows * h, cols * w, 3), 255, np.uint8)
+  for e in range(num_episodes):
+    tile = tiles[e].copy()
+    colour = SUCCESS_RGB if success[e] else FAILURE_RGB
+    tile[:, :border], tile[:, -border:], tile[:, :, :border], tile[:, :, -border:] = colour, colour, colour, colour
+    r, c = divmod(e, cols)
+    canvas[:, r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+  return canvas
+
+
+def render_episodes(mj_model: mujoco.MjModel, qpos: np.ndarray, success: np.ndarray, *,
+                    size: int = 160, frame_stride: int = 2, renderer=None) -> np.ndarray:
+  """The "scene" view: frames (T', H, W, 3) uint8 of episodes qpos (E, T, nq), tiled."""
   renderer = renderer or make_renderer(mj_model, size)
   data, cam = mujoco.MjData(mj_model), _camera()
-  frames = []
-  for t in range(0, num_steps, frame_stride):
-    canvas = np.full((rows * size, cols * size, 3), 255, np.uint8)
-    for e in range(num_episodes):
+  tiles = np.zeros((qpos.shape[0], len(range(0, qpos.shape[1], frame_stride)), size, size, 3), np.uint8)
+  for e in range(qpos.shape[0]):
+    for i, t in enumerate(range(0, qpos.shape[1], frame_stride)):
       data.qpos[:] = qpos[e, t]
       mujoco.mj_forward(mj_model, data)
       renderer.update_scene(data, camera=cam)
-      tile = renderer.render().copy()
-      colour = SUCCESS_RGB if success[e] else FAILURE_RGB
-      tile[:border], tile[-border:], tile[:, :border], tile[:, -border:] = colour, colour, colour, colour
-      r, c = divmod(e, cols)
-      canvas[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile
-    frames.append(canvas)
-  return np.stack(frames)
+      tiles[e, i] = renderer.render()
+  return tile_episodes(tiles, success)
+
+
+def camera_episodes(env, domain, qpos: np.ndarray, success: np.ndarray, *, size: int = 96,
+                    frame_stride: int = 2) -> np.ndarray:
+  """The "camera" view: what the policy's camera sees in `domain` (its look and camera pose), at
+  `size` pixels, rendered on the device from the recorded joint positions; tiled like the scene view."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from mujoco import mjx  # pylint: disable=g-import-not-at-top
+
+  from gdacot.render.camera import Resolution, to_uint8  # pylint: disable=g-import-not-at-top
+
+  model = env.model_for(domain)
+  blank = mjx.make_data(env.mjx_model)
+
+  def frame(q):
+    rgb, _ = env.render(mjx.kinematics(model, blank.replace(qpos=q)), domain, jax.random.PRNGKey(0),
+                        Resolution(size, size))
+    return to_uint8(rgb)
+
+  frames = jax.jit(jax.vmap(jax.vmap(frame)))(np.asarray(qpos)[:, ::frame_stride])
+  return tile_episodes(np.asarray(frames), success)
 
 
 def write_gif(path: str, frames: np.ndarray, fps: float) -> None:

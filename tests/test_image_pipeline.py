@@ -1,0 +1,96 @@
+"""Image observations end to end: co-training from the on-device camera, evaluation with the
+policy's-eye video, the gap pictures tool, and the config checks that guard them."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from runs import cotrain, module
+
+from experiments.configs.cotrain import get_config
+from gdacot.train.config import ConfigError, validate_config
+
+IMAGE_SMOKE = "--config=experiments/configs/cotrain.py:image,smoke"
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("image") / "run")
+  proc = cotrain(f"--workdir={workdir}", IMAGE_SMOKE, "--config.steps=20", "--config.ckpt_every=20",
+                 "--config.method=uot_joint")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_image_run_trains_and_evaluates_in_mjx(image_run):
+  workdir, proc = image_run
+  with open(os.path.join(workdir, "eval.json")) as f:
+    results = json.load(f)["results"]
+  assert [(r["domain"], r["region"]) for r in results] == [("real", "in"), ("real", "ood")]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  assert rows[-1]["bc_loss"] < rows[0]["bc_loss"] and all(0.05 < r["ot_mass"] <= 1.01 for r in rows)
+  with open(os.path.join(workdir, "config.json")) as f:
+    cfg = json.load(f)
+  assert cfg["observation"] == "image" and cfg["gap"] == "visual" and cfg["model"]["encoder"] == "cnn"
+  with open(os.path.join(workdir, "checkpoints", "20", "record", "metadata")) as f:
+    assert json.load(f)["spec"] == {"obs_size": 3, "action_size": 3, "image_shape": [16, 16, 3]}
+
+
+def test_evaluate_cli_plays_an_image_policy_with_its_camera_video(image_run, tmp_path):
+  workdir, _ = image_run
+  out, video = tmp_path / "eval.json", tmp_path / "camera.gif"
+  proc = module("gdacot.evaluate", f"--workdir={workdir}", "--domain=real", "--region=in", "--episodes=2",
+                f"--out={out}", f"--video={video}", "--video_episodes=2", "--video_view=camera")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert json.loads(out.read_text())["results"][0]["episodes"] == 2
+  from PIL import Image
+  with Image.open(video) as gif:
+    assert gif.n_frames > 10 and gif.size == (96 * 2, 96)
+
+
+def test_render_domains_tool_writes_the_gap_grid_and_refuses_to_overwrite(tmp_path):
+  proc = module("tools.render_domains", f"--out={tmp_path}", "--size=16", "--scenes=2", "--gaps=visual,physics")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  grid = tmp_path / "domains.png"
+  from PIL import Image
+  with Image.open(grid) as im:
+    assert np.asarray(im).std() > 0
+  before = grid.stat().st_mtime
+  proc = module("tools.render_domains", f"--out={tmp_path}", "--size=16", "--scenes=2")
+  assert proc.returncode == 2 and "--overwrite" in proc.stderr
+  assert grid.stat().st_mtime == before
+  proc = module("tools.render_domains", f"--out={tmp_path / 'x'}", "--gaps=lighting")
+  assert proc.returncode == 2 and "unknown gap 'lighting'" in proc.stderr
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"observation": "image"}, "needs model.encoder='cnn'"),
+    ({"model.encoder": "cnn"}, "needs model.encoder='mlp'"),
+    ({"observation": "video"}, "observation must be 'state' or 'image'"),
+    ({"gap": "lighting"}, "unknown gap 'lighting'"),
+    ({"observation": "image", "model.encoder": "cnn", "render.height": 4}, "render.height and render.width"),
+    ({"observation": "image", "model.encoder": "cnn", "render.camera_lookat": (0.0, -0.3, 0.65)}, "must differ"),
+    ({"observation": "image", "model.encoder": "cnn", "model.cnn.pooling": "max"}, "unknown pooling 'max'"),
+    ({"observation": "image", "model.encoder": "cnn", "augment.random_shift": -1}, "augment.random_shift"),
+    ({"domains.real.channel_order": (0, 1, 1)}, "channel_order must be a permutation"),
+])
+def test_bad_image_configs_are_refused(changes, message):
+  cfg = get_config("smoke")
+  for path, value in changes.items():
+    node = cfg
+    *parents, leaf = path.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    validate_config(cfg)
+
+
+def test_gap_variants_set_the_gap_and_only_one_is_allowed():
+  assert get_config("image").gap == "visual"
+  assert get_config("image,physics").gap == "physics"
+  assert get_config(None).gap == "sensor_physics" and get_config(None).observation == "state"
+  with pytest.raises(ValueError, match="two gaps"):
+    get_config("visual,physics")
