@@ -27,7 +27,7 @@ that compiles; every call ends in `jax.block_until_ready`):
   hlo    Collectives of the compiled uot_joint chunk (`hlo_collectives`): none on one device.
 
 The JSON at --out holds every repeat, medians, units, the device, the flags and the versions.
-Image observations are not benchmarked: the project has no image encoder yet.
+State observations only; the camera and the image pipeline have their own benchmark, tools.bench_render.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from absl import flags
 HOST_POT = "uot_joint_host_pot"
 DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
 SECTIONS = ("train", "demos", "eval", "hlo")
-IMAGE_NOTE = "not available: no image encoder yet"
+IMAGE_NOTE = "state observations; camera rendering and image-pipeline memory: python -m tools.bench_render"
 
 
 class BenchError(ValueError):
