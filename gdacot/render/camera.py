@@ -114,8 +114,11 @@ def _local_normal(geom_type: int, size: jax.Array, p: jax.Array) -> jax.Array:
   elif geom_type == _ELLIPSOID:
     n = p / jnp.maximum(size, 1e-9) ** 2
   else:  # box: the face whose slab the point is furthest out in
-    ratio = jnp.abs(p) / jnp.maximum(size, 1e-9)
-    n = jax.nn.one_hot(jnp.argmax(ratio, axis=-1), 3) * jnp.sign(p)
+    r = jnp.abs(p) / jnp.maximum(size, 1e-9)
+    x_face = (r[:, 0] >= r[:, 1]) & (r[:, 0] >= r[:, 2])
+    y_face = ~x_face & (r[:, 1] >= r[:, 2])
+    face = jnp.stack([x_face, y_face, ~x_face & ~y_face], axis=-1)  # comparisons: cheaper than argmax
+    n = jnp.where(face, jnp.sign(p), 0.0)
   return n / jnp.maximum(jnp.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
 
 
@@ -123,10 +126,12 @@ def _floor_texture(look: Look, xy: jax.Array, base: jax.Array) -> jax.Array:
   """The floor's colour at world points xy (N, 2): plain, checker or wood grain, then the decal."""
   s = look.texture_scale
   x, y = xy[:, 0], xy[:, 1]
-  checker = (jnp.floor(x / s) + jnp.floor(y / s)) % 2
+  plain = lambda: jnp.zeros_like(x)
+  checker = lambda: (jnp.floor(x / s) + jnp.floor(y / s)) % 2
   # Wood: stripes along x whose phase wobbles with x, sharpened, like a plank's grain.
-  grain = 0.5 + 0.5 * jnp.sin(2 * jnp.pi * (y + 0.15 * s * jnp.sin(2 * jnp.pi * x / (3 * s))) / s)
-  mix = jnp.select([look.floor_texture == 1, look.floor_texture == 2], [checker, grain**3], jnp.zeros_like(x))
+  wood = lambda: (0.5 + 0.5 * jnp.sin(2 * jnp.pi * (y + 0.15 * s * jnp.sin(2 * jnp.pi * x / (3 * s))) / s)) ** 3
+  # A switch, not a select: only the chosen texture is computed when the look is shared by a batch.
+  mix = jax.lax.switch(look.floor_texture.astype(jnp.int32), (plain, checker, wood))
   rgb = (1 - mix[:, None]) * base + mix[:, None] * look.floor_rgb2
   on_decal = jnp.linalg.norm(xy - look.decal_xy, axis=-1) < look.decal_radius
   return jnp.where(on_decal[:, None], look.decal_rgb, rgb)
@@ -141,25 +146,31 @@ def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, res
   hit = geom >= 0
   point = camera.pos + dist[:, None] * dirs
 
-  # A static loop over the scene's few geoms: each computes its normal with its own formula
-  # for every pixel and keeps the pixels it was hit at. Cheaper on every backend than
-  # gathering per-pixel poses and selecting among all formulas.
-  normal = jnp.zeros_like(point)
+  # A static loop over the scene's few geoms: each computes, for every pixel, its own normal
+  # formula in its own frame (the light is turned into that frame instead of every normal
+  # out of it) and keeps the pixels it was hit at. Per-pixel 3-vectors are combined with
+  # explicit products, not (N, 3) x (3, 3) matmuls, which XLA's CPU backend runs slowly.
+  light = look.light_dir / jnp.linalg.norm(look.light_dir)
+  lambert = jnp.zeros_like(dist)
   base = jnp.broadcast_to(look.sky_rgb, point.shape)
   for i, geom_type in enumerate(np.asarray(mjx_model.geom_type)):
-    mine = (geom == i)[:, None]
-    local = (point - data.geom_xpos[i]) @ data.geom_xmat[i]
-    normal = jnp.where(mine, _local_normal(int(geom_type), mjx_model.geom_size[i], local) @ data.geom_xmat[i].T,
-                       normal)
+    mine = geom == i
+    rot, offset = data.geom_xmat[i], point - data.geom_xpos[i]
+    local = offset[:, :1] * rot[0] + offset[:, 1:2] * rot[1] + offset[:, 2:] * rot[2]  # rot^T (p - x)
+    normal = _local_normal(int(geom_type), mjx_model.geom_size[i], local)
+    light_local = rot.T @ light
+    lambert = jnp.where(mine, -(normal * light_local).sum(-1), lambert)
     rgb_i = _floor_texture(look, point[:, :2], look.geom_rgb[i]) if i == floor_geom else look.geom_rgb[i]
-    base = jnp.where(mine, rgb_i, base)
+    base = jnp.where(mine[:, None], rgb_i, base)
 
-  light = look.light_dir / jnp.linalg.norm(look.light_dir)
-  lambert = jnp.maximum(-(normal @ light), 0.0)
-  lit = base * (look.ambient + (1 - look.ambient) * lambert)[:, None] * look.brightness
+  lit = base * (look.ambient + (1 - look.ambient) * jnp.maximum(lambert, 0.0))[:, None] * look.brightness
   rgb = jnp.where(hit[:, None], lit, look.sky_rgb)
-  rgb = rgb[:, look.channel_order.astype(jnp.int32)]
-  rgb = rgb + look.pixel_noise * jax.random.normal(key, rgb.shape)
+  # The channel permutation as products with a one-hot matrix: exact (x * 1 + y * 0 + z * 0 = x).
+  perm = jax.nn.one_hot(look.channel_order.astype(jnp.int32), 3, dtype=rgb.dtype)  # perm[c, k] = [order[c] == k]
+  rgb = rgb[:, :1] * perm[:, 0] + rgb[:, 1:2] * perm[:, 1] + rgb[:, 2:] * perm[:, 2]
+  # Noise only when asked for: drawing it costs about as much as the shading.
+  rgb = jax.lax.cond(look.pixel_noise > 0, lambda: rgb + look.pixel_noise * jax.random.normal(key, rgb.shape),
+                     lambda: rgb)
 
   forward = -camera_axes(camera)[:, 2]
   depth = jnp.where(hit, dist * (dirs @ forward), resolution.far)
