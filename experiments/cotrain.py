@@ -274,6 +274,9 @@ def run(cfg, workdir: str) -> dict:
   out = {"results": results, "alignment": alignment, "wall_time_s": time.perf_counter() - t_start,
          "params": "ema" if cfg.eval.use_ema else "raw",
          "demos": {"sim_frames": n_sim, "real_frames": n_real},
+         # The domains as run (the gap preset plus overrides), so a result names its gap in full.
+         "gap": cfg.get("gap", "sensor_physics"), "observation": cfg.get("observation", "state"),
+         "domains": {name: _spec_as_json(domain(name, "in")) for name in ("sim", "real")},
          "skipped": [{"pair": p, "reason": r} for p, r in skipped.items() if p in cfg.eval.pairs]}
   if num_seeds > 1:
     out["over_seeds"] = rollouts.aggregate_over_seeds(results)
@@ -287,6 +290,19 @@ def run(cfg, workdir: str) -> dict:
     print(f"over seeds {row['seeds']}: {row['domain']}/{row['region']} mean {row['mean']:.3f}, "
           f"95% t-interval [{row['seed_ci95'][0]:.2f}, {row['seed_ci95'][1]:.2f}]", flush=True)
   print(f"wrote {os.path.join(workdir, 'eval.json')} ({out['wall_time_s']:.0f}s)", flush=True)
+  return out
+
+
+def _spec_as_json(spec) -> dict:
+  """A DomainSpec's fields as plain JSON (the region is reported per result)."""
+  import dataclasses
+
+  import numpy as np
+
+  from gdacot.render.camera import TEXTURES
+  out = {f.name: np.asarray(getattr(spec, f.name), np.float64).round(6).tolist() for f in dataclasses.fields(spec)
+         if f.name != "region"}
+  out["table_texture"] = {v: k for k, v in TEXTURES.items()}[int(out["table_texture"])]
   return out
 
 

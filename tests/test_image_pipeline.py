@@ -26,7 +26,13 @@ def image_run(tmp_path_factory):
 def test_image_run_trains_and_evaluates_in_mjx(image_run):
   workdir, proc = image_run
   with open(os.path.join(workdir, "eval.json")) as f:
-    results = json.load(f)["results"]
+    evaluation = json.load(f)
+  results = evaluation["results"]
+  # eval.json names the gap in full: the real domain's look is the visual preset's.
+  assert evaluation["gap"] == "visual" and evaluation["observation"] == "image"
+  real = evaluation["domains"]["real"]
+  assert real["table_texture"] == "wood" and real["channel_order"] == [1, 2, 0]
+  assert evaluation["domains"]["sim"]["table_texture"] == "plain"
   assert [(r["domain"], r["region"]) for r in results] == [("real", "in"), ("real", "ood")]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]
