@@ -38,6 +38,8 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
+from gdacot.stats import t_interval
+
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "toy_spiral.py")
 OUTPUTS = ("toy_spiral.json", "toy_spiral.md", "toy_spiral.png")
 
@@ -200,18 +202,6 @@ def make_grid_fn(cfg):
 
 
 # --- Statistics and reports. ------------------------------------------------------------------
-
-def t_interval(values) -> tuple[float, float | None, float | None]:
-  """Mean and its two-sided 95% Student t-interval over seeds; None bounds for one seed."""
-  from scipy import stats
-  n = len(values)
-  mean = sum(values) / n
-  if n < 2:
-    return mean, None, None
-  sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-  half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-  return mean, mean - half, mean + half
-
 
 def source_only_l2(cfg) -> float:
   """The error of a model that ignores the domain and outputs the source spiral for target inputs."""

@@ -19,6 +19,7 @@ from flax import nnx
 
 from gdacot import parallel
 from gdacot.progress import Progress
+from gdacot.stats import t_interval
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -32,19 +33,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
   return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-# Two-sided 95% Student t quantiles for n - 1 degrees of freedom.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
 def seed_interval(rates: list[float]) -> tuple[float, float, float]:
-  """Mean over seeds and its 95% t-interval (clipped to [0, 1]); nan bounds for one seed."""
-  n = len(rates)
-  mean = sum(rates) / n
-  if n < 2:
+  """Mean success over seeds and its 95% t-interval clipped to [0, 1]; nan bounds for one seed."""
+  mean, lo, hi = t_interval(rates)
+  if lo is None:
     return mean, float("nan"), float("nan")
-  sd = math.sqrt(sum((r - mean) ** 2 for r in rates) / (n - 1))
-  half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
-  return mean, max(0.0, mean - half), min(1.0, mean + half)
+  return mean, max(0.0, lo), min(1.0, hi)
 
 
 def aggregate_over_seeds(entries: list[dict]) -> list[dict]:

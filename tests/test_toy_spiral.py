@@ -13,7 +13,8 @@ from runs import module
 
 from experiments.configs.toy_spiral import get_config
 from experiments.toy_spiral import (ToySpiralError, claim_workdir, make_data, plane_inputs, rotation, source_spiral,
-                                    source_only_l2, t_interval, target_spiral, validate)
+                                    source_only_l2, target_spiral, validate)
+from gdacot.stats import t_interval
 
 SMOKE = "--config=experiments/configs/toy_spiral.py:smoke"
 

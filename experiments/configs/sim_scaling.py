@@ -1,0 +1,38 @@
+"""Config of experiments.sim_scaling: success against the number of sim demos and of real demos.
+
+  python -m experiments.sim_scaling --workdir=runs/scaling                       # 2 methods, 10 cells each, 5 seeds
+  python -m experiments.sim_scaling --workdir=runs/scaling_smoke \
+      --config=experiments/configs/sim_scaling.py:smoke                          # about a minute, for tests
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Two axes, each varying one count with the other held at its `fixed_*` value (cotrain's
+  # defaults); the cell at both fixed values is shared by the two axes.
+  c.num_sim_demos = (100, 200, 400, 700, 1000)  # split evenly over the sim regions (in, ood)
+  c.num_real_demos = (1, 2, 5, 10, 20, 50)  # all in region "in"
+  c.fixed_sim_demos = 400
+  c.fixed_real_demos = 20
+  c.methods = ("cotrain", "uot_joint")
+  c.num_seeds = 5  # seeds seed .. seed + num_seeds - 1, trained in one program per cell
+  c.seed = 0
+  c.eval_pairs = ("real:in", "real:ood")
+  c.cotrain_variant = ""  # cotrain config variant of every cell ("": the state benchmark)
+  c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("w=0.2",)
+
+  variants = [v for v in (arg or "").split(",") if v]
+  unknown = sorted(set(variants) - {"smoke"})
+  if unknown:
+    raise ValueError(f"unknown config variant(s) {unknown}; use smoke")
+  if "smoke" in variants:
+    c.num_sim_demos = (8, 16)
+    c.num_real_demos = (2, 4)
+    c.fixed_sim_demos = 16
+    c.fixed_real_demos = 4
+    c.methods = ("cotrain",)
+    c.num_seeds = 1
+    c.cotrain_variant = "smoke"
+  return c

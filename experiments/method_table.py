@@ -1,0 +1,192 @@
+r"""Every method x every domain gap x seeds: the success table both papers report, and its claims.
+
+  python -m experiments.method_table --workdir=runs/table                     # images; visual, physics, visual_physics
+  python -m experiments.method_table --workdir=runs/table_state \
+      --config=experiments/configs/method_table.py:state                      # state observations, quick
+  python -m experiments.method_table --workdir=runs/table_smoke \
+      --config=experiments/configs/method_table.py:smoke
+
+One cell per (gap, method), its seeds in one cotrain program (experiments.grid: rerunning the
+command on the same workdir skips finished cells). Success is measured in each of `eval_pairs`
+(real/in, real/ood: the region only sim demos cover, sim/in). Writes into --workdir:
+method_table.json (every number, per seed too), method_table.md (rows: methods; columns: gap x
+pair) and method_table.png (bars with 95% intervals, one panel per gap), with a "claims" block
+computed from the numbers:
+  - uot_joint minus cotrain and minus mmd in real/in and real/ood (paper A): the difference of
+    mean success with a 95% t-interval over the per-seed differences (seeds are paired: a seed's
+    cells share their demos);
+  - cfg_adda minus the best other method (paper B), the best picked on these same numbers;
+  - per gap, the Pearson correlation over methods between the final feature W2 and real success
+    (paper B: positive under a physics-only gap, negative under a visual one).
+"""
+
+from __future__ import annotations
+
+import os
+
+from experiments import grid
+
+NAME = "method_table"
+_CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "method_table.py")
+# Paper B's correlation between feature W2 and success, by kind of gap (PAPERS.md).
+PAPER_B_W2_CORRELATION = {"physics": 0.57, "visual": -0.76}
+
+
+def validate(cfg) -> None:
+  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
+  from gdacot.envs import GAPS  # pylint: disable=g-import-not-at-top
+  problems = grid.check_common(cfg)
+  methods, gaps = tuple(cfg.methods), tuple(cfg.gaps)
+  if not methods:
+    problems.append("methods is empty")
+  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
+  if len(set(methods)) != len(methods):
+    problems.append(f"methods repeat: {methods}")
+  if not gaps:
+    problems.append("gaps is empty")
+  problems += [f"unknown gap {g!r}; known: {sorted(GAPS)}" for g in gaps if g not in GAPS]
+  if len(set(gaps)) != len(gaps):
+    problems.append(f"gaps repeat: {gaps}")
+  if cfg.observation not in ("image", "state"):
+    problems.append(f"observation must be 'image' or 'state', got {cfg.observation!r}")
+  elif cfg.observation == "state":
+    problems += [f"gap {g!r} changes camera images, which a state policy does not see; with observation="
+                 "'state' use physics or sensor_physics" for g in gaps if g.startswith("visual")]
+  set_here = sorted({v for v in cfg.cotrain_variant.split(",") if v} & ({"image"} | set(GAPS)))
+  if set_here:
+    problems.append(f"cotrain_variant {cfg.cotrain_variant!r} names {set_here}: set observation and gaps instead")
+  if problems:
+    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+
+
+def cotrain_variant(cfg) -> str:
+  """The cotrain config variant of every cell: `image` for camera observations, then the user's."""
+  return ",".join((["image"] if cfg.observation == "image" else []) + [v for v in cfg.cotrain_variant.split(",") if v])
+
+
+def make_cells(cfg) -> list[grid.Cell]:
+  return [grid.Cell(name=f"{gap}-{method}", labels={"gap": gap, "method": method},
+                    overrides={"method": method, "gap": gap}, variant=cotrain_variant(cfg))
+          for gap in cfg.gaps for method in cfg.methods]
+
+
+def claims(cfg, records: list[dict]) -> dict:
+  """The papers' claims, recomputed from the cells; what cannot be computed says why."""
+  out = {"uot_joint_minus_baseline": [], "cfg_adda_minus_best_other": [], "w2_vs_real_success": [],
+         "not_computed": []}
+  pairs = [p for p in ("real:in", "real:ood") if p in cfg.eval_pairs]
+  if not pairs:
+    out["not_computed"].append("eval_pairs has neither real:in nor real:ood")
+  for gap in cfg.gaps:
+    cells = {m: grid.find(records, gap=gap, method=m) for m in cfg.methods}
+    for pair in pairs:
+      success = {m: r["success"][pair] for m, r in cells.items()}
+      for baseline in ("cotrain", "mmd"):
+        if "uot_joint" in success and baseline in success:
+          out["uot_joint_minus_baseline"].append({
+              "gap": gap, "pair": pair, "baseline": baseline, "uot_joint": success["uot_joint"]["mean"],
+              baseline: success[baseline]["mean"], **grid.paired_difference(success["uot_joint"], success[baseline])})
+        else:
+          out["not_computed"].append(f"uot_joint - {baseline} ({gap}, {pair}): both methods must be in the grid")
+      others = {m: s for m, s in success.items() if m != "cfg_adda"}
+      if "cfg_adda" in success and others:
+        best = max(others, key=lambda m: others[m]["mean"])
+        out["cfg_adda_minus_best_other"].append({
+            "gap": gap, "pair": pair, "best_other": best, "cfg_adda": success["cfg_adda"]["mean"],
+            "best_other_mean": others[best]["mean"], **grid.paired_difference(success["cfg_adda"], others[best]),
+            "note": "the best other method is picked on these same numbers, which favours it"})
+      else:
+        out["not_computed"].append(f"cfg_adda - best other ({gap}, {pair}): needs cfg_adda and another method")
+      if all(r["alignment"] for r in cells.values()):
+        w2 = [cells[m]["alignment"]["wasserstein"]["mean"] for m in cfg.methods]
+        rates = [success[m]["mean"] for m in cfg.methods]
+        out["w2_vs_real_success"].append({
+            "gap": gap, "pair": pair, "methods": list(cfg.methods), "w2": w2, "success": rates,
+            "paper_b_r": PAPER_B_W2_CORRELATION.get(gap), **grid.pearson(w2, rates)})
+      else:
+        out["not_computed"].append(f"W2 vs success ({gap}, {pair}): runs without alignment analysis")
+  return out
+
+
+def _claim_lines(c: dict) -> list[str]:
+  def diff(d):
+    ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    return f"{d['mean_diff']:+.3f}{ci} over seeds {d['seeds']}: {d['verdict']}"
+
+  lines = [f"- uot_joint - {d['baseline']}, {d['gap']} gap, {d['pair'].replace(':', '/')}: {diff(d)}"
+           for d in c["uot_joint_minus_baseline"]]
+  lines += [f"- cfg_adda - best other ({d['best_other']}), {d['gap']} gap, {d['pair'].replace(':', '/')}: {diff(d)}"
+            for d in c["cfg_adda_minus_best_other"]]
+  for d in c["w2_vs_real_success"]:
+    where = f"{d['gap']} gap, {d['pair'].replace(':', '/')}"
+    paper = "" if d["paper_b_r"] is None else f" (paper B: {d['paper_b_r']:+.2f})"
+    if d["r"] is None:
+      lines.append(f"- Pearson r(W2, success) over {d['n']} methods, {where}: undefined ({d['note']}){paper}")
+    else:
+      ci = "" if d["ci95"] is None else f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+      lines.append(f"- Pearson r(W2, success) over {d['n']} methods, {where}: {d['r']:+.2f}{ci}, "
+                   f"p = {d['p_value']:.2g}{paper}")
+  lines += [f"- not computed: {n}" for n in c["not_computed"]]
+  return lines
+
+
+def markdown(cfg, record: dict) -> str:
+  records, pairs = record["cells"], list(cfg.eval_pairs)
+  cols = [(g, p) for g in cfg.gaps for p in pairs]
+  lines = [
+      "# Method table: success rate by method, domain gap and evaluation pair", "",
+      f"Mean success over seeds {record['seeds']}, in brackets its {record['interval_note']}; "
+      f"{cfg.observation} observations; "
+      f"cotrain config variant '{cotrain_variant(cfg)}' with --config.gap=<gap>.", "",
+      "| method | " + " | ".join(f"{g} {p.replace(':', '/')}" for g, p in cols) + " |",
+      "|---" * (len(cols) + 1) + "|"]
+  for m in cfg.methods:
+    lines.append(f"| {m} | " + " | ".join(grid.fmt(grid.find(records, gap=g, method=m)["success"][p])
+                                          for g, p in cols) + " |")
+  lines += ["", "## Feature alignment at the end of training (mean over seeds)", "",
+            "W2: Wasserstein distance between sim and real encoder features; discernibility: held-out "
+            "accuracy of a domain classifier on them (0.5: indistinguishable).", "",
+            "| method | " + " | ".join(f"{g} W2 | {g} discernibility" for g in cfg.gaps) + " |",
+            "|---" * (2 * len(cfg.gaps) + 1) + "|"]
+  for m in cfg.methods:
+    cells = [grid.find(records, gap=g, method=m)["alignment"] for g in cfg.gaps]
+    lines.append(f"| {m} | " + " | ".join("n/a | n/a" if a is None else
+                                          f"{a['wasserstein']['mean']:.3g} | {a['discernibility']['mean']:.3f}"
+                                          for a in cells) + " |")
+  lines += ["", "## Claims (computed from the numbers above)", "", *_claim_lines(record["claims"])]
+  return "\n".join(lines) + "\n"
+
+
+def plot(cfg, record: dict):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  plt = grid.pyplot()
+  methods, pairs = list(cfg.methods), list(cfg.eval_pairs)
+  fig, axes = plt.subplots(len(cfg.gaps), 1, figsize=(max(6.0, 1.1 * len(methods)), 3.4 * len(cfg.gaps)),
+                           squeeze=False)
+  width = 0.8 / len(pairs)
+  for ax, gap in zip(axes[:, 0], cfg.gaps):
+    for j, pair in enumerate(pairs):
+      rows = [grid.find(record["cells"], gap=gap, method=m)["success"][pair] for m in methods]
+      mean = np.array([r["mean"] for r in rows])
+      lo, hi = np.array([grid.shown_interval(r) for r in rows]).T
+      x = np.arange(len(methods)) + (j - (len(pairs) - 1) / 2) * width
+      ax.bar(x, mean, width, yerr=[mean - lo, hi - mean], capsize=2, label=pair.replace(":", "/"))
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{gap} gap: mean of {record['num_seeds']} seed(s) with 95% intervals", fontsize=9)
+    ax.legend(fontsize=8, ncol=len(pairs))
+  fig.tight_layout()
+  return fig
+
+
+def run(cfg, workdir: str) -> dict:
+  validate(cfg)
+  record = grid.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record["claims"] = claims(cfg, record["cells"])
+  grid.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
+  return record
+
+
+if __name__ == "__main__":
+  grid.main(run, _CONFIG_DEFAULT)
