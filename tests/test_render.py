@@ -15,8 +15,14 @@ def env():
 
 
 @pytest.fixture(scope="module")
-def reset_state(env):
-  return env.reset(jax.random.PRNGKey(0), make_domain("sim", "in"))
+def reset(env):
+  """env.reset compiled once (domains are traced data): eager MJX resets cost seconds each."""
+  return jax.jit(env.reset)
+
+
+@pytest.fixture(scope="module")
+def reset_state(reset):
+  return reset(jax.random.PRNGKey(0), make_domain("sim", "in"))
 
 
 def _flat_look(env, domain):
@@ -94,7 +100,7 @@ def test_same_key_renders_the_same_image(env, reset_state):
   assert np.abs(a.astype(int) - clean.astype(int)).mean() < 0.05 * 255
 
 
-def test_visual_fields_change_only_what_they_name(env, reset_state):
+def test_visual_fields_change_only_what_they_name(env, reset_state, reset):
   base = make_domain("sim", "in")
   camera = env.camera_for(base)
   rgb0, depth0 = _render(env, reset_state, base)
@@ -126,12 +132,12 @@ def test_visual_fields_change_only_what_they_name(env, reset_state):
   # Physics and sensing fields that do not change shapes leave the image alone; the cube's size does not.
   for fields, same in (({"cube_mass": 0.5}, True), ({"cube_friction": 0.9}, True), ({"obs_rotation_deg": 30.0}, True),
                        ({"obs_noise": 0.01}, True), ({"cube_half_size": 0.03}, False)):
-    state = env.reset(jax.random.PRNGKey(0), make_domain("sim", "in", fields))
+    state = reset(jax.random.PRNGKey(0), make_domain("sim", "in", fields))
     rgb, _ = _render(env, state, make_domain("sim", "in", fields))
     assert np.array_equal(rgb, rgb0) == same, fields
 
 
-def test_visual_fields_leave_the_physics_alone(env):
+def test_visual_fields_leave_the_physics_alone(env, reset):
   key = jax.random.PRNGKey(5)
   actions = jax.random.uniform(key, (15, 3), minval=-1, maxval=1)
 
@@ -139,19 +145,19 @@ def test_visual_fields_leave_the_physics_alone(env):
     def body(s, a):
       s = env.step(s, a)
       return s, s.data.qpos
-    return np.asarray(jax.lax.scan(body, env.reset(key, domain), actions)[1])
+    return np.asarray(jax.lax.scan(body, reset(key, domain), actions)[1])
 
   plain = qpos_path(make_domain("sim", "in"))
   visual = qpos_path(make_domain("sim", "in", GAPS["visual"]))
   np.testing.assert_array_equal(plain, visual)
 
 
-def test_image_observations_of_the_gap_presets(env):
+def test_image_observations_of_the_gap_presets(env, reset):
   key = jax.random.PRNGKey(2)
-  sim = env.reset(key, make_domain("sim", "in", gap="visual"))
+  sim = reset(key, make_domain("sim", "in", gap="visual"))
   assert sim.obs["image"].dtype == jnp.uint8 and sim.obs["image"].shape == (48, 64, 3)
   np.testing.assert_array_equal(sim.obs["state"], env.ee_pos(sim.data))
-  images = {gap: np.asarray(env.reset(key, make_domain("real", "in", gap=gap)).obs["image"]) for gap in GAPS}
+  images = {gap: np.asarray(reset(key, make_domain("real", "in", gap=gap)).obs["image"]) for gap in GAPS}
   sim_image = np.asarray(sim.obs["image"])
   assert not np.array_equal(images["visual"], sim_image)
   assert not np.array_equal(images["visual_physics"], sim_image)
@@ -176,12 +182,12 @@ def test_bad_visual_fields_and_scenes_are_refused():
     cam.check_scene(no_material)
 
 
-def test_rendering_batches_under_vmap_and_jit(env):
+def test_rendering_batches_under_vmap_and_jit(env, reset):
   domain = make_domain("real", "in", gap="visual")
   keys = jax.random.split(jax.random.PRNGKey(0), 6)
   states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, domain)
   assert states.obs["image"].shape == (6, 48, 64, 3)
-  one = np.asarray(env.reset(keys[3], domain).obs["image"], int)
+  one = np.asarray(reset(keys[3], domain).obs["image"], int)
   batched = np.asarray(states.obs["image"][3], int)
   # Batched and single programs may round a float differently: at most one level, rarely.
   assert np.abs(batched - one).max() <= 1 and (batched != one).mean() < 0.01
