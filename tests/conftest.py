@@ -17,6 +17,14 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 from runs import SMOKE_RUN_ARGS, cotrain  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def reset(env):
+  """The module's `env` fixture's reset, compiled once (domains are traced data, so every domain
+  shares the compile): eager MJX resets cost seconds each."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.jit(env.reset)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
   """One uninterrupted smoke run, shared: (workdir, completed process). Tests only read it

@@ -13,12 +13,6 @@ def env():
 
 
 @pytest.fixture(scope="module")
-def reset(env):
-  """env.reset compiled once (domains are traced data): eager MJX resets cost seconds each."""
-  return jax.jit(env.reset)
-
-
-@pytest.fixture(scope="module")
 def expert_rollout(env):
   return make_expert_rollout(env, batch_size=128, noise=0.1)
 

@@ -15,12 +15,6 @@ def env():
 
 
 @pytest.fixture(scope="module")
-def reset(env):
-  """env.reset compiled once (domains are traced data): eager MJX resets cost seconds each."""
-  return jax.jit(env.reset)
-
-
-@pytest.fixture(scope="module")
 def reset_state(reset):
   return reset(jax.random.PRNGKey(0), make_domain("sim", "in"))
 
