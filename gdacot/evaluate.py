@@ -69,37 +69,6 @@ def _check_output_path(path: str, flag: str, overwrite: bool) -> str:
 
 # What evaluation reads from a run's config. Fields added to the training config later (with
 # defaults) do not make older runs unevaluable, so this checks these alone, not the whole config.
-_REQUIRED_FIELDS = ("task", "method", "seed", "obs_horizon", "chunk", "execute", "model.encoder", "model.head",
-                    "model.latent_dim", "model.hidden", "model.depth", "optim.learning_rate",
-                    "optim.weight_decay", "optim.grad_clip", "domains", "eval.batch_size")
-
-
-def _check_config_fits(cfg) -> None:
-  from gdacot.align import METHODS
-  from gdacot.envs import TASKS
-  from gdacot.models import ENCODERS, HEADS
-
-  missing = []
-  for field in _REQUIRED_FIELDS:
-    node = cfg
-    for part in field.split("."):
-      if part not in node:
-        missing.append(field)
-        break
-      node = node[part]
-  if missing:
-    raise EvaluateError(f"missing field(s) {missing}")
-  for value, known, what in ((cfg.task, TASKS, "task"), (cfg.method, METHODS, "method"),
-                             (cfg.model.encoder, ENCODERS, "encoder"),
-                             (cfg.model.head, HEADS, "head")):
-    if value not in known:
-      raise EvaluateError(f"unknown {what} {value!r}; this version knows {sorted(known)}")
-  if cfg.get("observation", "state") == "image" and "render" not in cfg:
-    raise EvaluateError("missing field(s) ['render'] of an image-observation run")
-  if METHODS[cfg.method].domain_label and "guidance" not in cfg.get("domain_label", {}):
-    raise EvaluateError(f"missing field(s) ['domain_label.guidance'] of label-conditioned method {cfg.method!r}")
-
-
 def _load_config(workdir: str):
   import ml_collections
 
@@ -113,9 +82,11 @@ def _load_config(workdir: str):
       cfg = ml_collections.ConfigDict(json.load(f))
   except (OSError, json.JSONDecodeError) as e:
     raise EvaluateError(f"{path} is unreadable: {e}") from e
-  try:
-    _check_config_fits(cfg)
-  except EvaluateError as e:
+  from gdacot.train.config import ConfigError, complete_saved_config, validate_config
+  try:  # the same checks as training's, on the config completed with the fields added since
+    cfg = ml_collections.ConfigDict(complete_saved_config(cfg.to_dict()))
+    validate_config(cfg, for_evaluation=True)
+  except ConfigError as e:
     raise EvaluateError(f"the run's config ({path}) does not fit this version of gdacot: {e}") from e
   return cfg
 
@@ -181,8 +152,8 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   from gdacot.align import DOMAIN_LABELS, get_method
   from gdacot.data import Normalizer
   from gdacot.envs import domain_from_config, env_from_config
+  from gdacot.train.build import build, seed_slice
   from gdacot.train.checkpoints import CheckpointError, Checkpoints
-  from gdacot.train.setup import build_policy_and_state, run_seeds, seed_slice
 
   try:
     domain_spec = domain_from_config(cfg, domain, region, _domain_file_overrides(domain_file))
@@ -203,10 +174,14 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
     if {k: spec.get(k) for k in want} != want:
       raise CheckpointError(f"checkpoint {step} holds a policy for observations/actions {spec}, but task "
                             f"{cfg.task!r} in domain {domain!r} gives {want}: it cannot be evaluated here")
-    # Restore onto this machine's devices.
-    graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size, env.image_shape)
+    # The run without its data (the normaliser comes from the checkpoint), its rollout sized to
+    # this evaluation's batch; restored onto this machine's devices.
+    batch = min(batch_size or cfg.eval.batch_size, episodes)
+    with cfg.unlocked():
+      cfg.eval.batch_size = batch
+    run = build(cfg, None, env=env, with_data=False)
     normalizer_like = Normalizer(mean=jax.numpy.zeros(env.obs_size), std=jax.numpy.ones(env.obs_size))
-    state, normalizer = ckpts.restore(step, state, normalizer_like)
+    state, normalizer = ckpts.restore(step, run.state, normalizer_like)
   finally:
     ckpts.close()
 
@@ -218,19 +193,17 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   if video:  # fail before the rollouts, not after
     from gdacot.render import video as videos
     if video_view == "scene":
-      host_model = videos.host_model_for(env, domain_spec)
+      host_model = env.host_model_for(domain_spec)
       renderer = videos.make_renderer(host_model, size=160)
   print(f"gdacot.evaluate: {workdir} step {step} ({params} params), {domain}/{region}, {episodes} episodes, "
         f"devices={jax.devices()}", flush=True)
   labelled = get_method(cfg.method).domain_label
   if guidance is None:
     guidance = cfg.domain_label.guidance if labelled else 0.0
-  batch = min(batch_size or cfg.eval.batch_size, episodes)
-  rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
-                                         execute=cfg.execute, batch_size=batch)
+  rollout = run.rollout
   # A run of several seeds (config.num_seeds) holds them stacked: each is evaluated, with its
   # own evaluation episodes (as its own run would), and the interval over seeds is reported.
-  seeds = run_seeds(cfg)
+  seeds = run.seeds
   entries, recording = [], None
   for k, run_seed in enumerate(seeds):
     successes, n, rec = rollouts.evaluate(

@@ -20,11 +20,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.configs.cotrain import get_config  # noqa: E402
 from gdacot import parallel  # noqa: E402
-from gdacot.align import get_method  # noqa: E402
-from gdacot.data import Dataset, Demos, Normalizer  # noqa: E402
-from gdacot.train import TrainData, build_policy_and_state, make_train_chunk, make_train_step  # noqa: E402
+from gdacot.data import Demos  # noqa: E402
+from gdacot.train import build, get_config  # noqa: E402
 
 
 def synthetic_demos(seed, episodes=8, horizon=24):
@@ -35,15 +33,9 @@ def synthetic_demos(seed, episodes=8, horizon=24):
 
 
 def setup(cfg, mesh):
-  sim, real = synthetic_demos(0), synthetic_demos(1)
-  normalizer = Normalizer.fit(sim, real)
-  data = TrainData(sim=Dataset.create(sim, normalizer, cfg.obs_horizon, cfg.chunk),
-                   real=Dataset.create(real, normalizer, cfg.obs_horizon, cfg.chunk))
-  graphdef, tx, state = build_policy_and_state(cfg, 8, 3)
-  if mesh is not None:
-    state, data = parallel.replicate((state, data), mesh)
-  chunk = make_train_chunk(make_train_step(graphdef, tx, get_method(cfg.method), cfg, slice(0, 3), mesh), mesh)
-  return state, data, chunk
+  """The run's state, data and chunk, assembled as training assembles them, on synthetic demos."""
+  run = build(cfg, mesh, demos={"sim": synthetic_demos(0), "real": synthetic_demos(1)}, log=lambda line: None)
+  return run.state, run.data, run.chunk_fn
 
 
 def train(cfg, mesh, steps):

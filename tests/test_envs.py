@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from gdacot.data import generate_demos, make_expert_rollout
-from gdacot.envs import DOMAIN_NAMES, REGIONS, make_domain, make_env, noisy_expert_action
+from gdacot.envs import DOMAIN_NAMES, PushCube, make_domain, make_env, noisy_expert_action
+
+REGIONS = PushCube.regions
 
 
 @pytest.fixture(scope="module")

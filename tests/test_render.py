@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gdacot.envs import GAPS, make_domain, make_env
+from gdacot.envs import GAP_NAMES, PushCube, make_domain, make_env
 from gdacot.render import camera as cam
 
 
@@ -78,19 +78,19 @@ def test_channel_permutation_is_exact(env, reset_state):
   base = make_domain("sim", "in")
   for order in ((1, 2, 0), (2, 0, 1), (0, 2, 1)):
     permuted = base.replace(channel_order=jnp.asarray(order, jnp.float32))
-    a = np.asarray(env._observe(reset_state.data, base, jax.random.PRNGKey(1))["image"])
-    b = np.asarray(env._observe(reset_state.data, permuted, jax.random.PRNGKey(1))["image"])
+    a = np.asarray(env.observe(reset_state.data, base, jax.random.PRNGKey(1))["image"])
+    b = np.asarray(env.observe(reset_state.data, permuted, jax.random.PRNGKey(1))["image"])
     np.testing.assert_array_equal(b, a[..., list(order)])
 
 
 def test_same_key_renders_the_same_image(env, reset_state):
   noisy = make_domain("sim", "in", {"pixel_noise": 0.05})
-  a = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
-  b = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
-  c = np.asarray(env._observe(reset_state.data, noisy, jax.random.PRNGKey(4))["image"])
+  a = np.asarray(env.observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
+  b = np.asarray(env.observe(reset_state.data, noisy, jax.random.PRNGKey(3))["image"])
+  c = np.asarray(env.observe(reset_state.data, noisy, jax.random.PRNGKey(4))["image"])
   np.testing.assert_array_equal(a, b)
   assert (a != c).mean() > 0.5
-  clean = np.asarray(env._observe(reset_state.data, make_domain("sim", "in"), jax.random.PRNGKey(3))["image"])
+  clean = np.asarray(env.observe(reset_state.data, make_domain("sim", "in"), jax.random.PRNGKey(3))["image"])
   assert np.abs(a.astype(int) - clean.astype(int)).mean() < 0.05 * 255
 
 
@@ -142,7 +142,7 @@ def test_visual_fields_leave_the_physics_alone(env, reset):
     return np.asarray(jax.lax.scan(body, reset(key, domain), actions)[1])
 
   plain = qpos_path(make_domain("sim", "in"))
-  visual = qpos_path(make_domain("sim", "in", GAPS["visual"]))
+  visual = qpos_path(make_domain("sim", "in", PushCube.gaps()["visual"]))
   np.testing.assert_array_equal(plain, visual)
 
 
@@ -151,7 +151,7 @@ def test_image_observations_of_the_gap_presets(env, reset):
   sim = reset(key, make_domain("sim", "in", gap="visual"))
   assert sim.obs["image"].dtype == jnp.uint8 and sim.obs["image"].shape == (48, 64, 3)
   np.testing.assert_array_equal(sim.obs["state"], env.ee_pos(sim.data))
-  images = {gap: np.asarray(reset(key, make_domain("real", "in", gap=gap)).obs["image"]) for gap in GAPS}
+  images = {gap: np.asarray(reset(key, make_domain("real", "in", gap=gap)).obs["image"]) for gap in GAP_NAMES}
   sim_image = np.asarray(sim.obs["image"])
   assert not np.array_equal(images["visual"], sim_image)
   assert not np.array_equal(images["visual_physics"], sim_image)

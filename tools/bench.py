@@ -8,9 +8,9 @@ r"""Throughput of the compiled hot paths, side by side in one process on one dev
 Sections (every number is the median over --repeats timed calls, each after one warm-up call
 that compiles; every call ends in `jax.block_until_ready`):
 
-  train  The compiled train chunk of experiments.cotrain (default config, or the smoke config
-         with --smoke) built the same way (`build_policy_and_state`, MJX demos, `Dataset.create`,
-         `TrainData`, `make_train_step`, `make_train_chunk`), OT batches paired at random
+  train  The compiled train chunk of a co-training run (the library's default config, or the smoke
+         config with --smoke), assembled by `gdacot.train.build` as a run assembles it (MJX demos,
+         the method's normaliser, datasets, policy, step, chunk), OT batches paired at random
          (`align.pairing=random`; DTW pairing is a one-off cost). One call = --chunk_steps steps.
          Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
          on the host by POT each step (paper A's reference code), through `jax.pure_callback`.
@@ -163,14 +163,6 @@ def _domain(cfg, name, region):
   return domain_from_config(cfg, name, region)
 
 
-def build_demos(cfg, env, expert):
-  """The demos of experiments.cotrain (same keys, regions and counts), generated in MJX."""
-  from gdacot.data import demos_key, generate_configured_demos
-
-  key = demos_key(cfg)
-  return tuple(generate_configured_demos(env, cfg, name, key, expert) for name in ("sim", "real"))
-
-
 def host_pot_check(cfg, graphdef, params, data, proprio_slice, key) -> dict:
   """ot_cost of the on-device uot_joint plan and of the host-POT plan on one OT batch's cost."""
   import jax
@@ -249,36 +241,32 @@ def alignment_breakdown(cfg, args, repeats: int, inner: int = 5) -> dict:
 def bench_train(cfg, env, opts, log) -> dict:
   import jax
 
-  from gdacot.data import Dataset, Normalizer, make_expert_rollout
-  from gdacot.train import TrainData, build_policy_and_state, make_train_chunk, make_train_step
+  from gdacot.train.build import build, generate_demos_for
 
-  expert = make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise)
   t0 = time.perf_counter()
-  sim_demos, real_demos = build_demos(cfg, env, expert)
+  demos = generate_demos_for(cfg, env, None, log=lambda line: None)
   demo_s = time.perf_counter() - t0
+  sim_demos, real_demos = demos["sim"], demos["real"]
   log(f"demos: {sim_demos.num_episodes} sim + {real_demos.num_episodes} real in {demo_s:.1f}s (with compile)")
-  normalizer = Normalizer.fit(sim_demos, real_demos)
-  data = TrainData(sim=Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk),
-                   real=Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk), pairing=None)
-  obs_size, action_size = int(sim_demos.obs.shape[-1]), int(sim_demos.actions.shape[-1])
   n = opts["chunk_steps"]
 
   runs = {}
   for name in opts["methods"]:
-    method = method_for(name)
     mcfg = copy.deepcopy(cfg)
     mcfg.method = "uot_joint" if name == HOST_POT else name
-    graphdef, tx, state = build_policy_and_state(mcfg, obs_size, action_size)
-    chunk = make_train_chunk(make_train_step(graphdef, tx, method, mcfg, env.proprio_slice))
+    # Assembled as a training run assembles it (the method's own normaliser), on the same demos.
+    built = build(mcfg, None, env=env, demos=demos, method=method_for(name), log=lambda line: None)
+    state, data = built.state, built.data
     # Compiled ahead of time, so the compile is timed apart and its HLO text is at hand.
-    compiled, compile_s = _timed(lambda: chunk.lower(state, data, n).compile())
+    compiled, compile_s = _timed(lambda: built.chunk_fn.lower(state, data, n).compile())
     (state, metrics), first_s = _timed(lambda: compiled(state, data))
     log(f"train {name}: compile {compile_s:.1f}s, first chunk {first_s:.2f}s")
-    runs[name] = {"chunk": compiled, "state": state, "graphdef": graphdef, "compile_s": compile_s,
-                  "first_s": first_s, "times": [], "metrics": metrics, "cfg": mcfg}
+    runs[name] = {"chunk": compiled, "state": state, "data": data, "graphdef": built.graphdef,
+                  "normalizer": built.normalizer, "compile_s": compile_s, "first_s": first_s, "times": [],
+                  "metrics": metrics, "cfg": mcfg}
   for r in range(opts["repeats"]):  # round-robin: a load change on a shared machine hits every method
     for name, run in runs.items():
-      (run["state"], run["metrics"]), dt = _timed(lambda: run["chunk"](run["state"], data))
+      (run["state"], run["metrics"]), dt = _timed(lambda: run["chunk"](run["state"], run["data"]))
       run["times"].append(dt)
     log(f"train repeat {r + 1}/{opts['repeats']}: " + ", ".join(f"{k} {n / v['times'][-1]:.1f} steps/s"
                                                                 for k, v in runs.items()))
@@ -308,7 +296,7 @@ def bench_train(cfg, env, opts, log) -> dict:
                                     if {"uot_joint", HOST_POT} <= set(t) else None)
   if HOST_POT in runs:
     run = runs[HOST_POT]
-    check = host_pot_check(run["cfg"], run["graphdef"], run["state"].params, data, env.proprio_slice,
+    check = host_pot_check(run["cfg"], run["graphdef"], run["state"].params, run["data"], env.proprio_slice,
                            jax.random.PRNGKey(7))
     log(f"host-POT check on one OT batch's cost: ot_cost device {check['ot_cost_device']:.5f} vs host POT "
         f"{check['ot_cost_host_pot']:.5f} (relative difference {check['relative_difference']:.2e}; Sinkhorn "
@@ -319,50 +307,11 @@ def bench_train(cfg, env, opts, log) -> dict:
     log("alignment term alone (ms per call, loss + grad): " + ", ".join(
         f"{k[:-3]} {v:.2f}" for k, v in out["alignment_breakdown"].items() if k.endswith("_ms")))
   # Kept for the later sections (not written to the JSON).
-  out["_state"] = {name: (run["graphdef"], run["state"], run["chunk"], run["cfg"]) for name, run in runs.items()}
-  out["_data"], out["_normalizer"], out["_expert"] = data, normalizer, expert
+  out["_state"] = {name: (run["graphdef"], run["state"], run["chunk"], run["normalizer"]) for name, run in runs.items()}
   return out
 
 
-def _host_model(env, domain):
-  """The task's C MjModel with the domain's physics, as `env.model_for` writes it into MJX."""
-  m = copy.deepcopy(env.mj_model)
-  b, g = env._cube_body, env._cube_geom
-  s, mass = float(domain.cube_half_size), float(domain.cube_mass)
-  kp = env._kp * float(domain.actuator_gain)
-  m.body_mass[b] = mass
-  m.body_inertia[b] = 2.0 / 3.0 * mass * s**2
-  m.geom_size[g] = s
-  m.geom_rbound[g] = math.sqrt(3.0) * s
-  m.geom_aabb[g, 3:] = s
-  m.geom_friction[g, 0] = float(domain.cube_friction)
-  m.actuator_gainprm[:, 0] = kp
-  m.actuator_biasprm[:, 1] = -kp
-  return m
-
-
-def initial_qpos_from_obs(env, domain, obs0: np.ndarray) -> np.ndarray:
-  """The reset states' joint positions (E, nq) from their first observations (E, obs_size): the
-  pusher position is observed exactly, the cube's pose through the domain's sensor, inverted
-  here (exact for a noise-free sensor, as in `sim`; the yaw up to the cube's 90-degree
-  symmetry). Cheaper than compiling a batched `env.reset` (mjx.forward) just for this."""
-  if float(domain.obs_noise) != 0.0:
-    raise ValueError("initial states from observations need a noise-free sensor")
-  theta = np.deg2rad(float(domain.obs_rotation_deg))
-  c, s = np.cos(theta), np.sin(theta)
-  rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-  obs0 = np.asarray(obs0, np.float64)
-  cube = ((obs0[:, 3:6] - np.asarray(domain.obs_offset, np.float64)) / float(domain.obs_scale)) @ rot  # R^T p
-  yaw = np.arctan2(obs0[:, 7], obs0[:, 6]) / 4.0 - theta
-  q = env._cube_qpos
-  qpos = np.tile(np.asarray(env.mj_model.qpos0, np.float64), (len(obs0), 1))
-  qpos[:, 0:3] = obs0[:, env.proprio_slice]
-  qpos[:, q:q + 3] = cube
-  qpos[:, q + 3:q + 7] = np.stack([np.cos(yaw / 2), 0 * yaw, 0 * yaw, np.sin(yaw / 2)], axis=-1)
-  return qpos
-
-
-def bench_demos(cfg, env, opts, log, expert=None) -> dict:
+def bench_demos(cfg, env, opts, log) -> dict:
   import jax
   import mujoco
   from mujoco import rollout as mj_rollout
@@ -370,8 +319,7 @@ def bench_demos(cfg, env, opts, log, expert=None) -> dict:
   from gdacot.data import make_expert_rollout
 
   batch = opts["demo_batch"]
-  if expert is None or batch != cfg.data.demo_batch:
-    expert = make_expert_rollout(env, batch, cfg.data.expert_noise)
+  expert = make_expert_rollout(env, batch, cfg.data.expert_noise)
   domain = _domain(cfg, "sim", "in")
   key = jax.random.PRNGKey(11)
   (obs, actions, _), compile_s = _timed(lambda: expert(key, domain))
@@ -382,13 +330,13 @@ def bench_demos(cfg, env, opts, log, expert=None) -> dict:
              includes="MJX physics (frame_skip steps per env step) + scripted expert + observations, "
                       "vmap over the batch, lax.scan over the horizon, one jit call")
 
-  # C MuJoCo: the same episodes' initial states, with the expert's (clean) actions replayed open loop.
-  qpos = initial_qpos_from_obs(env, domain, np.asarray(obs)[:, 0])
-  ee, act = np.asarray(obs)[:, :, env.proprio_slice], np.clip(np.asarray(actions), -1.0, 1.0)
-  low, high = env.mj_model.actuator_ctrlrange[:, 0], env.mj_model.actuator_ctrlrange[:, 1]
-  ctrl = np.clip(ee + env.max_delta * act, low, high).astype(np.float64)
-  ctrl = np.repeat(ctrl, env.frame_skip, axis=1)  # one env step = frame_skip physics steps
-  model = _host_model(env, domain)
+  # C MuJoCo: the same episodes' initial states, with the controls the MJX expert applied
+  # replayed open loop (recorded by a second, untimed call of the same episodes).
+  replay = make_expert_rollout(env, batch, cfg.data.expert_noise, with_controls=True)
+  recorded = jax.device_get(replay(key, domain)[3])
+  qpos = np.asarray(recorded["qpos0"], np.float64)
+  ctrl = np.repeat(np.asarray(recorded["ctrl"], np.float64), env.frame_skip, axis=1)  # held frame_skip steps
+  model = env.host_model_for(domain)
   spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
   nstate, nstep = mujoco.mj_stateSize(model, spec), env.horizon * env.frame_skip
   d = mujoco.MjData(model)
@@ -408,8 +356,10 @@ def bench_demos(cfg, env, opts, log, expert=None) -> dict:
     res = _summary(c_times, env_steps, "env steps/s")
     res.update(threads=nthread, first_call_s=first_s, physics_steps_per_s=res["median"] * env.frame_skip)
     c_results[label] = res
-  cube = slice(1 + env._cube_qpos, 1 + env._cube_qpos + 2)  # state = (time, qpos, qvel)
-  moved = np.linalg.norm(states[:, -1, cube] - init[:, cube], axis=-1) > 0.01
+  # Did the replayed episodes move the objects (free bodies) as the MJX ones did? state = (time, qpos, qvel).
+  free = [int(model.jnt_qposadr[j]) for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+  xy = np.concatenate([np.arange(1 + a, 1 + a + 2) for a in free]) if free else np.zeros(0, int)
+  moved = np.linalg.norm(states[:, -1, xy] - init[:, xy], axis=-1) > 0.01
   c = c_results["all_cores"]
   out = {
       "batch": batch, "horizon": env.horizon, "frame_skip": env.frame_skip, "domain": "sim:in",
@@ -417,10 +367,10 @@ def bench_demos(cfg, env, opts, log, expert=None) -> dict:
       "c_mujoco": {
           **c, "one_thread": c_results["one_thread"],
           "includes": ("C MuJoCo physics only (mujoco.rollout, a thread pool over the batch), open-loop ctrl "
-                       "replayed from the MJX expert episodes (pusher position + max_delta * action, held "
+                       "replayed from the MJX expert episodes (the actuator controls each env step applied, held "
                        "frame_skip physics steps), same initial states and model physics; no policy, no "
                        "observations; outputs the full physics state every physics step"),
-          "cube_moved_fraction": float(moved.mean()),
+          "object_moved_fraction": float(moved.mean()),
       },
       "mjx_over_c_mujoco": mjx["median"] / c["median"],
       "c_mujoco_over_mjx": c["median"] / mjx["median"],
@@ -434,21 +384,19 @@ def bench_eval(cfg, env, opts, log, trained=None) -> dict:
   import jax
   import jax.numpy as jnp
 
-  from gdacot import rollout as rollouts
   from gdacot.data import Normalizer
-  from gdacot.train import build_policy_and_state
+  from gdacot.train import build
 
+  mcfg = copy.deepcopy(cfg)
+  mcfg.method = "uot_joint"
+  mcfg.eval.batch_size = batch = opts["eval_batch"]
+  built = build(mcfg, None, env=env, with_data=False)
+  rollout = built.rollout
   if trained is not None:
-    graphdef, params, normalizer, which = trained
+    params, normalizer, which = trained
   else:
-    mcfg = copy.deepcopy(cfg)
-    mcfg.method = "uot_joint"
-    graphdef, _, state = build_policy_and_state(mcfg, env.obs_size, env.action_size)
-    params, which = state.ema_params, "initial"
+    params, which = built.state.ema_params, "initial"
     normalizer = Normalizer(mean=jnp.zeros(env.obs_size), std=jnp.ones(env.obs_size))
-  batch = opts["eval_batch"]
-  rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
-                                         execute=cfg.execute, batch_size=batch)
   domain, key = _domain(cfg, "real", "in"), jax.random.PRNGKey(13)
   (success, _), compile_s = _timed(lambda: rollout(params, normalizer, key, domain, 0))
   times = [_timed(lambda: rollout(params, normalizer, key, domain, (r + 1) * batch))[1]
@@ -503,8 +451,8 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   if not fv.out:
     raise BenchError("--out is required")
   _check_out(os.path.abspath(fv.out), fv.overwrite)  # before the slow imports
-  from experiments.configs.cotrain import get_config
   from gdacot.align import METHODS
+  from gdacot.train import get_config
 
   cfg = get_config("smoke" if fv.smoke else None)
   cfg.align.pairing = "random"
@@ -629,7 +577,7 @@ def _table(result: dict) -> str:
 def run(opts: dict, cfg) -> dict:
   import jax
 
-  from gdacot.envs import make_env
+  from gdacot.envs import env_from_config
 
   log = lambda msg: print(f"bench: {msg}", flush=True)
   dev = jax.devices()[0]
@@ -648,7 +596,7 @@ def run(opts: dict, cfg) -> dict:
   }
   log(f"device {dev.device_kind} ({dev.platform}) x{jax.device_count()}, {os.cpu_count()} CPUs; "
       f"config {result['config']}")
-  env = make_env(cfg.task)
+  env = env_from_config(cfg)
   train = None
   t0 = time.perf_counter()
   section_s = result["section_wall_s"] = {}
@@ -657,15 +605,14 @@ def run(opts: dict, cfg) -> dict:
     section_s["train"] = time.perf_counter() - t0
   if "demos" in opts["sections"]:
     t1 = time.perf_counter()
-    result["demos"] = bench_demos(cfg, env, opts, log, expert=train and train["_expert"])
+    result["demos"] = bench_demos(cfg, env, opts, log)
     section_s["demos"] = time.perf_counter() - t1
   if "eval" in opts["sections"]:
     t1 = time.perf_counter()
     trained = None
     if train is not None and "uot_joint" in train["_state"]:
-      graphdef, state, _, _ = train["_state"]["uot_joint"]
-      trained = (graphdef, state.ema_params, train["_normalizer"],
-                 f"uot_joint EMA after {int(state.step)} benchmark train steps")
+      _, state, _, normalizer = train["_state"]["uot_joint"]
+      trained = (state.ema_params, normalizer, f"uot_joint EMA after {int(state.step)} benchmark train steps")
     result["eval"] = bench_eval(cfg, env, opts, log, trained)
     section_s["eval"] = time.perf_counter() - t1
   if "hlo" in opts["sections"]:

@@ -12,7 +12,7 @@ time, `compile_s`, then called once to warm up, `first_call_s`; the median and r
   render  The benchmark scene (push_cube, the "real" domain of the `visual` gap, region "in"),
           one scene per random reset state (cube position and yaw, pusher position), at each of
           --sizes (square images) and --batches (scenes per call):
-            observation  a jitted vmap over scenes of the env's observation path (`_observe`:
+            observation  a jitted vmap over scenes of the env's observation path (`observe`:
                          render -> RGB, pixel noise, uint8 conversion, plus the proprioception);
             ray_only     the same camera's rays through `mjx.ray` alone (distance + geom id per
                          pixel, no shading), so `shading_cost` = ray frames/s / observation
@@ -167,7 +167,7 @@ def bench_render(opts, log) -> dict:
   for size in opts["sizes"]:
     env = make_env("push_cube", observation="image", resolution=cam.Resolution(size, size, depth=False))
     # The env's own observation path: render, pixel noise, uint8, plus proprioception.
-    observe = jax.jit(jax.vmap(lambda d, k, env=env: env._observe(d, domain, k)))
+    observe = jax.jit(jax.vmap(lambda d, k, env=env: env.observe(d, domain, k)))
 
     def rays(data, key, env=env, size=size):
       del key
@@ -213,7 +213,7 @@ def bench_render(opts, log) -> dict:
   for size in opts["sizes"]:
     env = make_env("push_cube", observation="image", resolution=cam.Resolution(size, size, depth=False))
     try:
-      obs = jax.jit(jax.vmap(lambda d, k: env._observe(d, domain, k)))(start.data, start.key)
+      obs = jax.jit(jax.vmap(lambda d, k: env.observe(d, domain, k)))(start.data, start.key)
       r = _measure(scan_steps(env), (start.replace(obs=obs), actions), step_batch * ENV_STEPS, "env steps/s",
                    repeats)
     except Exception as e:
@@ -227,7 +227,7 @@ def bench_render(opts, log) -> dict:
   return {
       "scene": (f"push_cube, the {DOMAIN!r} domain of the {GAP!r} gap, region {REGION!r}; scene i of a batch is "
                 "the i-th of one pool of random reset states (cube xy and yaw, pusher position)"),
-      "observation_includes": ("jit(vmap over scenes of env._observe): camera rays (mjx.ray), shading (normals, "
+      "observation_includes": ("jit(vmap over scenes of env.observe): camera rays (mjx.ray), shading (normals, "
                                "Lambert light, floor texture, goal decal), channel order, pixel noise, uint8 "
                                "conversion, plus the pusher position"),
       "ray_only_includes": "jit(vmap over scenes of vmap over pixels of mjx.ray): distance + geom id, no shading",
@@ -243,12 +243,10 @@ def bench_render(opts, log) -> dict:
 def bench_memory(opts, log) -> dict:
   import jax
 
-  from experiments.configs.cotrain import get_config
-  from gdacot.align import get_method
-  from gdacot.data import Dataset, Normalizer, demos_key, generate_configured_demos, make_expert_rollout
+  from gdacot.data import demos_key, generate_configured_demos, make_expert_rollout
   from gdacot.data import observations
   from gdacot.envs import domain_from_config, env_from_config
-  from gdacot.train import TrainData, build_policy_and_state, make_train_chunk, make_train_step
+  from gdacot.train import build, get_config
 
   cfg = get_config("image,smoke" if opts["smoke"] else "image")
   cfg.method = "uot_joint"
@@ -284,13 +282,9 @@ def bench_memory(opts, log) -> dict:
   dataset_bytes = sum(s["total_bytes"] for s in stored.values())
   log(f"memory: stored demos {dataset_bytes / 1e9:.3f} GB, generated in {sum(gen_s.values()):.1f}s")
 
-  # The train step exactly as experiments.cotrain builds it for this config.
-  normalizer = Normalizer.fit(demos["sim"], demos["real"])
-  data = TrainData(sim=Dataset.create(demos["sim"], normalizer, cfg.obs_horizon, cfg.chunk),
-                   real=Dataset.create(demos["real"], normalizer, cfg.obs_horizon, cfg.chunk), pairing=None)
-  spec = observations.spec(demos["sim"].obs, batch_dims=2)
-  graphdef, tx, state = build_policy_and_state(cfg, spec["obs_size"], env.action_size, spec["image_shape"])
-  chunk = make_train_chunk(make_train_step(graphdef, tx, get_method("uot_joint"), cfg, env.proprio_slice))
+  # The train step exactly as a training run assembles it for this config.
+  run = build(cfg, None, env=env, demos=demos, log=log)
+  state, data, chunk = run.state, run.data, run.chunk_fn
   steps = 2 if opts["smoke"] else TRAIN_CHUNK_STEPS
   calls = 1 if opts["smoke"] else opts["repeats"]
   compiled, compile_s = _timed(lambda: chunk.lower(state, data, steps).compile())

@@ -34,11 +34,12 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   """Generates and writes the demos; returns a summary (path, counts, timings) and the demos."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from gdacot.data import generate_demos, write_rlds  # pylint: disable=g-import-not-at-top
+  from gdacot.data import generate_demos  # pylint: disable=g-import-not-at-top
+  from gdacot.data.sources.rlds import write_rlds  # pylint: disable=g-import-not-at-top
   from gdacot.envs import make_domain, make_env  # pylint: disable=g-import-not-at-top
 
   env = make_env(task)
-  spec = make_domain(domain, region)
+  spec = make_domain(domain, region, task=task)
   t0 = time.perf_counter()
   demos, stats = generate_demos(env, spec, jax.random.PRNGKey(seed), episodes, noise=noise,
                                 batch_size=min(batch, episodes), name=f"demos {domain}/{region}")
@@ -61,10 +62,15 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   with contextlib.redirect_stdout(sys.stderr):  # MJX's import-time chatter
     from gdacot.data import DatasetError  # pylint: disable=g-import-not-at-top
-    from gdacot.envs import DOMAIN_NAMES, REGIONS, TASKS  # pylint: disable=g-import-not-at-top
-  problems = [f"unknown {what} {value!r}; known: {sorted(known)}"
-              for what, value, known in (("task", _TASK.value, TASKS), ("domain", _DOMAIN.value, DOMAIN_NAMES),
-                                         ("region", _REGION.value, REGIONS)) if value not in known]
+    from gdacot.envs import DOMAIN_NAMES, get_task  # pylint: disable=g-import-not-at-top
+  try:
+    regions = get_task(_TASK.value).regions
+    problems = []
+  except ValueError as e:
+    regions, problems = {}, [str(e)]
+  problems += [f"unknown {what} {value!r}; known: {sorted(known)}"
+               for what, value, known in (("domain", _DOMAIN.value, DOMAIN_NAMES), ("region", _REGION.value, regions))
+               if value not in known and known]
   if _EPISODES.value <= 0:
     problems.append(f"--episodes must be positive, got {_EPISODES.value}")
   if problems:

@@ -48,9 +48,11 @@ class Demos:
     return {"episodes": self.num_episodes, "frames": self.num_frames, "blake2b": digest.hexdigest()}
 
 
-def make_expert_rollout(env, batch_size: int, noise: float, mesh=None):
+def make_expert_rollout(env, batch_size: int, noise: float, mesh=None, *, with_controls: bool = False):
   """Returns jitted `fn(key, domain) -> (obs, actions, first_success)` for one batch; with a
-  `mesh`, the batch's episodes are split over its devices."""
+  `mesh`, the batch's episodes are split over its devices. `with_controls` adds a fourth output,
+  {"qpos0": (E, nq), "ctrl": (E, T, nu)}: the initial joint positions and the actuator controls
+  each step applied (to replay the episodes open loop in C MuJoCo, tools.bench)."""
 
   def episode(key, domain):
     k_reset, k_act = jax.random.split(key)
@@ -58,10 +60,13 @@ def make_expert_rollout(env, batch_size: int, noise: float, mesh=None):
 
     def body(state, k):
       executed, label = noisy_expert_action(env, state, k, noise)
-      return env.step(state, executed), (state.obs, label, state.success)
+      after = env.step(state, executed)
+      return after, (state.obs, label, state.success) + ((after.data.ctrl,) if with_controls else ())
 
-    _, (obs, actions, success) = jax.lax.scan(body, state, jax.random.split(k_act, env.horizon))
+    _, (obs, actions, success, *ctrl) = jax.lax.scan(body, state, jax.random.split(k_act, env.horizon))
     first = jnp.where(success.any(), jnp.argmax(success), env.horizon)
+    if with_controls:
+      return obs, actions, first, {"qpos0": state.data.qpos, "ctrl": ctrl[0]}
     return obs, actions, first
 
   @jax.jit

@@ -1,25 +1,12 @@
-"""MJX tasks, domain specs and scripted experts."""
+"""MJX tasks behind one interface (`Task`), their registry, and the domains they run in.
 
-from gdacot.envs.domains import (DEFAULT_GAP, DOMAIN_FIELDS, DOMAIN_NAMES, GAPS, REGIONS, DomainSpec, Region,
-                                  domain_from_config, make_domain, preset)
-from gdacot.envs.expert import expert_action, noisy_expert_action
-from gdacot.envs.push_cube import PushCube, State
-from gdacot.render.camera import Resolution
+Adding a task: a folder like `push_cube/` (task.py, its XML, domain.py, expert.py) and one
+`register_task` call, or an import path in the config (`--config.task=my_pkg.my_module:MyTask`).
+"""
 
-TASKS = {"push_cube": PushCube}
-
-
-def make_env(name: str, **kwargs):
-  if name not in TASKS:
-    raise ValueError(f"unknown task {name!r}; known: {sorted(TASKS)}")
-  return TASKS[name](**kwargs)
-
-
-def env_from_config(cfg):
-  """The task a run config describes: state observations, or camera images as `render` says."""
-  if cfg.get("observation", "state") == "state":
-    return make_env(cfg.task)
-  r = cfg.render
-  return make_env(cfg.task, observation=cfg.observation,
-                  resolution=Resolution(height=r.height, width=r.width, depth=r.depth, far=r.far),
-                  camera_pos=tuple(r.camera_pos), camera_lookat=tuple(r.camera_lookat), fovy=r.fovy)
+from gdacot.envs.base import (GAP_NAMES, DomainSpec, Region, State, Task, noisy_expert_action, sense_position)
+from gdacot.envs.registry import DEFAULT_TASK, TASKS, env_from_config, get_task, make_env, register_task
+from gdacot.envs.domains import DOMAIN_NAMES, as_json, domain_from_config, make_domain
+# Built-in tasks register themselves on import.
+from gdacot.envs import push_cube  # noqa: F401  pylint: disable=unused-import
+from gdacot.envs.push_cube import PushCube, PushCubeDomain

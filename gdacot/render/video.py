@@ -8,7 +8,6 @@ in a grid; a green border marks a success, red a failure.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import mujoco
@@ -31,13 +30,6 @@ def make_renderer(mj_model: mujoco.MjModel, size: int) -> mujoco.Renderer:
         f"offscreen rendering is unavailable ({type(e).__name__}: {e}). Videos need OpenGL: "
         "set MUJOCO_GL=egl (GPU or Mesa EGL) or MUJOCO_GL=osmesa (install libosmesa6)."
     ) from e
-
-
-def host_model_for(env, domain) -> mujoco.MjModel:
-  """The task's MjModel with the domain's geometry (sizes), for replaying its episodes."""
-  m = copy.deepcopy(env.mj_model)
-  m.geom_size[:] = np.asarray(env.model_for(domain).geom_size)
-  return m
 
 
 def _camera() -> mujoco.MjvCamera:

@@ -1,15 +1,34 @@
-"""Checks a co-training config before any compute, listing every problem found."""
+"""The co-training config: its defaults (`get_config`) and its checks (`validate_config`), in one place.
+
+`experiments/configs/cotrain.py` is this config as a file for `--config=` (it re-exports
+`get_config`). Variants, comma-separated after the path or as `get_config("smoke,image")`:
+
+  (none)      the default benchmark (minutes on a CPU)
+  smoke       seconds, for tests
+  diffusion   the diffusion-policy head (paper A's policy); `flow`: the flow-matching head
+  image       camera images + proprioception, CNN encoder, the visual gap (paper A's setting)
+  physics | visual | visual_physics   the gap preset (default: the task's, sensor_physics for push_cube)
+  TASK        a registered task name, or an import path `my_pkg.my_module:MyTask`: the config's
+              `domains` block then holds that task's own domain fields (so
+              `--config.domains.real.<its field>=...` works), and `render` its camera
+
+Any field can be overridden, e.g. --config.method=cotrain --config.seed=3 --config.w=0.2.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
+import ml_collections
 import numpy as np
-
 from flax import nnx
+from ml_collections import config_dict
 
 from gdacot.align import METHODS
-from gdacot.envs import DOMAIN_NAMES, GAPS, REGIONS, TASKS, domain_from_config
+from gdacot.data.sources.config import check_sources, legacy_rlds_config, sources_config, upgrade_saved_config
+from gdacot.envs import DEFAULT_TASK, DOMAIN_NAMES, GAP_NAMES, TASKS, domain_from_config, get_task
 from gdacot.models import ENCODERS, HEADS
 
 
@@ -25,14 +44,57 @@ def parse_eval_pair(pair: str) -> tuple[str, str]:
   return domain, region
 
 
-def validate_config(cfg) -> None:
+# Fields every saved config has held since gdacot's first release: a config.json without them is
+# not a gdacot run's. Fields added since are filled with their defaults (`complete_saved_config`).
+REQUIRED_FIELDS = ("task", "method", "seed", "obs_horizon", "chunk", "execute", "model.encoder", "model.head",
+                   "model.latent_dim", "model.hidden", "model.depth", "optim.learning_rate",
+                   "optim.weight_decay", "optim.grad_clip", "domains", "eval.batch_size")
+
+
+def complete_saved_config(saved: dict) -> dict:
+  """A run's saved config (config.json) as this version reads it: fields it lacks (added to
+  gdacot since the run started) take their defaults, so an older run resumes and evaluates.
+  Raises ConfigError naming missing required fields or an unknown task."""
+  missing = []
+  for field in REQUIRED_FIELDS:
+    node = saved
+    for part in field.split("."):
+      if not isinstance(node, dict) or part not in node:
+        missing.append(field)
+        break
+      node = node[part]
+  if missing:
+    raise ConfigError(f"missing field(s) {missing}")
+  try:
+    defaults = get_config(saved["task"] if saved["task"] != DEFAULT_TASK else None).to_dict()
+  except ValueError as e:
+    raise ConfigError(f"task: {e}") from None
+  return _fill(json.loads(json.dumps(defaults)), upgrade_saved_config(saved))
+
+
+def _fill(defaults: dict, saved: dict) -> dict:
+  """`saved`, with what it lacks taken from `defaults` (recursively)."""
+  out = dict(defaults)
+  for k, v in saved.items():
+    out[k] = _fill(defaults[k], v) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
+  return out
+
+
+def validate_config(cfg, *, for_evaluation: bool = False) -> None:
+  """Refuses a config that cannot run, listing every problem (ConfigError). `for_evaluation`
+  skips what only training reads (dataset files, which evaluating a checkpoint does not need)."""
   problems = []
 
   def check(ok, msg):
     if not ok:
       problems.append(msg)
 
-  check(cfg.task in TASKS, f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
+  try:
+    task_class = get_task(cfg.task)
+  except ValueError as e:
+    problems.append(f"task: {e}")
+    raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems)) from None
+  task_regions = task_class.regions
   check(cfg.method in METHODS, f"unknown method {cfg.method!r}; known: {sorted(METHODS)}")
   check(0.0 <= cfg.w <= 1.0, f"w (share of real samples per BC batch) must be in [0, 1], got {cfg.w}")
   a = cfg.align
@@ -81,25 +143,41 @@ def validate_config(cfg) -> None:
     regions = tuple(d[key])
     check(len(regions) > 0, f"data.{key} is empty")
     for r in regions:
-      check(r in REGIONS, f"data.{key}: unknown region {r!r}; known: {sorted(REGIONS)}")
-  check(cfg.get("gap", "sensor_physics") in GAPS, f"gap: unknown gap {cfg.get('gap')!r}; known: {sorted(GAPS)}")
+      check(r in task_regions, f"data.{key}: unknown region {r!r} of task {cfg.task!r}; "
+            f"known: {sorted(task_regions)}")
+  gap = cfg.get("gap", None) or task_class.default_gap
+  check(gap in task_class.gaps(), f"gap: unknown gap {gap!r}; known: {sorted(task_class.gaps())}")
   for name in DOMAIN_NAMES:
     try:
       domain_from_config(cfg, name, "in")
     except (ValueError, TypeError) as e:
       problems.append(f"domains.{name}: {e}")
-  _check_rlds(cfg, problems)
+  if not for_evaluation:
+    check_sources(cfg, problems)
   check(cfg.eval.episodes > 0, f"eval.episodes must be positive, got {cfg.eval.episodes}")
   check(cfg.ckpt_eval.episodes >= 0, f"ckpt_eval.episodes must be >= 0, got {cfg.ckpt_eval.episodes}")
   for pair in tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs):
     try:
       domain, region = parse_eval_pair(pair)
       check(domain in DOMAIN_NAMES, f"eval pair {pair!r}: unknown domain {domain!r}; known: {list(DOMAIN_NAMES)}")
-      check(region in REGIONS, f"eval pair {pair!r}: unknown region {region!r}; known: {sorted(REGIONS)}")
+      check(region in task_regions, f"eval pair {pair!r}: unknown region {region!r} of task {cfg.task!r}; "
+            f"known: {sorted(task_regions)}")
     except ConfigError as e:
       problems.append(str(e))
   if problems:
     raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def check_mesh(cfg, mesh) -> None:
+  """Batches are split over the mesh's data axis: each must be a multiple of its size."""
+  from gdacot import parallel  # pylint: disable=g-import-not-at-top
+  n_data = parallel.data_parallel_size(mesh)
+  split_sizes = {"batch_size": cfg.batch_size, "align.batch_size": cfg.align.batch_size,
+                 "eval.batch_size": cfg.eval.batch_size, "data.demo_batch": cfg.data.demo_batch}
+  uneven = [f"{name}={value}" for name, value in split_sizes.items() if value % n_data]
+  if uneven:
+    raise ConfigError(f"{', '.join(uneven)}: batches are split over the {n_data} devices; make each a multiple "
+                      f"of {n_data}")
 
 
 def _check_observation(cfg, problems: list) -> None:
@@ -135,25 +213,197 @@ def _check_observation(cfg, problems: list) -> None:
         problems.append(f"model.cnn: {e}")
 
 
-def _check_rlds(cfg, problems: list) -> None:
-  """Dataset paths and key maps; the data itself is checked when it is read (DatasetError)."""
-  from gdacot.data.rlds_validate import DatasetError, parse_slice  # pylint: disable=g-import-not-at-top
-  for name in ("sim", "real"):
-    path, km = str(cfg[f"{name}_data"]), cfg.rlds[name]
-    if path and not os.path.isdir(os.path.expanduser(path)):
-      problems.append(f"{name}_data: {path!r} is not a directory")
-    if not str(km.split):
-      problems.append(f"rlds.{name}.split must name a split, e.g. 'train'")
-    if km.max_episodes < 0:
-      problems.append(f"rlds.{name}.max_episodes must be >= 0 (0: all), got {km.max_episodes}")
-    for field in ("state_slice", "action_slice"):
-      try:
-        parse_slice(km[field], f"rlds.{name}.{field}")
-      except DatasetError as e:
-        problems.append(str(e))
-    # The trainer feeds the encoder a flat state vector; images would be dropped silently.
-    encoder = ENCODERS.get(cfg.model.encoder)
-    if path and tuple(km.image_keys) and not getattr(encoder, "consumes_images", False):
-      problems.append(f"rlds.{name}.image_keys={tuple(km.image_keys)}: encoder {cfg.model.encoder!r} "
-                      "takes a flat state vector and cannot consume images; leave image_keys empty "
-                      "(tools.rlds_info and gdacot.data.load_rlds read and check images already)")
+# --- Defaults. -------------------------------------------------------------------------------
+
+
+def _domain_fields(task_class) -> ml_collections.ConfigDict:
+  """Every domain field of the task, unset: a field left None takes the gap preset's value."""
+  fields = {}
+  for f in dataclasses.fields(task_class.domain_class):
+    if f.name != "region":
+      default = f.default
+      fields[f.name] = config_dict.placeholder(str if isinstance(default, str) else
+                                               tuple if isinstance(default, tuple) else float)
+  return ml_collections.ConfigDict(fields)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variants = [v for v in (arg or "").split(",") if v]
+  # A variant that names a task (registered, or an import path) builds the config for it.
+  tasks = [v for v in variants if v in TASKS or ":" in v]
+  if len(tasks) > 1:
+    raise ValueError(f"config variants {tasks} name two tasks; choose one")
+  task = tasks[0] if tasks else DEFAULT_TASK
+  task_class = get_task(task)
+  variants = [v for v in variants if v not in tasks]
+
+  c = ml_collections.ConfigDict()
+  c.task = task
+  # real_only | sim_only | cotrain | mmd | ot_marginal | ot_joint | uot_joint | adda | cfg | cfg_adda
+  c.method = "uot_joint"
+  c.seed = 0
+  # Seeds trained together in one program (vmap over the train state, as purejaxrl does):
+  # seed, seed + 1, ..., seed + num_seeds - 1. They share the demos (generated with data.seed);
+  # evaluation reports every seed and the interval over seeds.
+  c.num_seeds = 1
+
+  # The two domains: "sim", and "real" = sim shifted by the gap preset (gdacot/envs/domains.py):
+  # sensor_physics (this state benchmark's) | physics | visual | visual_physics. Every field of
+  # either domain can be set on top, e.g. --config.domains.real.cube_mass=0.5.
+  c.gap = task_class.default_gap
+  c.domains = ml_collections.ConfigDict({name: _domain_fields(task_class) for name in DOMAIN_NAMES})
+
+  c.data = ml_collections.ConfigDict()
+  c.data.seed = -1  # the demos' seed; -1: the run's seed
+  c.data.num_sim_demos = 400  # split evenly over sim_regions
+  c.data.num_real_demos = 20  # split evenly over real_regions
+  c.data.sim_regions = ("in", "ood")
+  c.data.real_regions = ("in",)  # real demos never start in "ood": that is the generalisation test
+  c.data.expert_noise = 0.1
+  c.data.demo_batch = 128
+
+  # Demos read from dataset files instead of generated (a dataset directory of a registered
+  # format, gdacot/data/sources/): "" generates them in MJX. A domain read from a dataset ignores
+  # num_*_demos and *_regions. sources.<domain> maps step fields to the policy's inputs.
+  c.real_data = ""
+  c.sim_data = ""
+  c.sources = sources_config()  # per domain: format ("" detects it) and key map (gdacot/data/sources/)
+  c.rlds = legacy_rlds_config()  # the old name of the key map: a field set here overrides sources.<domain>
+
+  # "state": the 8-d state vector (MLP encoder); "image": the on-device camera's frames plus
+  # proprioception (model.encoder must be "cnn"), rendered as `render` says.
+  c.observation = "state"
+  camera_pos, camera_lookat, fovy = task_class.default_camera
+  c.render = ml_collections.ConfigDict({
+      "height": 32, "width": 32,
+      "depth": False,  # a 4th, depth channel
+      "far": 2.0,  # metres: depth of empty pixels, and the top of the depth channel's range
+      "camera_pos": tuple(camera_pos), "camera_lookat": tuple(camera_lookat), "fovy": float(fovy),  # the sim camera
+  })
+  c.augment = ml_collections.ConfigDict({"random_shift": 2})  # DrQ shift of training images, pixels (0: off)
+
+  c.obs_horizon = 2
+  c.chunk = 8  # actions predicted
+  c.execute = 2  # actions executed before predicting again
+
+  c.model = ml_collections.ConfigDict()
+  c.model.encoder = "mlp"
+  c.model.head = "mlp"  # mlp (regression, fast) | diffusion | flow
+  c.model.latent_dim = 64
+  c.model.hidden = 256
+  c.model.depth = 2
+  # Settings of the image encoder (gdacot/models/encoders.py), read when it is chosen.
+  c.model.cnn = ml_collections.ConfigDict({"channels": (16, 32), "groups": 8, "pooling": "spatial_softmax"})
+  # Settings of the generative heads, read when that head is chosen.
+  c.model.diffusion = ml_collections.ConfigDict({"train_steps": 100, "sample_steps": 10})  # DDPM / DDIM
+  c.model.flow = ml_collections.ConfigDict({"sample_steps": 10})  # Euler steps
+
+  # Mixing ratio, PER SAMPLE: the share of real samples in every BC batch (not the share of
+  # real datasets). real_only and sim_only force it to 1 and 0.
+  c.w = 0.1
+  c.batch_size = 256
+
+  c.align = ml_collections.ConfigDict()
+  # L = L_BC + lam * L_align for OT and MMD (0.1 over-aligns here: BC loss 2.5x, real success ~0);
+  # adv_lam weighs the adversarial (gradient-reversal) loss of adda and cfg_adda instead.
+  c.align.lam = 0.01
+  c.align.adv_lam = 0.1
+  c.align.batch_size = 128  # B_ot: sim and real OT batches of this size each
+  c.align.target = "action"  # y of the joint cost: "action" (first of the chunk) or "proprio"
+  c.align.alpha_feat = 1.0
+  c.align.alpha_y = 1.0
+  c.align.normalize_cost = True  # each cost term / its detached mean; see gdacot/align/uot.py
+  c.align.epsilon = 0.05  # entropic regularisation, relative to the normalised cost
+  c.align.rho = 1.0  # KL marginal penalty (POT's reg_m); OTT tau = rho / (rho + epsilon)
+  c.align.differentiate_plan = False  # True: gradients through the Sinkhorn iterations too
+  c.align.sinkhorn_iters = 200
+  c.align.sinkhorn_threshold = 1e-3
+  # OT batches: "dtw" pairs each real frame with a sim frame near a DTW-matched frame of a
+  # DTW-close sim demo (paper A's sampler); "random" draws the two batches independently.
+  c.align.pairing = "dtw"
+  # DTW on the z-scored pusher position; distance = mean ground distance along the warping
+  # path. sharpness 20 / cutoff 0.3 give ~18 effective sim demos per real demo here (paper A's
+  # 10 / 0.01 give ~33); window in frames, the low end of paper A's 5-40 sweep (gdacot/data/pairing.py).
+  c.align.dtw = ml_collections.ConfigDict({"sharpness": 20.0, "cutoff": 0.3, "window": 5})
+
+  # Domain label of cfg / cfg_adda (paper B): dropped with probability `dropout` in training;
+  # at inference the policy is guided with (1 + g) f(c) - g f(none), g = `guidance`.
+  c.domain_label = ml_collections.ConfigDict({"dropout": 0.2, "guidance": -0.5})
+
+  # Paper B's alignment analysis at each checkpoint and at the end, on the EMA encoder's
+  # features of this many fixed frames per domain: Wasserstein distance and discernibility.
+  c.analysis = ml_collections.ConfigDict({"frames": 1024})
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.learning_rate = 1e-3
+  c.optim.weight_decay = 1e-4
+  c.optim.grad_clip = 1.0
+
+  c.ema_decay = 0.999  # EMA of the parameters (with warm-up); evaluation uses it (eval.use_ema)
+
+  c.steps = 4000
+  c.log_every = 100
+  c.ckpt_every = 1000  # a multiple of log_every
+  c.keep_checkpoints = 3  # the newest k ...
+  c.keep_best = 1  # ... plus the best k by best_metric ("" keeps only the newest)
+  c.best_metric = "eval/real:in"  # any logged metric, or "eval/DOMAIN:REGION" from ckpt_eval
+  c.best_mode = "max"
+  # Scoring at each checkpoint, for best_metric: compiled MJX rollouts of the EMA parameters.
+  c.ckpt_eval = ml_collections.ConfigDict()
+  c.ckpt_eval.episodes = 100  # 0: no scoring
+  c.ckpt_eval.pairs = ("real:in",)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.episodes = 200
+  c.eval.batch_size = 100
+  c.eval.pairs = ("real:in", "real:ood", "sim:in", "sim:ood")
+  c.eval.use_ema = True
+
+  known = ("smoke", "diffusion", "flow", "image", *sorted(set(GAP_NAMES) - {"sensor_physics"}), *sorted(TASKS))
+  unknown = sorted(set(variants) - set(known))
+  if unknown:
+    raise ValueError(f"unknown config variant(s) {unknown}; use {', '.join(known)} or a task's import path "
+                     "'my_pkg.my_module:MyTask' (comma-separated)")
+  if "diffusion" in variants and "flow" in variants:
+    raise ValueError("config variants 'diffusion' and 'flow' name two heads; choose one")
+  gaps = [v for v in variants if v in GAP_NAMES]
+  if len(gaps) > 1:
+    raise ValueError(f"config variants {gaps} name two gaps; choose one")
+  if "image" in variants:
+    # Camera observations, and paper A's visual gap unless a gap variant says otherwise. Sized
+    # for a 2-core CPU (a uot_joint step ~0.15 s; channels (16, 32) cost 4.5x that): on a GPU,
+    # raise model.cnn.channels, batch sizes and render size.
+    c.observation = "image"
+    c.model.encoder = "cnn"
+    c.model.cnn.channels = (8, 16)
+    c.gap = "visual"
+    c.batch_size = 64
+    c.align.batch_size = 64
+    c.steps = 1500
+    c.ckpt_every = 500
+    c.analysis.frames = 512
+  if gaps:
+    c.gap = gaps[0]
+  if "diffusion" in variants or "flow" in variants:
+    # Paper A's policy shape: a generative head, a longer chunk, half of it executed.
+    c.model.head = "diffusion" if "diffusion" in variants else "flow"
+    c.chunk = 16
+    c.execute = 8
+  if "smoke" in variants:
+    c.data.num_sim_demos = 16
+    c.data.num_real_demos = 4
+    c.data.demo_batch = 16
+    c.model.hidden = 64
+    c.batch_size = 32
+    c.align.batch_size = 16
+    c.steps = 40
+    c.log_every = 10
+    c.ckpt_every = 20
+    c.ckpt_eval.episodes = 8
+    c.eval.episodes = 8
+    c.eval.batch_size = 8
+    c.eval.pairs = ("real:in", "real:ood")
+    c.analysis.frames = 64
+    c.render.height = c.render.width = 16
+    c.model.cnn.channels = (8, 16)
+  return c

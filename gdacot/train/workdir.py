@@ -35,6 +35,11 @@ def prepare_workdir(workdir: str, config: dict) -> bool:
         saved = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
       raise WorkdirError(f"{path} is unreadable ({e}); refusing to touch {workdir}") from e
+    from gdacot.train.config import ConfigError, complete_saved_config  # pylint: disable=g-import-not-at-top
+    try:  # a run started by an older gdacot lacks the fields added since: they take their defaults
+      saved = complete_saved_config(saved)
+    except ConfigError as e:
+      raise WorkdirError(f"{path} is not a config this version can resume ({e}); refusing to touch {workdir}") from e
     a, b = _flatten(saved), _flatten(config)
     diff = sorted(
         k for k in set(a) | set(b)

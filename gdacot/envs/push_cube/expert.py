@@ -11,12 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gdacot.envs.push_cube import GOAL, SUCCESS_RADIUS, PushCube, State
+from gdacot.envs.base import State
+from gdacot.envs.push_cube.domain import GOAL, SUCCESS_RADIUS
 
 PUSHER_RADIUS = 0.015
 
 
-def expert_action(env: PushCube, state: State) -> jax.Array:
+def push_expert_action(env, state: State) -> jax.Array:
   """The clean expert action for the true state."""
   data = state.data
   half = state.domain.cube_half_size
@@ -55,15 +56,3 @@ def expert_action(env: PushCube, state: State) -> jax.Array:
   )
   target = jnp.where(dist < SUCCESS_RADIUS * 0.6, ee, target)  # done: hold still
   return jnp.clip((target - ee) / env.max_delta, -1.0, 1.0)
-
-
-def noisy_expert_action(env: PushCube, state: State, key: jax.Array, noise: float = 0.1):
-  """(executed, label): the expert's action perturbed by Gaussian noise, and the clean one.
-
-  Demos execute the noisy action but record the clean one as the label (DART, Laskey et
-  al. 2017): the demos visit the states a slightly-off policy reaches and show how to
-  recover from them, which makes behaviour cloning far more robust than cloning the noise.
-  """
-  clean = expert_action(env, state)
-  noisy = jnp.clip(clean + noise * jax.random.normal(key, clean.shape), -1.0, 1.0)
-  return noisy, clean

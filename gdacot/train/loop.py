@@ -1,0 +1,233 @@
+"""`train(config, workdir) -> results`: one co-training run, end to end.
+
+Reads top to bottom (big_vision's train.py): check the config, read any dataset files, claim
+the workdir, build the run (demos on the device, datasets, DTW pairing, policy, compiled
+step and rollout: gdacot.train.build), resume from the newest checkpoint if the workdir holds
+this run, train in compiled chunks (SIGTERM saves and returns), score and analyse at
+checkpoints, evaluate the EMA parameters in MJX and write eval.json.
+
+Every device of every process is in one mesh: demo generation, training batches and
+evaluation episodes are split over it (gdacot/parallel.py). Process 0 writes the run's files;
+all processes write checkpoints together. `python -m experiments.cotrain` is a thin command
+line around this function; from Python:
+
+    from gdacot.train import get_config, train
+    cfg = get_config("smoke")
+    results = train(cfg, "runs/smoke")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import jax
+import numpy as np
+from flax import nnx
+
+from gdacot import parallel
+from gdacot import rollout as rollouts
+from gdacot.align import DOMAIN_LABELS
+from gdacot.align.analysis import alignment_report
+from gdacot.data import demos_key, eval_skips, load_configured
+from gdacot.data.sources.config import apply_legacy_rlds
+from gdacot.envs import as_json, domain_from_config, env_from_config
+from gdacot.progress import Progress
+from gdacot.train.build import build, checkpoint_record, seed_slice
+from gdacot.train.checkpoints import CheckpointError, Checkpoints
+from gdacot.train.config import check_mesh, parse_eval_pair, validate_config
+from gdacot.train.metrics import MetricsWriter
+from gdacot.train.preemption import PreemptionGuard
+from gdacot.train.workdir import prepare_workdir
+
+
+def _log(line: str) -> None:
+  print(line, flush=True)
+
+
+def train(cfg, workdir: str, mesh=None) -> dict:
+  """Runs (or resumes) the co-training run `cfg` in `workdir`; returns what eval.json holds, or
+  {"preempted_at": step} when SIGTERM stopped it (rerun the same call to resume)."""
+  apply_legacy_rlds(cfg)  # the old rlds.* key-map names, moved to sources.* before the config is saved
+  validate_config(cfg)
+  mesh = mesh if mesh is not None else parallel.make_mesh()
+  check_mesh(cfg, mesh)
+  # Demos given as dataset files are read and checked whole before the workdir is touched.
+  env = env_from_config(cfg)
+  from_files = load_configured(cfg, env.obs_size, env.action_size)
+  chief = parallel.is_chief()  # process 0 writes the run's files
+  resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
+  t_start = time.perf_counter()
+  _log(f"gdacot: task={cfg.task} method={cfg.method} seeds={[cfg.seed + k for k in range(cfg.num_seeds)]} "
+       f"devices={jax.device_count()} ({jax.devices()[0].platform}, {jax.process_count()} process(es)) "
+       f"workdir={workdir}{' (resuming)' if resume else ''}")
+
+  # --- Assemble: demos, datasets, pairing, policy, train state, step, rollout. -------------
+  run = build(cfg, mesh, env=env, from_files=from_files, pairing_file=os.path.join(workdir, "pairing.npz"),
+              log=_log)
+  method, seeds, num_seeds = run.method, run.seeds, run.num_seeds
+  n_real, n_sim = run.demos["real"].num_frames, run.demos["sim"].num_frames
+  _log(f"mixing ratio w={method.mixing_ratio(cfg.w)} (per sample). Guideline (paper B): natural "
+       f"w_n=N/(N+M)={n_real / (n_real + n_sim):.3f}"
+       + (f", upper sqrt(N/M)={math.sqrt(n_real / n_sim):.3f}" if n_sim > 5 * n_real else ""))
+  domain = lambda name, region: domain_from_config(cfg, name, region)
+
+  # --- Resume from the newest complete checkpoint. -------------------------------------------
+  data_ids = run.data_ids()
+  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
+                      keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
+  latest = ckpts.latest_step()
+  state, normalizer, data = run.state, run.normalizer, run.data
+  if latest is not None:
+    saved = ckpts.read_record(latest)["sampler"]["data"]
+    if saved != data_ids:  # demos are a function of the config: a difference means changed code
+      raise CheckpointError(f"the demos now differ from those checkpoint {latest} was trained on "
+                            f"(saved {saved}, now {data_ids}): a dataset file, or the task or expert "
+                            "code, changed since; resume with the same data, or use a new --workdir")
+    state, _ = ckpts.restore(latest, state, normalizer, sharding=parallel.replicated(mesh))
+    _log(f"resumed from checkpoint step {latest}")
+
+  def save(state, step, metrics):
+    record = checkpoint_record(cfg.to_dict(), state_rng=parallel.to_host(state.rng), step=step,
+                               obs_size=run.spec["obs_size"], action_size=run.spec["action_size"], data=data_ids,
+                               image_shape=run.spec["image_shape"])
+    ckpts.save(step, state, normalizer, record, metrics)
+
+  # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
+  eval_params = lambda s: s.ema_params if cfg.eval.use_ema else s.params
+  skipped = eval_skips(tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs), from_files, cfg.task,
+                       (run.spec["obs_size"], run.spec["action_size"]), (env.obs_size, env.action_size))
+  for pair, reason in skipped.items():
+    _log(f"note: no MJX evaluation of {pair}: {reason}")
+
+  def score(state, step, pairs, episodes, key_of_seed, name):
+    """Success of every seed's policy per (domain, region) pair, as result entries (seed by
+    seed; episode keys from `key_of_seed(seed)`, so a seed scores as its own run would)."""
+    entries = []
+    for k, seed in enumerate(seeds):
+      params = seed_slice(eval_params(state), k, num_seeds)
+      for pair in (p for p in pairs if p not in skipped):
+        dname, region = parse_eval_pair(pair)
+        successes, n, _ = rollouts.evaluate(run.rollout, params, normalizer, key_of_seed(seed), domain(dname, region),
+                                            episodes, cfg.eval.batch_size, name=f"{name} {pair} seed {seed}",
+                                            label=DOMAIN_LABELS[dname], guidance=cfg.domain_label.guidance)
+        entries.append(rollouts.result_entry(method=cfg.method, domain=dname, region=region,
+                                             successes=successes, episodes=n, step=step, seed=seed))
+    return entries
+
+  # --- Alignment analysis (paper B): the EMA encoder's features of fixed frames per domain. --
+  key = demos_key(cfg)
+  analysis_frames = {name: ds.sample(jax.random.fold_in(key, 6 + i), min(cfg.analysis.frames, ds.num_frames)).obs
+                     for i, (name, ds) in enumerate((("sim", data.sim), ("real", data.real)))}
+  features_fn = jax.jit(lambda params, obs: nnx.merge(run.graphdef, params).features(obs))
+
+  def analyse(state):
+    """Per seed: the alignment report and the features (host arrays)."""
+    out = []
+    for k in range(num_seeds):
+      params = seed_slice(eval_params(state), k, num_seeds)
+      z = {name: parallel.to_host(features_fn(params, obs)) for name, obs in analysis_frames.items()}
+      out.append((alignment_report(z["sim"], z["real"], jax.random.fold_in(key, 8)), z))
+    return out
+
+  # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
+  # SIGTERM (preemption) is honoured at the next chunk boundary: save, then return.
+  # A run killed before its first checkpoint restarts at 0: its logged rows are dropped too.
+  writer = MetricsWriter(workdir, resume_step=latest or 0) if chief else None
+  step = latest or 0
+  progress = Progress("train", cfg.steps, unit="steps", initial=step)
+  with PreemptionGuard() as preemption:
+    while step < cfg.steps:
+      n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
+      state, metrics = run.chunk_fn(state, data, n)
+      step += n
+      per_seed = parallel.to_host(metrics)  # (num_seeds,) arrays when several seeds train
+      if not all(np.all(np.isfinite(v)) for v in per_seed.values()):
+        raise FloatingPointError(f"non-finite metrics at step {step}: {per_seed}")
+      metrics = {k: float(np.mean(v)) for k, v in per_seed.items()}  # over seeds
+      if num_seeds > 1:
+        metrics.update({f"{k}/seed{s}": float(per_seed[k][i]) for k in ("loss", "bc_loss")
+                        for i, s in enumerate(seeds)})
+      checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
+      if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
+        entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, rollouts.scoring_key, "score")
+        for pair in cfg.ckpt_eval.pairs:
+          rates = {e["seed"]: e["success_rate"] for e in entries if f"{e['domain']}:{e['region']}" == pair}
+          if rates:
+            metrics[f"eval/{pair}"] = float(np.mean(list(rates.values())))  # mean over seeds
+            if num_seeds > 1:
+              metrics.update({f"eval/{pair}/seed{s}": r for s, r in rates.items()})
+      if checkpoint_now and cfg.analysis.frames > 0:
+        reports = [r for r, _ in analyse(state)]
+        metrics.update({f"analysis/{k}": float(np.mean([r[k] for r in reports]))
+                        for k in ("wasserstein", "discernibility")})
+      if chief:
+        writer.write(step, metrics)
+      extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
+      if "ot_mass" in metrics:
+        extra += f" ot_mass {metrics['ot_mass']:.3f}"
+      progress.update(step, extra=extra, force=True)
+      if preemption.requested():
+        save(state, step, metrics)
+        ckpts.close()
+        if chief:
+          writer.close()
+        _log(f"preempted (SIGTERM): saved checkpoint step {step}; rerun the same command to resume")
+        return {"preempted_at": step}
+      if checkpoint_now:
+        save(state, step, metrics)
+    if chief:
+      writer.close()
+    ckpts.close()
+
+    # --- Final evaluation in each (domain, region). -----------------------------------------
+    results = []
+    for pair in cfg.eval.pairs:
+      if preemption.requested():
+        _log(f"preempted (SIGTERM) during evaluation; checkpoint {step} is complete: rerun the same "
+             "command to evaluate")
+        return {"preempted_at": step}
+      results += score(state, step, [pair], cfg.eval.episodes, rollouts.evaluation_key, "eval")
+
+  alignment = None
+  if cfg.analysis.frames > 0:  # the final features, for tools.plot_features, and their metrics
+    reports = analyse(state)
+    alignment = [dict(r, seed=s, step=step) for s, (r, _) in zip(seeds, reports)]
+    report, z = reports[0]
+    features_path = os.path.join(workdir, "analysis", "features.npz")
+    if chief:  # the first seed's features
+      os.makedirs(os.path.dirname(features_path), exist_ok=True)
+      with open(features_path + ".tmp", "wb") as f:
+        np.savez(f, z_sim=z["sim"], z_real=z["real"], method=cfg.method, step=step, seed=seeds[0],
+                 wasserstein=report["wasserstein"], discernibility=report["discernibility"])
+      os.replace(features_path + ".tmp", features_path)
+    for a in alignment:
+      _log(f"alignment at step {step}, seed {a['seed']}: Wasserstein {a['wasserstein']:.3f}, discernibility "
+           f"{a['discernibility']:.3f}")
+    _log(f"features of seed {seeds[0]}: {features_path} (plot: python -m tools.plot_features "
+         f"--features={features_path} --out=pca.png)")
+    if num_seeds == 1:
+      alignment = alignment[0]
+  out = {"results": results, "alignment": alignment, "wall_time_s": time.perf_counter() - t_start,
+         "params": "ema" if cfg.eval.use_ema else "raw",
+         "demos": {"sim_frames": n_sim, "real_frames": n_real},
+         # The domains as run (the gap preset plus overrides), so a result names its gap in full.
+         "task": cfg.task, "gap": cfg.get("gap", "sensor_physics"), "observation": cfg.get("observation", "state"),
+         "domains": {name: as_json(domain(name, "in")) for name in ("sim", "real")},
+         "skipped": [{"pair": p, "reason": r} for p, r in skipped.items() if p in cfg.eval.pairs]}
+  if num_seeds > 1:
+    out["over_seeds"] = rollouts.aggregate_over_seeds(results)
+  if chief:
+    tmp = os.path.join(workdir, "eval.json.tmp")
+    with open(tmp, "w") as f:
+      json.dump(out, f, indent=2)
+    os.replace(tmp, os.path.join(workdir, "eval.json"))
+  _log(rollouts.format_table(results))
+  for row in out.get("over_seeds", []):
+    _log(f"over seeds {row['seeds']}: {row['domain']}/{row['region']} mean {row['mean']:.3f}, "
+         f"95% t-interval [{row['seed_ci95'][0]:.2f}, {row['seed_ci95'][1]:.2f}]")
+  _log(f"wrote {os.path.join(workdir, 'eval.json')} ({out['wall_time_s']:.0f}s)")
+  return out
+
