@@ -17,7 +17,7 @@ Writes alignment_analysis.json (per method and seed: W2, discernibility, success
 correlations over methods of W2 and of discernibility with real success, and over all runs),
 alignment_analysis.md, alignment_analysis.png (success against W2 and against discernibility,
 95% error bars on both axes) and pca/<method>.png (each method's features of its first seed on
-their 2 principal components, tools.plot_features).
+their 2 principal components, gdacot.align.plots).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 
 from experiments import grid
+from gdacot import stats
 
 NAME = "alignment_analysis"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "alignment_analysis.py")
@@ -79,8 +80,8 @@ def correlations(cfg, methods: list[dict]) -> list[dict]:
       ys = [m["success"][pair]["mean"] for m in methods]
       xs_runs = [x for m in methods for x in m[metric]["per_seed"]]
       ys_runs = [y for m in methods for y in m["success"][pair]["per_seed"]]
-      out.append({"metric": metric, "pair": pair, "over_methods": grid.pearson(xs, ys),
-                  "over_runs": grid.pearson(xs_runs, ys_runs)})
+      out.append({"metric": metric, "pair": pair, "over_methods": stats.pearson(xs, ys),
+                  "over_runs": stats.pearson(xs_runs, ys_runs)})
   return out
 
 
@@ -146,8 +147,8 @@ def plot(cfg, record: dict):
 
 
 def pca_figures(record: dict, workdir: str) -> list[str]:
-  """pca/<method>.png from each run's features (its first seed), by tools.plot_features."""
-  from tools.plot_features import default_title, load_features, plot_features  # pylint: disable=g-import-not-at-top
+  """pca/<method>.png from each run's features (its first seed), by gdacot.align.plots."""
+  from gdacot.align.plots import default_title, load_features, plot_features  # pylint: disable=g-import-not-at-top
   os.makedirs(os.path.join(workdir, "pca"), exist_ok=True)
   written = []
   for c in record["cells"]:

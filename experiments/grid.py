@@ -11,16 +11,18 @@ all train in ONE program (`--config.num_seeds=S`, vmapped over seeds). The grid
   3. runs the cells one by one as `python -m experiments.cotrain --workdir=WORKDIR/runs/<cell>`
      (output in WORKDIR/logs/<cell>.log), one progress line per cell. A cell whose eval.json exists
      is skipped, and an interrupted one resumes from its checkpoint, so rerunning the same command
-     continues an interrupted sweep;
+     continues an interrupted sweep. SIGTERM to the sweep (Kubernetes and Slurm signal only the
+     main process) is passed on to the running cell, which saves a checkpoint and stops; the sweep
+     then exits 0 and says that a rerun continues;
   4. summarises each cell's eval.json per (domain, region): the mean success over seeds with its
-     95% t-interval over seeds and the pooled Wilson interval (gdacot.rollout.aggregate_over_seeds),
+     95% t-interval over seeds and the pooled Wilson interval (gdacot.stats.aggregate_over_seeds),
      the per-seed rates, and per seed the final alignment numbers (W2, discernibility).
 
 The experiment config carries the fields every grid reads: num_seeds, seed (the first seed),
 eval_pairs, cotrain_variant and cotrain_overrides ("FIELD=VALUE" strings set on every cell).
-The modules turn the cell records into tables, claims and plots and write them with
-`write_outputs`: WORKDIR/<name>.json (every number, per seed too, the config, the commands, the
-machine, wall times), WORKDIR/<name>.md and PNGs.
+The modules turn the cell records into tables, claims and plots (statistics from gdacot.stats) and
+write them with `write_outputs`: WORKDIR/<name>.json (every number, per seed too, the config, the
+commands, the machine, wall times), WORKDIR/<name>.md and PNGs.
 
 The command-line process never touches an accelerator (`main` pins its JAX to the CPU): the cells
 get it.
@@ -33,8 +35,8 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +44,7 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from gdacot.stats import t_interval
+from gdacot import io, machine, stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COTRAIN_CONFIG = os.path.join(ROOT, "experiments", "configs", "cotrain.py")
@@ -57,6 +59,10 @@ class GridError(ValueError):
 
 class CellFailed(RuntimeError):
   """A cell's cotrain run failed; its log says why. Rerunning resumes the sweep (exit code 1)."""
+
+
+class Interrupted(Exception):
+  """SIGTERM stopped the sweep cleanly, its running cell checkpointed: a rerun continues (exit 0)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,23 +209,17 @@ def claim_workdir(workdir: str, name: str, cfg) -> bool:
     raise GridError(f"workdir {workdir} exists, is not empty and holds no {MARKER}: not an experiment "
                     "workdir; refusing to write into it (use a new --workdir)")
   os.makedirs(workdir, exist_ok=True)
-  write_text(marker, json.dumps(mine, indent=2))
+  io.write_json(marker, mine)
   return False
 
 
 # --- Statistics. -------------------------------------------------------------------------------
 
-def mean_interval(values) -> dict:
-  mean, lo, hi = t_interval(values)
-  return {"mean": mean, "ci95": None if lo is None else [lo, hi], "per_seed": [float(v) for v in values]}
-
-
 def summarise_success(results: list[dict]) -> dict:
   """eval.json result entries (every seed of one cell) -> {"real:in": row, ...}: mean over seeds,
   95% t-interval over seeds (null for one seed), pooled Wilson interval and the per-seed rates."""
-  from gdacot.rollout import aggregate_over_seeds  # pylint: disable=g-import-not-at-top
   out = {}
-  for row in aggregate_over_seeds(results):
+  for row in stats.aggregate_over_seeds(results):
     pair = f"{row['domain']}:{row['region']}"
     by_seed = {e["seed"]: e for e in results if (e["domain"], e["region"]) == (row["domain"], row["region"])}
     row = dict(row, per_seed=[by_seed[s]["success_rate"] for s in row["seeds"]],
@@ -231,14 +231,10 @@ def summarise_success(results: list[dict]) -> dict:
   return out
 
 
-def _no_spread(values) -> bool:
-  return len(values) > 1 and max(values) == min(values)
-
-
 def shown_interval(row: dict) -> tuple[float, float]:
   """The interval the tables and plots show: the t-interval over seeds, or the pooled Wilson
   interval where that one says nothing (one seed) or collapses (every seed scored the same)."""
-  if row["seed_ci95"] is None or _no_spread(row["per_seed"]):
+  if row["seed_ci95"] is None or stats.all_equal(row["per_seed"]):
     return tuple(row["pooled_wilson95"])
   return tuple(row["seed_ci95"])
 
@@ -251,44 +247,7 @@ def interval_note(num_seeds: int) -> str:
 
 def fmt(row: dict) -> str:
   lo, hi = shown_interval(row)
-  return f"{row['mean']:.2f} [{lo:.2f}, {hi:.2f}]" + ("†" if _no_spread(row["per_seed"]) else "")
-
-
-def paired_difference(a: dict, b: dict) -> dict:
-  """Success of cell a minus cell b in one pair, seed by seed (a seed's runs share their
-  initialisation key and evaluation episodes, so pairing removes that common noise): the mean
-  difference and its 95% t-interval over seeds."""
-  rates_a, rates_b = dict(zip(a["seeds"], a["per_seed"])), dict(zip(b["seeds"], b["per_seed"]))
-  seeds = sorted(set(rates_a) & set(rates_b))
-  diffs = [rates_a[s] - rates_b[s] for s in seeds]
-  mean, lo, hi = t_interval(diffs)
-  ci = None if lo is None else [lo, hi]
-  return {"mean_diff": mean, "ci95": ci, "seeds": seeds, "per_seed_diff": diffs, "verdict": verdict(ci, diffs)}
-
-
-def verdict(ci, diffs) -> str:
-  if ci is None:
-    return "one seed: no interval"
-  if _no_spread(diffs):  # a zero-width interval from a few discrete rates is no evidence
-    return "the same difference on every seed: no spread to judge it by"
-  return "higher" if ci[0] > 0 else "lower" if ci[1] < 0 else "no clear difference (interval contains 0)"
-
-
-def pearson(xs, ys) -> dict:
-  """Pearson correlation with its p-value and 95% (Fisher) interval; r null when undefined."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from scipy import stats  # pylint: disable=g-import-not-at-top
-  x, y = np.asarray(xs, float), np.asarray(ys, float)
-  out = {"n": int(len(x)), "r": None, "p_value": None, "ci95": None}
-  if len(x) < 3:
-    return dict(out, note="needs at least 3 points")
-  if np.ptp(x) == 0 or np.ptp(y) == 0:
-    return dict(out, note="one of the two is constant")
-  res = stats.pearsonr(x, y)
-  out.update(r=float(res.statistic), p_value=float(res.pvalue))
-  if len(x) > 3:
-    out["ci95"] = [float(v) for v in res.confidence_interval(0.95)]
-  return out
+  return f"{row['mean']:.2f} [{lo:.2f}, {hi:.2f}]" + ("†" if stats.all_equal(row["per_seed"]) else "")
 
 
 # --- Running the grid. -------------------------------------------------------------------------
@@ -298,10 +257,15 @@ def _read_json(path: str):
     return json.load(f)
 
 
+def _timing_path(workdir: str, cell: Cell) -> str:
+  """Where the cell's command, status and wall time (summed over its runs) are kept."""
+  return os.path.join(workdir, "logs", f"{cell.name}.json")
+
+
 def _cell_record(cell: Cell, cfg, workdir: str, status: str) -> dict:
   run_dir = os.path.join(workdir, "runs", cell.name)
   ev = _read_json(os.path.join(run_dir, "eval.json"))
-  timing_path = os.path.join(workdir, "logs", f"{cell.name}.json")
+  timing_path = _timing_path(workdir, cell)
   timing = _read_json(timing_path) if os.path.exists(timing_path) else {}
   alignment = ev.get("alignment")
   alignment = [] if alignment is None else [alignment] if isinstance(alignment, dict) else alignment
@@ -313,7 +277,7 @@ def _cell_record(cell: Cell, cfg, workdir: str, status: str) -> dict:
       "seeds": sorted({e["seed"] for e in ev["results"]}), "demos": ev.get("demos"),
       "cotrain_config": _read_json(os.path.join(run_dir, "config.json")),  # what the run trained with
       "success": success, "results": ev["results"],
-      "alignment": {k: mean_interval([a[k] for a in alignment]) for k in ("wasserstein", "discernibility")}
+      "alignment": {k: stats.mean_interval([a[k] for a in alignment]) for k in ("wasserstein", "discernibility")}
                    if alignment else None,
       "alignment_per_seed": alignment,
   }
@@ -328,9 +292,48 @@ def _outcome(record: dict) -> str:
   return ", ".join(parts) + (f" ({took:.0f}s)" if took is not None else "")
 
 
-def _run_cell(cell: Cell, cfg, workdir: str, tag: str) -> None:
+class _ForwardSigterm:
+  """While active, SIGTERM to the sweep is noted and passed on to the running cell's process.
+
+  Schedulers (Kubernetes, Slurm) signal only the main process of a job: without this the sweep
+  would die and leave its training child running unsignalled, to be killed without a checkpoint
+  when the grace period ends. A cotrain run that gets SIGTERM saves a checkpoint at its next chunk
+  boundary and exits 0; the sweep waits for that, then stops."""
+
+  def __init__(self):
+    self.requested = False
+    self._child = None
+
+  def __enter__(self) -> "_ForwardSigterm":
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    signal.signal(signal.SIGTERM, self._previous)
+
+  def _handle(self, signum, frame) -> None:
+    self.requested = True
+    if self._child is not None:
+      self._child.send_signal(signal.SIGTERM)  # a no-op once the child has been waited for
+
+  def wait(self, proc: subprocess.Popen) -> int:
+    """Waits for proc, forwarding SIGTERM to it, also one that came while it was starting."""
+    self._child = proc
+    try:
+      if self.requested:
+        proc.send_signal(signal.SIGTERM)
+      return proc.wait()
+    finally:
+      self._child = None
+
+
+def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm) -> None:
+  """Runs the cell's cotrain program to its eval.json; raises Interrupted if SIGTERM stopped it
+  (at its latest checkpoint) and CellFailed if it failed."""
   run_dir = os.path.join(workdir, "runs", cell.name)
   log_path = os.path.join(workdir, "logs", f"{cell.name}.log")
+  timing_path = _timing_path(workdir, cell)
+  earlier = _read_json(timing_path) if os.path.exists(timing_path) else {}
   cmd = command(cell, cfg, run_dir)
   print(f"{tag}: running{' (resuming its checkpoint)' if os.path.isdir(run_dir) else ''}, log {log_path}",
         flush=True)
@@ -338,30 +341,29 @@ def _run_cell(cell: Cell, cfg, workdir: str, tag: str) -> None:
   with open(log_path, "a") as log:
     log.write(f"$ {shlex.join(cmd)}\n")
     log.flush()
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-  wall = time.perf_counter() - t0
-  if proc.returncode != 0 or not os.path.exists(os.path.join(run_dir, "eval.json")):
+    code = sigterm.wait(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+  finished = code == 0 and os.path.exists(os.path.join(run_dir, "eval.json"))
+  # Killed by the forwarded signal before it could set its own handler: it resumes all the same.
+  interrupted = not finished and sigterm.requested and code in (0, -signal.SIGTERM)
+  status = "ran" if finished else "interrupted" if interrupted else "failed"
+  io.write_json(timing_path, {"command": shlex.join(cmd), "status": status, "runs": earlier.get("runs", 0) + 1,
+                              "wall_time_s": earlier.get("wall_time_s", 0.0) + time.perf_counter() - t0})
+  if interrupted:
+    with open(log_path, "a") as log:
+      log.write(f"--- the sweep got SIGTERM and passed it on (exit code {code}); rerun the sweep to continue\n")
+    raise Interrupted(f"{tag}: interrupted by SIGTERM, passed on to the cell, which stopped at its latest "
+                      "checkpoint; rerun the same command to continue the sweep")
+  if not finished:
     with open(log_path) as f:
       tail = "".join(f.readlines()[-25:])
-    raise CellFailed(f"cell {cell.name} failed (exit code {proc.returncode}, no eval.json); the end of "
+    raise CellFailed(f"cell {cell.name} failed (exit code {code}, no eval.json); the end of "
                      f"{log_path}:\n{tail}\nrerun the same command to resume the sweep")
-  write_text(os.path.join(workdir, "logs", f"{cell.name}.json"),
-             json.dumps({"command": shlex.join(cmd), "wall_time_s": wall}, indent=2))
-
-
-def machine() -> dict:
-  """The machine and the JAX backend the cells ran on (asked of a fresh process, as they were)."""
-  probe = ("import json, jax; print(json.dumps({'jax': jax.__version__, 'jax_backend': jax.default_backend(), "
-           "'devices': [str(d) for d in jax.devices()]}))")
-  proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
-  found = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"jax_backend": None}
-  return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-          **found}
 
 
 def run_grid(name: str, cfg, cells: list[Cell], workdir: str) -> dict:
   """Checks every cell, claims the workdir, runs (or skips) the cells, and returns the record:
-  {"experiment", "config", "cells": [per-cell record], "machine", "wall_time_s", ...}."""
+  {"experiment", "config", "cells": [per-cell record], "machine", "wall_time_s", ...}.
+  Raises Interrupted when SIGTERM stopped it (see _ForwardSigterm)."""
   workdir = os.path.abspath(workdir)  # the cells run from the repository root
   if not cells:
     raise GridError(f"{name}: the grid has no cells")
@@ -377,19 +379,23 @@ def run_grid(name: str, cfg, cells: list[Cell], workdir: str) -> dict:
   print(f"{name}: {len(cells)} cells x {cfg.num_seeds} seed(s) (one program per cell), workdir {workdir}"
         f"{' (resuming)' if resuming else ''}", flush=True)
   records = []
-  for i, cell in enumerate(cells, 1):
-    tag = f"[{i}/{len(cells)}] {cell.name}"
-    if os.path.exists(os.path.join(workdir, "runs", cell.name, "eval.json")):
-      record = _cell_record(cell, cfg, workdir, "skipped")
-      print(f"{tag}: skipped (finished: eval.json exists): {_outcome(record)}", flush=True)
-    else:
-      _run_cell(cell, cfg, workdir, tag)
-      record = _cell_record(cell, cfg, workdir, "ran")
-      print(f"{tag}: {_outcome(record)}", flush=True)
-    records.append(record)
+  with _ForwardSigterm() as sigterm:
+    for i, cell in enumerate(cells, 1):
+      tag = f"[{i}/{len(cells)}] {cell.name}"
+      if os.path.exists(os.path.join(workdir, "runs", cell.name, "eval.json")):
+        record = _cell_record(cell, cfg, workdir, "skipped")
+        print(f"{tag}: skipped (finished: eval.json exists): {_outcome(record)}", flush=True)
+      elif sigterm.requested:  # SIGTERM between two cells: start no other
+        raise Interrupted(f"{tag}: not started (SIGTERM); rerun the same command to continue the sweep")
+      else:
+        _run_cell(cell, cfg, workdir, tag, sigterm)
+        record = _cell_record(cell, cfg, workdir, "ran")
+        print(f"{tag}: {_outcome(record)}", flush=True)
+      records.append(record)
   return {"experiment": name, "config": cfg.to_dict(), "num_seeds": cfg.num_seeds,
           "seeds": list(range(cfg.seed, cfg.seed + cfg.num_seeds)), "interval_note": interval_note(cfg.num_seeds),
-          "cells": records, "machine": machine(), "wall_time_s": time.perf_counter() - t_start,
+          "cells": records, "machine": machine.describe_in_subprocess(cwd=ROOT),
+          "wall_time_s": time.perf_counter() - t_start,
           "cells_run": sum(r["status"] == "ran" for r in records),
           "cells_skipped": sum(r["status"] == "skipped" for r in records)}
 
@@ -403,12 +409,6 @@ def find(records: list[dict], **labels) -> dict | None:
 
 
 # --- Outputs. ----------------------------------------------------------------------------------
-
-def write_text(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-
 
 def _json_safe(x):
   """NaN and infinities -> null (strict JSON)."""
@@ -447,17 +447,16 @@ def write_outputs(workdir: str, name: str, record: dict, markdown: str, figures:
   `also` lists other files the module wrote (relative to the workdir), for the record."""
   plt = pyplot()
   for filename, fig in figures.items():
-    path = os.path.join(workdir, filename)
-    fig.savefig(path + ".tmp.png", dpi=120)
+    with io.replacing(os.path.join(workdir, filename)) as tmp:
+      fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(path + ".tmp.png", path)
   record = dict(record, outputs=[f"{name}.json", f"{name}.md", *figures, *also])
   m = record["machine"]
   footer = (f"\nWall time {record['wall_time_s']:.0f} s ({record['cells_run']} cells run, "
             f"{record['cells_skipped']} already done) on {m['platform']} ({m.get('jax_backend')}, "
             f"{m['cpu_count']} CPUs).\n")
-  write_text(os.path.join(workdir, f"{name}.md"), markdown + footer)
-  write_text(os.path.join(workdir, f"{name}.json"), json.dumps(_json_safe(record), indent=2))
+  io.write_text(os.path.join(workdir, f"{name}.md"), markdown + footer)
+  io.write_json(os.path.join(workdir, f"{name}.json"), _json_safe(record))
   print(markdown + footer, flush=True)
   print(f"wrote {', '.join(os.path.join(workdir, o) for o in record['outputs'])}", flush=True)
 
@@ -484,5 +483,7 @@ def main(run, config_default: str) -> None:
     except CellFailed as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(1)
+    except Interrupted as e:  # a clean stop, as a preempted training run's
+      print(e, flush=True)
 
   app.run(_main)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 
 from experiments import grid
+from gdacot import stats
 
 NAME = "method_table"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "method_table.py")
@@ -34,7 +35,7 @@ PAPER_B_W2_CORRELATION = {"physics": 0.57, "visual": -0.76}
 
 def validate(cfg) -> None:
   from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
-  from gdacot.envs import GAPS  # pylint: disable=g-import-not-at-top
+  from gdacot.envs import GAP_NAMES  # pylint: disable=g-import-not-at-top
   problems = grid.check_common(cfg)
   methods, gaps = tuple(cfg.methods), tuple(cfg.gaps)
   if not methods:
@@ -44,7 +45,7 @@ def validate(cfg) -> None:
     problems.append(f"methods repeat: {methods}")
   if not gaps:
     problems.append("gaps is empty")
-  problems += [f"unknown gap {g!r}; known: {sorted(GAPS)}" for g in gaps if g not in GAPS]
+  problems += [f"unknown gap {g!r}; known: {sorted(GAP_NAMES)}" for g in gaps if g not in GAP_NAMES]
   if len(set(gaps)) != len(gaps):
     problems.append(f"gaps repeat: {gaps}")
   if cfg.observation not in ("image", "state"):
@@ -52,7 +53,7 @@ def validate(cfg) -> None:
   elif cfg.observation == "state":
     problems += [f"gap {g!r} changes camera images, which a state policy does not see; with observation="
                  "'state' use physics or sensor_physics" for g in gaps if g.startswith("visual")]
-  set_here = sorted({v for v in cfg.cotrain_variant.split(",") if v} & ({"image"} | set(GAPS)))
+  set_here = sorted({v for v in cfg.cotrain_variant.split(",") if v} & ({"image"} | set(GAP_NAMES)))
   if set_here:
     problems.append(f"cotrain_variant {cfg.cotrain_variant!r} names {set_here}: set observation and gaps instead")
   if problems:
@@ -70,6 +71,11 @@ def make_cells(cfg) -> list[grid.Cell]:
           for gap in cfg.gaps for method in cfg.methods]
 
 
+def paired(a: dict, b: dict) -> dict:
+  """Success row a minus success row b (grid.summarise_success rows), seed by seed."""
+  return stats.paired_difference(dict(zip(a["seeds"], a["per_seed"])), dict(zip(b["seeds"], b["per_seed"])))
+
+
 def claims(cfg, records: list[dict]) -> dict:
   """The papers' claims, recomputed from the cells; what cannot be computed says why."""
   out = {"uot_joint_minus_baseline": [], "cfg_adda_minus_best_other": [], "w2_vs_real_success": [],
@@ -85,7 +91,7 @@ def claims(cfg, records: list[dict]) -> dict:
         if "uot_joint" in success and baseline in success:
           out["uot_joint_minus_baseline"].append({
               "gap": gap, "pair": pair, "baseline": baseline, "uot_joint": success["uot_joint"]["mean"],
-              baseline: success[baseline]["mean"], **grid.paired_difference(success["uot_joint"], success[baseline])})
+              baseline: success[baseline]["mean"], **paired(success["uot_joint"], success[baseline])})
         else:
           out["not_computed"].append(f"uot_joint - {baseline} ({gap}, {pair}): both methods must be in the grid")
       others = {m: s for m, s in success.items() if m != "cfg_adda"}
@@ -93,7 +99,7 @@ def claims(cfg, records: list[dict]) -> dict:
         best = max(others, key=lambda m: others[m]["mean"])
         out["cfg_adda_minus_best_other"].append({
             "gap": gap, "pair": pair, "best_other": best, "cfg_adda": success["cfg_adda"]["mean"],
-            "best_other_mean": others[best]["mean"], **grid.paired_difference(success["cfg_adda"], others[best]),
+            "best_other_mean": others[best]["mean"], **paired(success["cfg_adda"], others[best]),
             "note": "the best other method is picked on these same numbers, which favours it"})
       else:
         out["not_computed"].append(f"cfg_adda - best other ({gap}, {pair}): needs cfg_adda and another method")
@@ -102,7 +108,7 @@ def claims(cfg, records: list[dict]) -> dict:
         rates = [success[m]["mean"] for m in cfg.methods]
         out["w2_vs_real_success"].append({
             "gap": gap, "pair": pair, "methods": list(cfg.methods), "w2": w2, "success": rates,
-            "paper_b_r": PAPER_B_W2_CORRELATION.get(gap), **grid.pearson(w2, rates)})
+            "paper_b_r": PAPER_B_W2_CORRELATION.get(gap), **stats.pearson(w2, rates)})
       else:
         out["not_computed"].append(f"W2 vs success ({gap}, {pair}): runs without alignment analysis")
   return out

@@ -28,16 +28,15 @@ Writes toy_spiral.json, toy_spiral.md and toy_spiral.png into --workdir, which m
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import sys
 import time
 
 from absl import app, flags
 from ml_collections import config_flags
 
+from gdacot import io, machine
 from gdacot.stats import t_interval
 
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "toy_spiral.py")
@@ -273,14 +272,9 @@ def plot(result: dict, path: str) -> None:
   ax2.set_title("Error at the best w per dz")
   ax2.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with io.replacing(path) as tmp:
+    fig.savefig(tmp, dpi=120)
   plt.close(fig)
-
-
-def _write(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
 
 
 def run(cfg, workdir: str) -> dict:
@@ -327,15 +321,13 @@ def run(cfg, workdir: str) -> dict:
                         "of the Euclidean distance between one DDIM sample and the true target output"),
       "config": cfg.to_dict(),
       "grid_time_s": grid_s,
-      "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                  "jax": jax.__version__, "jax_backend": jax.default_backend(),
-                  "devices": [str(d) for d in jax.devices()], "cpu_count": os.cpu_count()},
+      "machine": machine.describe(),
   }
   plot(result, os.path.join(workdir, "toy_spiral.png"))
   result["wall_time_s"] = time.perf_counter() - t_start
-  _write(os.path.join(workdir, "toy_spiral.json"), json.dumps(result, indent=2))
+  io.write_json(os.path.join(workdir, "toy_spiral.json"), result)
   table = markdown(result)
-  _write(os.path.join(workdir, "toy_spiral.md"), table)
+  io.write_text(os.path.join(workdir, "toy_spiral.md"), table)
   print(table, flush=True)
   print(f"wrote {', '.join(os.path.join(workdir, name) for name in OUTPUTS)} ({result['wall_time_s']:.1f} s)",
         flush=True)

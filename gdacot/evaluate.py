@@ -148,6 +148,7 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
 
   import jax
 
+  from gdacot import io, stats
   from gdacot import rollout as rollouts
   from gdacot.align import DOMAIN_LABELS, get_method
   from gdacot.data import Normalizer
@@ -222,22 +223,18 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
   result = {"results": entries, "workdir": os.path.abspath(workdir), "checkpoint_step": step,
             "wall_time_s": time.perf_counter() - t_start}
   if len(seeds) > 1:
-    result["over_seeds"] = rollouts.aggregate_over_seeds(entries)
+    result["over_seeds"] = stats.aggregate_over_seeds(entries)
 
   if video:
     if video_view == "scene":
       frames = videos.render_episodes(host_model, recording["qpos"], recording["success"], renderer=renderer)
     else:
       frames = videos.camera_episodes(env, domain_spec, recording["qpos"], recording["success"])
-    tmp = video + ".tmp.gif"
-    videos.write_gif(tmp, frames, fps=1.0 / (2 * env.control_dt))
-    os.replace(tmp, video)
+    with io.replacing(video) as tmp:
+      videos.write_gif(tmp, frames, fps=1.0 / (2 * env.control_dt))
     result["video"] = video
     print(f"wrote {video} ({len(recording['success'])} episodes, {len(frames)} frames)", flush=True)
-  tmp = out + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(result, f, indent=2)
-  os.replace(tmp, out)
+  io.write_json(out, result)
   print(rollouts.format_table(entries), flush=True)
   print(f"wrote {out}", flush=True)
   return result

@@ -1,4 +1,4 @@
-"""Batched closed-loop evaluation of a policy in MJX, compiled, with Wilson intervals.
+"""Batched closed-loop evaluation of a policy in MJX, compiled; result entries with Wilson intervals.
 
 The policy predicts a chunk of `chunk` actions from the last `obs_horizon` observations and
 executes the first `execute` of them before predicting again (receding horizon). Each
@@ -10,8 +10,6 @@ so videos replay exactly the episodes that were scored.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,42 +17,7 @@ from flax import nnx
 
 from gdacot import parallel
 from gdacot.progress import Progress
-from gdacot.stats import t_interval
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-  """Wilson score interval for a binomial proportion (95% for z = 1.96)."""
-  if n == 0:
-    return (0.0, 1.0)
-  p = successes / n
-  denom = 1 + z * z / n
-  centre = (p + z * z / (2 * n)) / denom
-  half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-  return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def seed_interval(rates: list[float]) -> tuple[float, float, float]:
-  """Mean success over seeds and its 95% t-interval clipped to [0, 1]; nan bounds for one seed."""
-  mean, lo, hi = t_interval(rates)
-  if lo is None:
-    return mean, float("nan"), float("nan")
-  return mean, max(0.0, lo), min(1.0, hi)
-
-
-def aggregate_over_seeds(entries: list[dict]) -> list[dict]:
-  """Result entries of several seeds -> per (method, domain, region): the mean success over
-  seeds with its 95% t-interval, and the pooled Wilson interval over all episodes."""
-  groups: dict[tuple, list[dict]] = {}
-  for e in entries:
-    groups.setdefault((e["method"], e["domain"], e["region"]), []).append(e)
-  rows = []
-  for (method, domain, region), es in groups.items():
-    mean, lo, hi = seed_interval([e["success_rate"] for e in es])
-    successes, episodes = sum(e["successes"] for e in es), sum(e["episodes"] for e in es)
-    rows.append({"method": method, "domain": domain, "region": region, "seeds": sorted(e["seed"] for e in es),
-                 "mean": mean, "seed_ci95": [lo, hi], "pooled_successes": successes,
-                 "pooled_episodes": episodes, "pooled_wilson95": list(wilson_interval(successes, episodes))})
-  return rows
+from gdacot.stats import wilson_interval
 
 
 def evaluation_key(run_seed: int) -> jax.Array:

@@ -1,8 +1,30 @@
-"""Intervals over seeds: the one t-interval every table and experiment reports."""
+"""The intervals and comparisons behind every reported number, in one place.
+
+  wilson_interval(successes, n)     95% Wilson score interval of one success rate (eval.json's ci95)
+  t_interval(values)                mean and its 95% Student t-interval (over seeds)
+  seed_interval(rates)              the same for success rates, clipped to [0, 1]
+  aggregate_over_seeds(entries)     eval result entries of several seeds -> one row per
+                                    (method, domain, region): t-interval over seeds, pooled Wilson
+  mean_interval(values)             {"mean", "ci95", "per_seed"} of a per-seed metric
+  paired_difference(a, b)           a - b seed by seed: mean, t-interval and a verdict
+  pearson(xs, ys)                   correlation with its p-value and Fisher interval
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+  """Wilson score interval for a binomial proportion (95% for z = 1.96)."""
+  if n == 0:
+    return (0.0, 1.0)
+  p = successes / n
+  denom = 1 + z * z / n
+  centre = (p + z * z / (2 * n)) / denom
+  half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+  return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def t_interval(values) -> tuple[float, float | None, float | None]:
@@ -16,3 +38,77 @@ def t_interval(values) -> tuple[float, float | None, float | None]:
   sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
   half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
   return mean, mean - half, mean + half
+
+
+def seed_interval(rates: list[float]) -> tuple[float, float, float]:
+  """Mean success over seeds and its 95% t-interval clipped to [0, 1]; nan bounds for one seed."""
+  mean, lo, hi = t_interval(rates)
+  if lo is None:
+    return mean, float("nan"), float("nan")
+  return mean, max(0.0, lo), min(1.0, hi)
+
+
+def aggregate_over_seeds(entries: list[dict]) -> list[dict]:
+  """Result entries of several seeds -> per (method, domain, region): the mean success over
+  seeds with its 95% t-interval, and the pooled Wilson interval over all episodes."""
+  groups: dict[tuple, list[dict]] = {}
+  for e in entries:
+    groups.setdefault((e["method"], e["domain"], e["region"]), []).append(e)
+  rows = []
+  for (method, domain, region), es in groups.items():
+    mean, lo, hi = seed_interval([e["success_rate"] for e in es])
+    successes, episodes = sum(e["successes"] for e in es), sum(e["episodes"] for e in es)
+    rows.append({"method": method, "domain": domain, "region": region, "seeds": sorted(e["seed"] for e in es),
+                 "mean": mean, "seed_ci95": [lo, hi], "pooled_successes": successes,
+                 "pooled_episodes": episodes, "pooled_wilson95": list(wilson_interval(successes, episodes))})
+  return rows
+
+
+def mean_interval(values) -> dict:
+  """A per-seed metric's mean with its 95% t-interval (None for one seed) and the values."""
+  mean, lo, hi = t_interval(values)
+  return {"mean": mean, "ci95": None if lo is None else [lo, hi], "per_seed": [float(v) for v in values]}
+
+
+def all_equal(values) -> bool:
+  """Several values, all the same: their t-interval has zero width, which is no evidence."""
+  return len(values) > 1 and max(values) == min(values)
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> dict:
+  """a - b on the seeds both have ({seed: value} each). Runs of one seed share their
+  initialisation key and evaluation episodes, so pairing removes that common noise. Returns the
+  mean difference, its 95% t-interval over seeds (None for one seed), the seeds, the per-seed
+  differences and a verdict in words."""
+  seeds = sorted(set(a) & set(b))
+  if not seeds:
+    raise ValueError(f"no seed in common: {sorted(a)} and {sorted(b)}")
+  diffs = [a[s] - b[s] for s in seeds]
+  mean, lo, hi = t_interval(diffs)
+  ci = None if lo is None else [lo, hi]
+  return {"mean_diff": mean, "ci95": ci, "seeds": seeds, "per_seed_diff": diffs, "verdict": _verdict(ci, diffs)}
+
+
+def _verdict(ci, diffs) -> str:
+  if ci is None:
+    return "one seed: no interval"
+  if all_equal(diffs):  # a zero-width interval from a few discrete rates is no evidence
+    return "the same difference on every seed: no spread to judge it by"
+  return "higher" if ci[0] > 0 else "lower" if ci[1] < 0 else "no clear difference (interval contains 0)"
+
+
+def pearson(xs, ys) -> dict:
+  """Pearson correlation with its p-value and 95% (Fisher) interval; r None when undefined."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  x, y = np.asarray(xs, float), np.asarray(ys, float)
+  out = {"n": int(len(x)), "r": None, "p_value": None, "ci95": None}
+  if len(x) < 3:
+    return dict(out, note="needs at least 3 points")
+  if np.ptp(x) == 0 or np.ptp(y) == 0:
+    return dict(out, note="one of the two is constant")
+  res = stats.pearsonr(x, y)
+  out.update(r=float(res.statistic), p_value=float(res.pvalue))
+  if len(x) > 3:
+    out["ci95"] = [float(v) for v in res.confidence_interval(0.95)]
+  return out

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from gdacot import parallel  # noqa: E402
 from gdacot.data import Demos  # noqa: E402
 from gdacot.train import build, get_config  # noqa: E402
+from tools import hlo  # noqa: E402
 
 
 def synthetic_demos(seed, episodes=8, horizon=24):
@@ -59,7 +60,7 @@ def main():
     cfg.batch_size, cfg.align.batch_size = 256, 128
     state, data, chunk = setup(cfg, parallel.make_mesh())
     with open(sys.argv[3], "w") as f:
-      json.dump(parallel.collectives(chunk.lower(state, data, 1).compile().as_text()), f)
+      json.dump(hlo.collectives(chunk.lower(state, data, 1).compile().as_text()), f)
     return
   steps, out = int(sys.argv[3]), sys.argv[4]
   if len(sys.argv) > 5:

@@ -1,5 +1,5 @@
 """Paper B's alignment analysis: Wasserstein distance (against POT's exact solver),
-discernibility, the report, PCA and the plot tool."""
+discernibility, the report, PCA, the feature plots and their command line."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import numpy as np
 import ot
 import pytest
 
-from gdacot.align import analysis
+from gdacot.align import analysis, plots
 from tools import plot_features
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,7 +147,7 @@ def test_plot_tool_errors(tmp_path):
       (good, str(tmp_path / "nodir" / "p.png"), "directory does not exist"),
   ]
   for features, target, message in cases:
-    with pytest.raises(plot_features.PlotError, match=message):
+    with pytest.raises(plots.PlotError, match=message):
       plot_features.run(features, target)
   assert not os.path.exists(out)
   # The command line turns them into exit code 2, writing nothing.
@@ -156,8 +156,10 @@ def test_plot_tool_errors(tmp_path):
   assert not os.path.exists(out)
   assert not os.path.exists(out)
   # --overwrite replaces; the title defaults to the metrics in the file.
-  plot_features.plot_features(rng.normal(size=(5, 4)), rng.normal(size=(6, 4)), out, title="x")
+  plots.plot_features(rng.normal(size=(5, 4)), rng.normal(size=(6, 4)), out, title="x")
+  with pytest.raises(plots.PlotError, match="exists"):
+    plots.plot_features(rng.normal(size=(5, 4)), rng.normal(size=(6, 4)), out, overwrite=False)
   plot_features.run(good, out, overwrite=True)
   assert os.path.getsize(out) > 0
-  assert plot_features.default_title({"method": "mmd", "step": 5, "wasserstein": 1.5, "discernibility": 0.5}) \
+  assert plots.default_title({"method": "mmd", "step": 5, "wasserstein": 1.5, "discernibility": 0.5}) \
       == "mmd step 5: W2 = 1.5, discernibility = 0.500"

@@ -14,7 +14,8 @@ from runs import module
 from experiments.configs.cotrain import get_config
 from gdacot.align import METHODS
 from tools import bench
-from tools.bench import HOST_POT, IMAGE_NOTE, hlo_collectives, host_pot_align, host_pot_method
+from tools import hlo
+from tools.bench import HOST_POT, IMAGE_NOTE, host_pot_align, host_pot_method
 
 
 def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
@@ -27,7 +28,7 @@ def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
     assert key in r, key
   assert r["image"] == IMAGE_NOTE
   assert r["argv"] == ["--smoke", "--repeats=1", f"--out={out}"]
-  assert r["device"]["platform"] == "cpu" and r["device"]["device_count"] >= 1
+  assert r["device"]["jax_backend"] == "cpu" and r["device"]["device_count"] >= 1
   assert r["versions"]["jax"] == jax.__version__ and r["versions"]["mujoco"]
   methods = r["train"]["methods"]
   assert set(methods) == {"uot_joint", "cotrain", HOST_POT}
@@ -118,11 +119,11 @@ ENTRY %main (p0: f32[8,64]) -> f32[64,64] {
 
 
 def test_hlo_collectives_counts_ops_and_bytes():
-  c = hlo_collectives(_HLO)
+  c = hlo.totals(_HLO)
   assert c["all-gather"] == {"count": 1, "bytes": 64 * 64 * 4}
   assert c["all-reduce"] == {"count": 3, "bytes": 256 * 4 + 10 * 4 + (4 * 4 + 8 * 2)}  # the async pair once
   assert c["collective-permute"] == {"count": 1, "bytes": 8}
   assert c["all-to-all"] == {"count": 1, "bytes": 256}
   assert c["reduce-scatter"] == {"count": 1, "bytes": 32}
   assert c["total"]["count"] == 7
-  assert hlo_collectives("HloModule empty")["total"] == {"count": 0, "bytes": 0}
+  assert hlo.totals("HloModule empty")["total"] == {"count": 0, "bytes": 0}

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdacot.data import Dataset, Demos, Normalizer, num_real_in_batch, sample_mixed
-from gdacot.rollout import wilson_interval
+from gdacot.stats import wilson_interval
 
 
 def _demos(lengths, T=6, obs_size=2, act_size=1, offset=0.0):

@@ -3,21 +3,27 @@ alignment_analysis): statistics, claims and checks in-process on made-up cells; 
 grid as users run it (a subprocess, shared by the tests of this file), its resumption and its
 refusals."""
 
+import contextlib
 import json
 import math
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from runs import module
+from runs import ROOT, env_for_subprocess, module
 
 from experiments import alignment_analysis, grid, method_table, mixing_sweep, sim_scaling
 from experiments.configs import alignment_analysis as alignment_analysis_config
 from experiments.configs import method_table as method_table_config
 from experiments.configs import mixing_sweep as mixing_sweep_config
 from experiments.configs import sim_scaling as sim_scaling_config
-from gdacot.rollout import result_entry, seed_interval
+from gdacot import stats
+from gdacot.rollout import result_entry
 
 MODULES = {"method_table": (method_table, method_table_config), "mixing_sweep": (mixing_sweep, mixing_sweep_config),
            "sim_scaling": (sim_scaling, sim_scaling_config),
@@ -180,6 +186,63 @@ def test_workdir_of_another_experiment_or_config_is_refused(method_table_run):
   assert snapshot(workdir) == before
 
 
+def children(pid):
+  """The pids of pid's child processes (Linux /proc)."""
+  out = []
+  for entry in os.listdir("/proc"):
+    try:
+      with open(f"/proc/{entry}/stat") as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])  # the field after the (command)
+    except (OSError, ValueError, IndexError):
+      continue
+    if ppid == pid:
+      out.append(int(entry))
+  return out
+
+
+def test_sigterm_to_the_sweep_checkpoints_its_running_cell_and_a_rerun_continues(tmp_path):
+  # As Kubernetes stops a pod: SIGTERM to the sweep's pid only, never to its training child.
+  workdir = tmp_path / "sweep"
+  # One cell of the smoke sweep; no checkpoint scoring, whose compile would delay the stop.
+  args = ("--config.w=(0.5,)", "--config.cotrain_overrides=('ckpt_eval.episodes=0','best_metric=')")
+  run_dir = workdir / "runs" / "cotrain-w0.5"
+  log, timing = workdir / "logs" / "cotrain-w0.5.log", workdir / "logs" / "cotrain-w0.5.json"
+  sweep = subprocess.Popen([sys.executable, "-m", "experiments.mixing_sweep",
+                            "--config=experiments/configs/mixing_sweep.py:smoke", f"--workdir={workdir}", *args],
+                           cwd=ROOT, env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  trained = lambda: (run_dir / "metrics.jsonl").exists() and '"step"' in (run_dir / "metrics.jsonl").read_text()
+  try:
+    deadline = time.time() + 600
+    while not trained() and sweep.poll() is None and time.time() < deadline:
+      time.sleep(0.1)
+    kids = children(sweep.pid)
+    assert trained() and len(kids) == 1, (kids, log.read_text()[-2000:] if log.exists() else "no log")
+    sweep.send_signal(signal.SIGTERM)
+    out, err = sweep.communicate(timeout=120)
+  finally:
+    if sweep.poll() is None:  # the test failed: leave no process behind
+      for pid in children(sweep.pid) + [sweep.pid]:
+        with contextlib.suppress(ProcessLookupError):
+          os.kill(pid, signal.SIGKILL)
+      sweep.wait()
+  said = f"{out[-2000:]}{err[-2000:]}\nthe cell's log:\n{log.read_text()[-2000:]}"
+  assert sweep.returncode == 0, said
+  assert "[1/1] cotrain-w0.5: interrupted by SIGTERM" in out and "rerun the same command" in out, said
+  assert not os.path.exists(f"/proc/{kids[0]}")  # waited for, not left running
+  assert "preempted (SIGTERM)" in log.read_text(), said
+  assert [d for d in os.listdir(run_dir / "checkpoints") if d.isdigit()]
+  assert not (run_dir / "eval.json").exists() and not (workdir / "mixing_sweep.json").exists()
+  assert strict_json(timing)["status"] == "interrupted"  # not failed
+
+  proc = experiment("mixing_sweep", workdir, *args)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "(resuming)" in proc.stdout and "[1/1] cotrain-w0.5: running (resuming its checkpoint)" in proc.stdout
+  assert "resumed from checkpoint step" in log.read_text(), log.read_text()[-3000:]
+  record = strict_json(workdir / "mixing_sweep.json")
+  assert record["cells_run"] == 1 and (run_dir / "eval.json").is_file()
+  assert strict_json(timing)["status"] == "ran" and strict_json(timing)["runs"] == 2
+
+
 @pytest.mark.parametrize(
     "name,override,message",
     [
@@ -313,13 +376,13 @@ def fake_cell(labels, rates, w2=None, episodes=50):
   n = len(next(iter(rates.values())))
   return {"cell": "-".join(map(str, labels.values())), "labels": labels, "seeds": list(range(n)),
           "success": grid.summarise_success(results),
-          "alignment": None if w2 is None else {"wasserstein": grid.mean_interval(w2),
-                                                "discernibility": grid.mean_interval([0.8] * n)}}
+          "alignment": None if w2 is None else {"wasserstein": stats.mean_interval(w2),
+                                                "discernibility": stats.mean_interval([0.8] * n)}}
 
 
 def test_summarise_success_over_seeds():
   row = fake_cell({"method": "cotrain"}, {"real:in": [0.2, 0.4, 0.6]})["success"]["real:in"]
-  mean, lo, hi = seed_interval([0.2, 0.4, 0.6])
+  mean, lo, hi = stats.seed_interval([0.2, 0.4, 0.6])
   assert row["mean"] == pytest.approx(0.4) and row["seed_ci95"] == [lo, hi] and row["per_seed"] == [0.2, 0.4, 0.6]
   assert (row["pooled_successes"], row["pooled_episodes"]) == (60, 150)
   assert grid.shown_interval(row) == (lo, hi)
@@ -332,25 +395,24 @@ def test_summarise_success_over_seeds():
 
 
 def test_paired_difference_and_pearson():
-  a = {"seeds": [0, 1, 2], "per_seed": [0.5, 0.65, 0.9]}
-  b = {"seeds": [2, 0, 1], "per_seed": [0.6, 0.3, 0.4]}  # paired by seed, not by position
-  d = grid.paired_difference(a, b)
+  a = {0: 0.5, 1: 0.65, 2: 0.9}
+  b = {2: 0.6, 0: 0.3, 1: 0.4}  # paired by seed, not by position
+  d = stats.paired_difference(a, b)
   half = 4.303 * 0.05 / math.sqrt(3)  # differences 0.2, 0.25, 0.3: sd 0.05, t(2) = 4.303
   assert d["mean_diff"] == pytest.approx(0.25) and d["ci95"] == pytest.approx([0.25 - half, 0.25 + half], rel=1e-3)
   assert d["verdict"] == "higher" and d["per_seed_diff"] == pytest.approx([0.2, 0.25, 0.3])
-  assert grid.paired_difference(b, a)["verdict"] == "lower"
-  assert grid.paired_difference(a, {"seeds": [0, 1, 2], "per_seed": [0.6, 0.6, 0.8]})["verdict"].startswith(
-      "no clear difference")
+  assert stats.paired_difference(b, a)["verdict"] == "lower"
+  assert stats.paired_difference(a, {0: 0.6, 1: 0.6, 2: 0.8})["verdict"].startswith("no clear difference")
   # Every seed the same difference: a zero-width interval, which is no evidence.
-  same = grid.paired_difference(a, {"seeds": [0, 1, 2], "per_seed": [0.4, 0.55, 0.8]})
+  same = stats.paired_difference(a, {0: 0.4, 1: 0.55, 2: 0.8})
   assert same["ci95"] == pytest.approx([0.1, 0.1]) and same["verdict"].startswith("the same difference on every seed")
   x = [1.0, 2.0, 3.0, 4.0, 5.0]
-  p = grid.pearson(x, [2 * v + 1 for v in x])
+  p = stats.pearson(x, [2 * v + 1 for v in x])
   assert p["r"] == pytest.approx(1.0) and p["n"] == 5 and p["p_value"] < 1e-3
   y = [0.3, 0.1, 0.5, 0.2, 0.6]
-  p = grid.pearson(x, y)
+  p = stats.pearson(x, y)
   assert p["r"] == pytest.approx(np.corrcoef(x, y)[0, 1]) and p["ci95"][0] < p["r"] < p["ci95"][1]
-  assert grid.pearson(x, [0.5] * 5)["r"] is None and grid.pearson([1, 2], [3, 4])["r"] is None
+  assert stats.pearson(x, [0.5] * 5)["r"] is None and stats.pearson([1, 2], [3, 4])["r"] is None
   assert grid._json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
 
 

@@ -1,5 +1,6 @@
-"""RLDS in and out: the real Bridge sample, generated demos round-tripped without TensorFlow,
-and every kind of bad dataset refused with a message naming the episode and the field."""
+"""RLDS in and out (gdacot.data.sources.rlds): the real Bridge sample, generated demos
+round-tripped without TensorFlow, and every kind of bad dataset refused by the shared
+validation with a message naming the episode and the field."""
 
 import importlib.util
 import json
@@ -11,9 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from gdacot.data import (DatasetError, Dataset, KeyMap, Normalizer, eval_skips, load_domains, load_rlds,
-                         resolve_dataset_dir, write_episodes)
-from gdacot.data.rlds_validate import parse_slice
+from gdacot.data import Dataset, Normalizer
+from gdacot.data.sources import DatasetError, KeyMap, eval_skips, load, load_domains
+from gdacot.data.sources.rlds import resolve_dataset_dir, write_episodes
+from gdacot.data.sources.validate import parse_slice
 from runs import ROOT, SMOKE, cotrain, module
 
 BRIDGE = os.path.normpath(os.path.join(ROOT, "..", "shared", "datasets", "bridge_dataset", "1.0.0"))
@@ -54,9 +56,9 @@ def features_json_steps(path):
 @needs_bridge
 def test_bridge_train_split_reads_with_the_shapes_of_its_features_json():
   spec = features_json_steps(BRIDGE)
-  data = load_rlds(BRIDGE, KeyMap(image_keys=IMAGES), min_length=8)
+  data = load(BRIDGE, KeyMap(image_keys=IMAGES), min_length=8)  # the format detected: rlds
   lengths = np.asarray(data.demos.lengths)
-  assert data.file_format == "tfrecord" and len(lengths) == 25 and len(data.metadata) == 25
+  assert data.format == "rlds" and data.file_format == "tfrecord" and len(lengths) == 25 and len(data.metadata) == 25
   horizon = int(lengths.max())
   assert data.demos.obs.shape == (25, horizon, *spec["observation/state"][0])
   assert data.demos.actions.shape == (25, horizon, *spec["action"][0])
@@ -74,11 +76,12 @@ def test_bridge_train_split_reads_with_the_shapes_of_its_features_json():
 
 @needs_tf
 @needs_bridge
-def test_rlds_info_prints_episodes_steps_and_every_feature():
-  proc = module("tools.rlds_info", BRIDGE, timeout=120)
+def test_dataset_info_prints_episodes_steps_and_every_feature():
+  proc = module("tools.dataset_info", BRIDGE, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   info = json.loads(proc.stdout)
-  assert info["file_format"] == "tfrecord"
+  assert info["format"] == "rlds" and info["file_format"] == "tfrecord"
+  assert info["name"] == "bridge_dataset" and info["version"] == "1.0.0"
   for split in ("train", "val"):  # the sample's episodes are 10 steps each
     assert info["splits"][split] == {"episodes": 25, "steps": 250, "episode_length": {"min": 10, "max": 10}}
   spec = features_json_steps(BRIDGE)
@@ -94,9 +97,11 @@ def test_bridge_trains_a_smoke_run_as_the_real_domain(tmp_path):
   # No simulator of the Bridge robot exists here: its val split stands in for the sim domain
   # so both domains share the 7-d state and action. This checks the plumbing, not transfer.
   workdir = tmp_path / "run"
+  # rlds.sim.split is the README's older spelling of sources.sim.split: it still works, with a note.
   proc = cotrain(f"--workdir={workdir}", SMOKE, "--config.steps=20", f"--config.real_data={BRIDGE}",
-                 f"--config.sim_data={BRIDGE}", "--config.rlds.sim.split=val", timeout=300)
+                 f"--config.sim_data={BRIDGE}", "--config.rlds.sim.split=val", "--config.keep_best=0", timeout=300)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "note: rlds.sim.split is the old name of sources.sim.split" in proc.stdout
   assert "real: 25 episodes" in proc.stdout and "note: no MJX evaluation of real:in" in proc.stdout
   with open(workdir / "metrics.jsonl") as f:
     rows = [json.loads(line) for line in f]
@@ -133,24 +138,24 @@ class HideTF:  # as if TensorFlow were not installed: its import finds nothing
 sys.meta_path[:] = [HideTF(f) for f in sys.meta_path]
 assert importlib.util.find_spec("tensorflow") is None
 import numpy as np
-from gdacot.data import DatasetError, KeyMap, dataset_summary, load_rlds
+from gdacot.data.sources import DatasetError, KeyMap, load, summary
 from tools.make_demos import make_demos
 
 out_dir, bridge = sys.argv[1:]
-summary, demos = make_demos("push_cube", "real", "in", 5, out_dir, seed=3, batch=5)
-data = load_rlds(out_dir, KeyMap(), min_length=8)  # the directory make_demos was given
+made, demos = make_demos("push_cube", "real", "in", 5, out_dir, seed=3, batch=5)
+data = load(out_dir, KeyMap(), min_length=8)  # the directory make_demos was given
 lengths = np.asarray(demos.lengths)
 same = bool((np.asarray(data.demos.lengths) == lengths).all()) and all(
     np.array_equal(np.asarray(data.demos.obs)[e, :n], np.asarray(demos.obs)[e, :n]) and
     np.array_equal(np.asarray(data.demos.actions)[e, :n], np.asarray(demos.actions)[e, :n])
     for e, n in enumerate(lengths))
 try:
-  load_rlds(bridge, KeyMap())
+  load(bridge, KeyMap(), "rlds")
   tfrecord_error = ""
 except DatasetError as e:
   tfrecord_error = str(e)
-print(json.dumps({"same": same, "summary": summary, "metadata": data.metadata, "task": data.task,
-                  "info": dataset_summary(summary["path"]), "tfrecord_error": tfrecord_error,
+print(json.dumps({"same": same, "summary": made, "metadata": data.metadata, "task": data.task,
+                  "info": summary(made["path"]), "tfrecord_error": tfrecord_error,
                   "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
@@ -224,7 +229,7 @@ def _write(tmp_path, episodes, name="bad", fmt="array_record", **features):
 
 def _refused(path, message, key_map=KeyMap(), min_length=8):
   with pytest.raises(DatasetError) as e:
-    load_rlds(path, key_map, min_length=min_length)
+    load(path, key_map, min_length=min_length)
   assert message in str(e.value), str(e.value)
   return str(e.value)
 
@@ -251,7 +256,7 @@ def test_empty_episode_is_refused(tmp_path):
 def test_episode_shorter_than_the_action_chunk_is_refused(tmp_path):
   path = _write(tmp_path, [_episode(12), _episode(5)])
   _refused(path, "episode 1 has 5 steps, fewer than the action chunk (8)")
-  assert load_rlds(path, KeyMap(), min_length=4).demos.num_episodes == 2  # a shorter chunk fits
+  assert load(path, KeyMap(), min_length=4).demos.num_episodes == 2  # a shorter chunk fits
 
 
 def test_missing_key_is_refused_listing_the_fields(tmp_path):
@@ -321,7 +326,7 @@ def test_bad_dataset_stops_the_run_before_anything_is_written(tmp_path):
 def test_image_keys_with_a_state_encoder_are_refused_not_dropped(tmp_path):
   path = _write(tmp_path, [_episode(12)])
   proc = cotrain(f"--workdir={tmp_path / 'run'}", SMOKE, f"--config.real_data={path}",
-                 "--config.rlds.real.image_keys=('observation/image_0',)", timeout=120)
+                 "--config.sources.real.image_keys=('observation/image_0',)", timeout=120)
   assert proc.returncode == 2 and "cannot consume images" in proc.stderr
   assert not (tmp_path / "run").exists()
 
@@ -359,7 +364,7 @@ def test_eval_skips_when_mjx_cannot_run_the_policy(tmp_path):
   assert set(skips) == set(pairs) and "(7, 7)" in skips["real:in"]
   # Same sizes, but the real data say they come from another task: only real is skipped.
   path = write_episodes(str(tmp_path), "lift", _features_with_task(), [_episode_with_task("lift_cube")])
-  real = load_rlds(path, KeyMap(), min_length=8)
+  real = load(path, KeyMap(), min_length=8)
   assert set(eval_skips(pairs, {"real": real}, "push_cube", (4, 2), (4, 2))) == {"real:in"}
 
 

@@ -125,7 +125,7 @@ def test_differentiated_plan_is_the_converged_plan():
 
 
 def test_squared_distances_match_the_difference_form_and_its_gradient():
-  from gdacot.align.uot import squared_distances
+  from gdacot.align.distances import squared_distances
   k1, k2 = jax.random.split(jax.random.PRNGKey(7))
   x, y = jax.random.normal(k1, (20, 16)) * 3 + 5, jax.random.normal(k2, (30, 16)) * 3 + 5
   naive = lambda x, y: jnp.sum((x[:, None] - y[None]) ** 2, -1)

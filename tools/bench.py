@@ -24,7 +24,7 @@ that compiles; every call ends in `jax.block_until_ready`):
          on the same MjModel with open-loop controls replayed from the expert's episodes (same
          initial states, same number of physics steps; no policy, no observations).
   eval   Closed-loop evaluation (`make_policy_rollout`) of the benchmarked uot_joint EMA params.
-  hlo    Collectives of the compiled uot_joint chunk (`hlo_collectives`): none on one device.
+  hlo    Collectives of the compiled uot_joint chunk (`tools.hlo.totals`): none on one device.
 
 The JSON at --out holds every repeat, medians, units, the device, the flags and the versions.
 State observations only; the camera and the image pipeline have their own benchmark, tools.bench_render.
@@ -36,17 +36,16 @@ import copy
 import dataclasses
 import functools
 import importlib.util
-import json
-import math
 import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
 from absl import flags
+
+from gdacot import io, machine
+from tools import hlo
 
 HOST_POT = "uot_joint_host_pot"
 DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
@@ -119,21 +118,6 @@ def method_for(name: str):
   from gdacot.align import get_method
 
   return host_pot_method() if name == HOST_POT else get_method(name)
-
-
-# --- Collectives in compiled HLO. -------------------------------------------------------------
-
-def hlo_collectives(hlo_text: str) -> dict:
-  """`{op: {"count", "bytes"}}` for every collective op kind, plus `"total"`, from a compiled
-  program's HLO text (`gdacot.parallel.collectives` lists the ops one by one)."""
-  from gdacot import parallel
-
-  out = {op: {"count": 0, "bytes": 0} for op in parallel.COLLECTIVE_OPS}
-  for o in parallel.collectives(hlo_text):
-    out[o["op"]]["count"] += 1
-    out[o["op"]]["bytes"] += o["bytes"]
-  out["total"] = {"count": sum(v["count"] for v in out.values()), "bytes": sum(v["bytes"] for v in out.values())}
-  return out
 
 
 # --- Timing helpers. --------------------------------------------------------------------------
@@ -418,7 +402,7 @@ def bench_hlo(train_out) -> dict:
   _, _, compiled, _ = train_out["_state"]["uot_joint"]
   text = compiled.as_text()
   return {"of": "uot_joint train chunk", "device_count": jax.device_count(), "hlo_chars": len(text),
-          "collectives": hlo_collectives(text),
+          "collectives": hlo.totals(text),
           "note": "static op counts of the compiled HLO (ops inside the scanned step count once, i.e. per step); "
                   "bytes = result size per device; with one device there are none"}
 
@@ -506,30 +490,12 @@ def _check_out(path: str, overwrite: bool) -> None:
 
 
 def write_json(path: str, obj: dict, overwrite: bool) -> None:
-  """Atomically: a temporary file in the same directory, then os.replace."""
+  """Atomically (gdacot.io), refusing an --out that appeared meanwhile unless --overwrite."""
   _check_out(path, overwrite)
-  fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json.tmp", dir=os.path.dirname(path) or ".")
   try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2)
-    if not overwrite and os.path.exists(path):
-      raise BenchError(f"--out {path} appeared while benchmarking; pass --overwrite to replace it")
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-
-
-def _versions() -> dict:
-  from importlib import metadata
-
-  out = {"python": platform.python_version()}
-  for dist in ("jax", "jaxlib", "flax", "optax", "ott-jax", "mujoco", "mujoco-mjx", "numpy", "pot"):
-    try:
-      out[dist] = metadata.version(dist)
-    except metadata.PackageNotFoundError:
-      out[dist] = None
-  return out
+    io.write_json(path, obj, overwrite=overwrite)
+  except FileExistsError:
+    raise BenchError(f"--out {path} appeared while benchmarking; pass --overwrite to replace it") from None
 
 
 def _table(result: dict) -> str:
@@ -582,11 +548,8 @@ def run(opts: dict, cfg) -> dict:
   log = lambda msg: print(f"bench: {msg}", flush=True)
   dev = jax.devices()[0]
   result = {
-      "tool": "tools.bench", "argv": sys.argv[1:], "flags": opts, "versions": _versions(),
-      "device": {"platform": dev.platform, "device_kind": dev.device_kind, "device_count": jax.device_count(),
-                 "local_device_count": jax.local_device_count(), "process_count": jax.process_count(),
-                 "cpu_count": os.cpu_count(), "machine": platform.machine(), "jax_platforms_env":
-                 os.environ.get("JAX_PLATFORMS")},
+      "tool": "tools.bench", "argv": sys.argv[1:], "flags": opts, "versions": machine.versions(),
+      "device": {**machine.host(), **machine.devices()},
       "config": "smoke" if opts["smoke"] else "default",
       "timing": (f"median over {opts['repeats']} repeats; each measurement's first call (compile + warm-up; "
                  "train chunks are compiled ahead of time, compile_s, then run once, first_chunk_s) is reported "

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import gc
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -49,7 +48,8 @@ import time
 from absl import flags
 
 # Same output conventions as tools.bench: `error: ...` and exit code 2, atomic JSON writes.
-from tools.bench import BenchError, _check_out, _versions, write_json
+from gdacot import machine
+from tools.bench import BenchError, _check_out, write_json
 
 SECTIONS = ("render", "memory")
 ENV_STEP_BATCH = 256  # episodes of the env-step comparison (the largest --batches with --smoke)
@@ -453,10 +453,8 @@ def run(opts: dict) -> dict:
   log = lambda msg: print(f"bench_render: {msg}", flush=True)
   dev = jax.devices()[0]
   result = {
-      "tool": "tools.bench_render", "argv": sys.argv[1:], "flags": opts, "versions": _versions(),
-      "device": {"platform": dev.platform, "device_kind": dev.device_kind, "device_count": jax.device_count(),
-                 "cpu_count": os.cpu_count(), "machine": platform.machine(),
-                 "jax_platforms_env": os.environ.get("JAX_PLATFORMS")},
+      "tool": "tools.bench_render", "argv": sys.argv[1:], "flags": opts, "versions": machine.versions(),
+      "device": {**machine.host(), **machine.devices()},
       "host_load": {"loadavg_start": list(os.getloadavg()), "nice": os.nice(0)},
       "timing": (f"median (and min/max) over {opts['repeats']} repeats after one warm-up call; programs compiled "
                  "ahead of time (compile_s) and the warm-up call (first_call_s) are reported apart; every timed call "

@@ -20,6 +20,8 @@ import sys
 
 from absl import app, flags
 
+from gdacot import io
+
 _OUT = flags.DEFINE_string("out", None, "Output directory (created; must not hold these files unless --overwrite).")
 _SIZE = flags.DEFINE_integer("size", 96, "Image size in pixels.")
 _SCENES = flags.DEFINE_integer("scenes", 4, "Scenes (initial states) per domain.")
@@ -75,25 +77,25 @@ def save_grid(path: str, rows) -> None:
       if r == 0:
         ax.set_title(f"scene {c}", fontsize=9)
   fig.tight_layout()
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=100)
+  with io.replacing(path) as tmp:
+    fig.savefig(tmp, dpi=100)
   plt.close(fig)
-  os.replace(tmp, path)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from gdacot.envs import GAPS, REGIONS
+  from gdacot.envs import GAP_NAMES, get_task
+  regions = get_task("push_cube").regions
   problems = []
   if not _OUT.value:
     problems.append("--out is required")
   if _SIZE.value < 8 or _SCENES.value < 1 or _EPISODES.value < 1:
     problems.append(f"--size must be >= 8 and --scenes, --episodes >= 1; got {_SIZE.value}, {_SCENES.value}, "
                     f"{_EPISODES.value}")
-  problems += [f"--gaps: unknown gap {g!r}; known: {sorted(GAPS)}" for g in _GAPS.value if g not in GAPS]
-  if _REGION.value not in REGIONS:
-    problems.append(f"--region: unknown region {_REGION.value!r}; known: {sorted(REGIONS)}")
+  problems += [f"--gaps: unknown gap {g!r}; known: {sorted(GAP_NAMES)}" for g in _GAPS.value if g not in GAP_NAMES]
+  if _REGION.value not in regions:
+    problems.append(f"--region: unknown region {_REGION.value!r}; known: {sorted(regions)}")
   if _WORKDIR.value and not os.path.isfile(os.path.join(_WORKDIR.value, "config.json")):
     problems.append(f"--workdir={_WORKDIR.value} is not a gdacot run (no config.json)")
   outputs = {"grid": "domains.png"} | ({"gif": "rollouts.gif", "json": "rollouts.json"} if _WORKDIR.value else {})

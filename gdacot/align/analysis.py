@@ -4,7 +4,7 @@
   discernibility(z_sim, z_real, key)       held-out balanced accuracy of a 2-layer MLP domain
                                            classifier: 0.5 indistinguishable, 1.0 separable.
   alignment_report(z_sim, z_real, key)     both, as Python numbers, for logs and run summaries.
-  pca_2d(z_sim, z_real)                    2-d PCA of the union, for plots (tools.plot_features).
+  pca_2d(z_sim, z_real)                    2-d PCA of the union, for plots (gdacot.align.plots).
 
 Paper B reads three regimes off these numbers: disjoint (large W2, discernibility 1), structured-
 aligned (small W2, still discernible) and overlapping (W2 ~ 0, discernibility ~ 0.5).
@@ -24,20 +24,13 @@ from ott.geometry import epsilon_scheduler, geometry
 from ott.problems.linear import linear_problem
 from ott.solvers.linear import acceleration, sinkhorn
 
-
-def _sq_dists(x: jax.Array, y: jax.Array) -> jax.Array:
-  """Squared Euclidean distances (n, m) without the (n, m, d) intermediate."""
-  # Centring on a common point first keeps the expansion's cancellation error small in float32.
-  c = 0.5 * (jnp.mean(x, axis=0) + jnp.mean(y, axis=0))
-  x, y = x - c, y - c
-  d = jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T
-  return jnp.maximum(d, 0.0)
+from gdacot.align.distances import squared_distances
 
 
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _w2_squared(z_sim, z_real, epsilon, threshold, max_iterations):
   """(<P, C>, converged, iterations) for the entropic plan P of the squared-Euclidean cost C."""
-  cost = _sq_dists(z_sim, z_real)
+  cost = squared_distances(z_sim, z_real)
   # Solve on the cost divided by its mean, so epsilon is relative to the typical squared
   # distance whatever the features' scale and dimension; the transport cost is scaled back.
   scale = jnp.mean(cost) + 1e-30

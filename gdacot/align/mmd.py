@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gdacot.align.uot import squared_distances
+from gdacot.align.distances import squared_distances
 
 
 def mmd2(x: jax.Array, y: jax.Array, bandwidth_scales=(0.25, 1.0, 4.0)) -> jax.Array:

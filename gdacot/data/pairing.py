@@ -28,9 +28,6 @@ no longer matters. Window 5: the mean proprioceptive gap between paired frames g
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +35,7 @@ from flax import struct
 
 from gdacot.data.dataset import Batch, Dataset
 from gdacot.data.dtw import dtw_table
+from gdacot.io import open_atomic
 from gdacot.data.observations import state_of
 
 
@@ -136,18 +134,9 @@ def summary(pairing: Pairing) -> dict:
 
 def save_pairing(path: str, pairing: Pairing) -> None:
   """Writes the pairing as .npz atomically (a temporary file in the same folder, then os.replace)."""
-  folder = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(prefix=".pairing-", suffix=".npz", dir=folder)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, probs=np.asarray(pairing.probs), match=np.asarray(pairing.match), dist=np.asarray(pairing.dist),
-               window=np.int64(pairing.window), sharpness=np.float64(pairing.sharpness),
-               cutoff=np.float64(pairing.cutoff))
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with open_atomic(path, "wb") as f:
+    np.savez(f, probs=np.asarray(pairing.probs), match=np.asarray(pairing.match), dist=np.asarray(pairing.dist),
+             window=np.int64(pairing.window), sharpness=np.float64(pairing.sharpness), cutoff=np.float64(pairing.cutoff))
 
 
 def load_pairing(path: str) -> Pairing:

@@ -18,7 +18,6 @@ line around this function; from Python:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -34,13 +33,15 @@ from gdacot.align.analysis import alignment_report
 from gdacot.data import demos_key, eval_skips, load_configured
 from gdacot.data.sources.config import apply_legacy_rlds
 from gdacot.envs import as_json, domain_from_config, env_from_config
+from gdacot.io import open_atomic, write_json
+from gdacot.stats import aggregate_over_seeds
 from gdacot.progress import Progress
 from gdacot.train.build import build, checkpoint_record, seed_slice
 from gdacot.train.checkpoints import CheckpointError, Checkpoints
-from gdacot.train.config import check_mesh, parse_eval_pair, validate_config
+from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, validate_config
 from gdacot.train.metrics import MetricsWriter
-from gdacot.train.preemption import PreemptionGuard
-from gdacot.train.workdir import prepare_workdir
+from gdacot.train.preemption import CHECKPOINT, EVALUATION, SETUP, TRAINING, PreemptionGuard
+from gdacot.train.workdir import WorkdirError, WorkdirLock, prepare_workdir
 
 
 def _log(line: str) -> None:
@@ -49,16 +50,38 @@ def _log(line: str) -> None:
 
 def train(cfg, workdir: str, mesh=None) -> dict:
   """Runs (or resumes) the co-training run `cfg` in `workdir`; returns what eval.json holds, or
-  {"preempted_at": step} when SIGTERM stopped it (rerun the same call to resume)."""
+  {"preempted_at": step} when SIGTERM stopped it at a chunk boundary (rerun the same call to
+  resume; SIGTERM at other moments exits the process at once, see gdacot/train/preemption.py)."""
   apply_legacy_rlds(cfg)  # the old rlds.* key-map names, moved to sources.* before the config is saved
   validate_config(cfg)
   mesh = mesh if mesh is not None else parallel.make_mesh()
   check_mesh(cfg, mesh)
-  # Demos given as dataset files are read and checked whole before the workdir is touched.
+  chief = parallel.is_chief()  # process 0 holds the workdir and writes the run's files
+  with PreemptionGuard() as preemption:
+    preemption.enter(SETUP, "nothing was written; the rerun starts from the beginning")
+    # One writer per workdir: a second run on it is refused here, before any compute.
+    lock, refused = WorkdirLock(workdir), None
+    if chief:
+      try:
+        lock.acquire()
+      except WorkdirError as e:
+        refused = e
+    if not parallel.from_chief(refused is None):
+      raise refused or WorkdirError(f"process 0 could not lock workdir {workdir}")
+    try:
+      return _train_locked(cfg, workdir, mesh, preemption)
+    finally:
+      lock.release(remove_if_empty=True)  # a run refused before writing anything leaves no workdir
+
+
+def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
+  chief = parallel.is_chief()
+  # Demos given as dataset files are read and checked whole before the workdir is claimed.
   env = env_from_config(cfg)
   from_files = load_configured(cfg, env.obs_size, env.action_size)
-  chief = parallel.is_chief()  # process 0 writes the run's files
+  check_scorable(cfg, from_files, env)
   resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
+  preemption.enter(SETUP, "no training step was lost; the rerun redoes the demos, the DTW pairing and the compiles")
   t_start = time.perf_counter()
   _log(f"gdacot: task={cfg.task} method={cfg.method} seeds={[cfg.seed + k for k in range(cfg.num_seeds)]} "
        f"devices={jax.device_count()} ({jax.devices()[0].platform}, {jax.process_count()} process(es)) "
@@ -79,6 +102,8 @@ def train(cfg, workdir: str, mesh=None) -> dict:
   ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
                       keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
   latest = ckpts.latest_step()
+  resumes_from = lambda step: f"checkpoint {step}" if step else "step 0 (no checkpoint yet)"
+  preemption.enter(SETUP, f"no training step was lost; the rerun resumes from {resumes_from(latest)}")
   state, normalizer, data = run.state, run.normalizer, run.data
   if latest is not None:
     saved = ckpts.read_record(latest)["sampler"]["data"]
@@ -97,8 +122,7 @@ def train(cfg, workdir: str, mesh=None) -> dict:
 
   # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
   eval_params = lambda s: s.ema_params if cfg.eval.use_ema else s.params
-  skipped = eval_skips(tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs), from_files, cfg.task,
-                       (run.spec["obs_size"], run.spec["action_size"]), (env.obs_size, env.action_size))
+  skipped = _skipped_pairs(cfg, from_files, env)
   for pair, reason in skipped.items():
     _log(f"note: no MJX evaluation of {pair}: {reason}")
 
@@ -136,60 +160,72 @@ def train(cfg, workdir: str, mesh=None) -> dict:
   # SIGTERM (preemption) is honoured at the next chunk boundary: save, then return.
   # A run killed before its first checkpoint restarts at 0: its logged rows are dropped too.
   writer = MetricsWriter(workdir, resume_step=latest or 0) if chief else None
-  step = latest or 0
-  progress = Progress("train", cfg.steps, unit="steps", initial=step)
-  with PreemptionGuard() as preemption:
-    while step < cfg.steps:
-      n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
-      state, metrics = run.chunk_fn(state, data, n)
-      step += n
-      per_seed = parallel.to_host(metrics)  # (num_seeds,) arrays when several seeds train
-      if not all(np.all(np.isfinite(v)) for v in per_seed.values()):
-        raise FloatingPointError(f"non-finite metrics at step {step}: {per_seed}")
-      metrics = {k: float(np.mean(v)) for k, v in per_seed.items()}  # over seeds
-      if num_seeds > 1:
-        metrics.update({f"{k}/seed{s}": float(per_seed[k][i]) for k in ("loss", "bc_loss")
-                        for i, s in enumerate(seeds)})
-      checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
-      if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
-        entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, rollouts.scoring_key, "score")
-        for pair in cfg.ckpt_eval.pairs:
-          rates = {e["seed"]: e["success_rate"] for e in entries if f"{e['domain']}:{e['region']}" == pair}
-          if rates:
-            metrics[f"eval/{pair}"] = float(np.mean(list(rates.values())))  # mean over seeds
-            if num_seeds > 1:
-              metrics.update({f"eval/{pair}/seed{s}": r for s, r in rates.items()})
-      if checkpoint_now and cfg.analysis.frames > 0:
-        reports = [r for r, _ in analyse(state)]
-        metrics.update({f"analysis/{k}": float(np.mean([r[k] for r in reports]))
-                        for k in ("wasserstein", "discernibility")})
-      if chief:
-        writer.write(step, metrics)
-      extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
-      if "ot_mass" in metrics:
-        extra += f" ot_mass {metrics['ot_mass']:.3f}"
-      progress.update(step, extra=extra, force=True)
-      if preemption.requested():
-        save(state, step, metrics)
-        ckpts.close()
-        if chief:
-          writer.close()
-        _log(f"preempted (SIGTERM): saved checkpoint step {step}; rerun the same command to resume")
-        return {"preempted_at": step}
-      if checkpoint_now:
-        save(state, step, metrics)
+
+  def stop_at(state, step, metrics):
+    """Preempted: log and save `step` (metrics without scores), and wait for the save."""
     if chief:
+      writer.write(step, metrics)
       writer.close()
+    save(state, step, metrics)
     ckpts.close()
 
-    # --- Final evaluation in each (domain, region). -----------------------------------------
-    results = []
-    for pair in cfg.eval.pairs:
-      if preemption.requested():
-        _log(f"preempted (SIGTERM) during evaluation; checkpoint {step} is complete: rerun the same "
-             "command to evaluate")
-        return {"preempted_at": step}
-      results += score(state, step, [pair], cfg.eval.episodes, rollouts.evaluation_key, "eval")
+  step = latest or 0
+  progress = Progress("train", cfg.steps, unit="steps", initial=step)
+  preemption.enter(TRAINING, f"the rerun resumes from {resumes_from(latest)} and redoes the steps since")
+  while step < cfg.steps:
+    n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
+    state, metrics = run.chunk_fn(state, data, n)
+    step += n
+    per_seed = parallel.to_host(metrics)  # (num_seeds,) arrays when several seeds train
+    if not all(np.all(np.isfinite(v)) for v in per_seed.values()):
+      raise FloatingPointError(f"non-finite metrics at step {step}: {per_seed}")
+    metrics = {k: float(np.mean(v)) for k, v in per_seed.items()}  # over seeds
+    if num_seeds > 1:
+      metrics.update({f"{k}/seed{s}": float(per_seed[k][i]) for k in ("loss", "bc_loss")
+                      for i, s in enumerate(seeds)})
+    checkpoint_now = step % cfg.ckpt_every == 0 or step == cfg.steps
+    if preemption.requested():  # save at once: scoring and analysis only rank checkpoints
+      stop_at(state, step, dict(metrics, unscored=1.0))
+      _log(f"preempted (SIGTERM): saved checkpoint step {step}; not scored; rerun the same command to resume")
+      return {"preempted_at": step}
+    if checkpoint_now:
+      # Scoring and analysis can compile for many seconds: SIGTERM meanwhile saves this step unscored.
+      unscored = dict(metrics, unscored=1.0)
+      preemption.enter(CHECKPOINT, f"checkpoint {step} was saved unscored; the rerun resumes from it",
+                       on_stop=lambda s=state, k=step, m=unscored: stop_at(s, k, m))
+    if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
+      entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, rollouts.scoring_key, "score")
+      for pair in cfg.ckpt_eval.pairs:
+        rates = {e["seed"]: e["success_rate"] for e in entries if f"{e['domain']}:{e['region']}" == pair}
+        if rates:
+          metrics[f"eval/{pair}"] = float(np.mean(list(rates.values())))  # mean over seeds
+          if num_seeds > 1:
+            metrics.update({f"eval/{pair}/seed{s}": r for s, r in rates.items()})
+    if checkpoint_now and cfg.analysis.frames > 0:
+      reports = [r for r, _ in analyse(state)]
+      metrics.update({f"analysis/{k}": float(np.mean([r[k] for r in reports]))
+                      for k in ("wasserstein", "discernibility")})
+    if chief:
+      writer.write(step, metrics)
+    extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
+    if "ot_mass" in metrics:
+      extra += f" ot_mass {metrics['ot_mass']:.3f}"
+    progress.update(step, extra=extra, force=True)
+    if checkpoint_now:
+      preemption.enter(TRAINING, f"the rerun resumes from {resumes_from(latest)} and redoes the steps since")
+      save(state, step, metrics)
+      latest = step
+      preemption.enter(TRAINING, f"the rerun resumes from checkpoint {step} and redoes the steps since")
+  if chief:
+    writer.close()
+  ckpts.close()
+
+  # --- Final evaluation in each (domain, region). -------------------------------------------
+  preemption.enter(EVALUATION, f"checkpoint {step} is complete; the rerun evaluates it again (no training)")
+  _log(f"evaluating checkpoint {step}: {', '.join(cfg.eval.pairs)}, {cfg.eval.episodes} episodes each")
+  results = []
+  for pair in cfg.eval.pairs:
+    results += score(state, step, [pair], cfg.eval.episodes, rollouts.evaluation_key, "eval")
 
   alignment = None
   if cfg.analysis.frames > 0:  # the final features, for tools.plot_features, and their metrics
@@ -199,10 +235,9 @@ def train(cfg, workdir: str, mesh=None) -> dict:
     features_path = os.path.join(workdir, "analysis", "features.npz")
     if chief:  # the first seed's features
       os.makedirs(os.path.dirname(features_path), exist_ok=True)
-      with open(features_path + ".tmp", "wb") as f:
+      with open_atomic(features_path, "wb") as f:
         np.savez(f, z_sim=z["sim"], z_real=z["real"], method=cfg.method, step=step, seed=seeds[0],
                  wasserstein=report["wasserstein"], discernibility=report["discernibility"])
-      os.replace(features_path + ".tmp", features_path)
     for a in alignment:
       _log(f"alignment at step {step}, seed {a['seed']}: Wasserstein {a['wasserstein']:.3f}, discernibility "
            f"{a['discernibility']:.3f}")
@@ -218,12 +253,9 @@ def train(cfg, workdir: str, mesh=None) -> dict:
          "domains": {name: as_json(domain(name, "in")) for name in ("sim", "real")},
          "skipped": [{"pair": p, "reason": r} for p, r in skipped.items() if p in cfg.eval.pairs]}
   if num_seeds > 1:
-    out["over_seeds"] = rollouts.aggregate_over_seeds(results)
+    out["over_seeds"] = aggregate_over_seeds(results)
   if chief:
-    tmp = os.path.join(workdir, "eval.json.tmp")
-    with open(tmp, "w") as f:
-      json.dump(out, f, indent=2)
-    os.replace(tmp, os.path.join(workdir, "eval.json"))
+    write_json(os.path.join(workdir, "eval.json"), out)
   _log(rollouts.format_table(results))
   for row in out.get("over_seeds", []):
     _log(f"over seeds {row['seeds']}: {row['domain']}/{row['region']} mean {row['mean']:.3f}, "
@@ -231,3 +263,22 @@ def train(cfg, workdir: str, mesh=None) -> dict:
   _log(f"wrote {os.path.join(workdir, 'eval.json')} ({out['wall_time_s']:.0f}s)")
   return out
 
+
+def _skipped_pairs(cfg, from_files: dict, env) -> dict[str, str]:
+  """Evaluation pairs MJX cannot roll out (a dataset domain whose sizes are not the task's), with why."""
+  sizes = next(((d.obs_size, d.action_size) for d in from_files.values()), (env.obs_size, env.action_size))
+  return eval_skips(tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs), from_files, cfg.task, sizes,
+                    (env.obs_size, env.action_size))
+
+
+def check_scorable(cfg, from_files: dict, env) -> None:
+  """A best_metric that names an evaluation pair the run cannot score is refused before the
+  workdir is claimed (its checkpoints could never be ranked)."""
+  if not cfg.best_metric.startswith("eval/") or not cfg.keep_best:
+    return
+  pair = cfg.best_metric[len("eval/"):]
+  reason = _skipped_pairs(cfg, from_files, env).get(pair)
+  if reason:
+    raise ConfigError(f"best_metric {cfg.best_metric!r} cannot be scored: {reason}. Rank checkpoints by a "
+                      "metric the run logs (e.g. --config.best_metric=bc_loss --config.best_mode=min) or keep "
+                      "none by score (--config.keep_best=0)")

@@ -8,6 +8,8 @@ import os
 
 from tensorboardX import SummaryWriter
 
+from gdacot.io import write_text
+
 
 class MetricsWriter:
   """Appends rows. `resume_step`: the step the run (re)starts from (0 for a fresh one); rows
@@ -46,10 +48,7 @@ def _truncate_after(path: str, step: int) -> None:
         continue
       if row.get("step", 0) <= step:
         keep.append(line if line.endswith("\n") else line + "\n")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.writelines(keep)
-  os.replace(tmp, path)
+  write_text(path, "".join(keep))
 
 
 def read_metrics(workdir: str) -> list[dict]:

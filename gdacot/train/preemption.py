@@ -1,38 +1,127 @@
-"""SIGTERM-driven preemption: note the request, let the loop save at the next chunk boundary.
+"""SIGTERM honoured at any moment of a run, within seconds.
 
-Cluster schedulers (Slurm, Kubernetes, Cloud TPU maintenance) send SIGTERM and a grace period
-before SIGKILL. The handler only sets a flag; the training loop checks it between compiled
-chunks (at most `log_every` steps apart), saves a checkpoint, waits for it and exits 0. With
-several processes every one must save the same step, so the flag is OR-ed across processes.
+Cluster schedulers (Slurm, Kubernetes, Cloud TPU maintenance) send SIGTERM, then SIGKILL after
+a grace period (often 30 s). What a run does with it depends on its phase:
+
+  setup       (dataset reading, demo generation, DTW pairing, compiles): nothing is worth
+              saving yet, so the process exits 0 at once, saying what the rerun redoes;
+  training    the loop saves a checkpoint at the next chunk boundary and returns; if it has not
+              within `grace_s` (a long first compile, a long chunk), the process exits 0 without
+              saving and the rerun resumes from the newest complete checkpoint;
+  checkpoint  (scoring and analysis before a checkpoint, which may compile for many seconds):
+              the step just trained is saved at once, unscored (`on_stop`), and the process
+              exits 0; the scores only rank checkpoints for keep_best;
+  evaluation  the final checkpoint is complete: the process exits 0 at once; the rerun
+              evaluates it again.
+
+Python runs signal handlers only between bytecodes, so one that arrives during an XLA compile
+or a long compiled call waits for it. The handler therefore also writes to a wakeup pipe
+(`signal.set_wakeup_fd`, written by the C-level handler at once), read by a watchdog thread
+that acts on the phase. Exiting with `os._exit` is safe in every phase: files are written
+whole (temporary file + rename), orbax leaves an unfinished save as a temporary directory that
+is never taken as a step, and the kernel releases the workdir lock.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
+import time
 
 import jax
 import numpy as np
 
+SETUP, TRAINING, CHECKPOINT, EVALUATION = "setup", "training", "checkpoint scoring", "evaluation"
+
 
 class PreemptionGuard:
-  """`with PreemptionGuard() as guard: ... if guard.requested(): save; exit`."""
+  """`with PreemptionGuard() as guard: guard.enter(phase, redo); ... if guard.requested(): save`."""
 
-  def __init__(self, signals=(signal.SIGTERM,)):
+  def __init__(self, grace_s: float = 8.0, signals=(signal.SIGTERM,)):
+    self.grace_s = grace_s
     self._signals = signals
     self._previous = {}
     self._flag = False
+    self._phase, self._redo, self._on_stop = SETUP, "the rerun starts again", None
+    self._lock = threading.Lock()
+    self._pipe = self._previous_fd = None
+    self._done = threading.Event()
 
   def __enter__(self) -> "PreemptionGuard":
     for sig in self._signals:
       self._previous[sig] = signal.signal(sig, self._handle)
+    if threading.current_thread() is threading.main_thread():
+      read, write = os.pipe()
+      os.set_blocking(write, False)
+      self._pipe = (read, write)
+      self._previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+      self._thread = threading.Thread(target=self._watch, name="preemption-watchdog", daemon=True)
+      self._thread.start()
     return self
 
   def __exit__(self, *exc) -> None:
+    with self._lock:
+      self._done.set()
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
+    if self._pipe:
+      signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
+      os.write(self._pipe[1], b"\0")  # wakes the watchdog, which sees `_done` and ends
+      self._thread.join(timeout=5)
+      for fd in self._pipe:
+        os.close(fd)
+
+  def enter(self, phase: str, redo: str, on_stop=None) -> None:
+    """The run is now in `phase`; `redo` says what a rerun redoes if it stops here; `on_stop`,
+    if given, runs (on the watchdog thread) before the process exits, e.g. to save a checkpoint.
+    Blocks while the watchdog is stopping the process."""
+    with self._lock:
+      self._phase, self._redo, self._on_stop = phase, redo, on_stop
+    if self._flag and phase != TRAINING:  # asked to stop while the last phase finished: stop now
+      self._exit_now()
 
   def _handle(self, signum, frame) -> None:
     self._flag = True
+
+  def _watch(self) -> None:
+    read = self._pipe[0]
+    while True:
+      data = os.read(read, 64)
+      if self._done.is_set() or not data:
+        return
+      if not any(int(sig) in data for sig in self._signals):
+        continue  # another signal with a Python handler (e.g. SIGINT) also writes here
+      self._flag = True
+      with self._lock:
+        phase = self._phase
+      if phase != TRAINING:  # nothing to wait for: save what `on_stop` saves, if anything, and exit
+        self._exit_now()
+        return
+      deadline = time.monotonic() + self.grace_s
+      while time.monotonic() < deadline:
+        if self._done.wait(0.05):
+          return
+      with self._lock:
+        if self._done.is_set():
+          return
+        _say(f"preempted (SIGTERM): no chunk boundary within {self.grace_s:.0f}s; exiting without saving: "
+             f"{self._redo}")
+        os._exit(0)  # pylint: disable=protected-access
+
+  def _exit_now(self) -> None:
+    with self._lock:
+      if self._done.is_set():
+        return
+      if self._on_stop is not None:
+        try:
+          self._on_stop()
+        except Exception as e:  # pylint: disable=broad-except  (stop anyway, and say what was lost)
+          _say(f"preempted (SIGTERM) during {self._phase}: saving failed ({type(e).__name__}: {e})")
+          os._exit(0)  # pylint: disable=protected-access
+      _say(f"preempted (SIGTERM) during {self._phase}: {self._redo}")
+      os._exit(0)  # pylint: disable=protected-access
 
   def requested(self) -> bool:
     """True once any process of the run has been asked to stop (a collective when multi-process)."""
@@ -41,3 +130,11 @@ class PreemptionGuard:
     from jax.experimental import multihost_utils
     flags = multihost_utils.process_allgather(np.asarray(self._flag, np.int32))
     return bool(np.any(flags))
+
+
+def _say(line: str) -> None:
+  try:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+  except Exception:  # pylint: disable=broad-except  (a closed stdout must not stop the exit)
+    pass

@@ -1,11 +1,29 @@
-"""A workdir belongs to one run: resume it when the config matches, refuse otherwise."""
+"""A workdir belongs to one run: resume it when the config matches, refuse otherwise; and while
+a run is alive, to that run alone (`WorkdirLock`).
+
+The lock is an advisory `flock` on WORKDIR/.lock, held by the run's process 0 for its whole
+life. The kernel releases it when the process ends in any way (exit, SIGKILL, a crash), so the
+lock of a run that died never blocks its resumption, and there is no stale-lock cleanup to get
+wrong. The file's text names the holder (host, pid, start time) for the refusal message.
+On network filesystems flock is as good as the filesystem's lock support: NFSv4 and Lustre
+(mounted with `flock`) lock across hosts; NFSv3 needs a working lockd; a filesystem without
+lock support makes flock fail, and the run refuses to start rather than run unguarded, unless
+GDACOT_NO_WORKDIR_LOCK=1 says the user guarantees one writer some other way.
+"""
 
 from __future__ import annotations
 
+import datetime
+import errno
+import fcntl
 import json
 import os
+import socket
+
+from gdacot.io import write_text
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
 # Config blocks that may change between a run and its resumption (they do not affect training).
 RESUMABLE_DIFFERENCES = ("eval",)
 
@@ -52,12 +70,79 @@ def prepare_workdir(workdir: str, config: dict) -> bool:
           "Use a new --workdir, or the same config to resume."
       )
     return True
-  if os.path.isdir(workdir) and os.listdir(workdir):
+  if os.path.isdir(workdir) and set(os.listdir(workdir)) - {LOCK_FILE}:
     raise WorkdirError(
         f"workdir {workdir} is not empty and has no {CONFIG_FILE}: it is not a gdacot run; "
         "refusing to write into it"
     )
   os.makedirs(workdir, exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(config, f, indent=2, sort_keys=True)
+  # Whole or not at all: a run stopped here leaves no half-written config.
+  write_text(path, json.dumps(config, indent=2, sort_keys=True))
   return False
+
+
+class WorkdirLock:
+  """`with WorkdirLock(workdir):` the run's exclusive hold on its workdir (see the module doc).
+
+  Creates the workdir if it does not exist; `created` says whether it did, so a run refused
+  before writing anything can remove it again (`release(remove_if_empty=True)`).
+  """
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self.created = False
+    self._fd = None
+
+  def acquire(self) -> "WorkdirLock":
+    if os.environ.get("GDACOT_NO_WORKDIR_LOCK") == "1":
+      return self
+    self.created = not os.path.exists(self.workdir)
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise WorkdirError(f"cannot create the workdir lock {self.path}: {e}") from e
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      holder = _read_holder(fd)
+      os.close(fd)
+      if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+        raise WorkdirError(f"workdir {self.workdir} is in use by another run ({holder}; lock {self.path}). "
+                           "Wait for it to end or stop it; a run that died releases the lock, and the same "
+                           "command then resumes it") from None
+      raise WorkdirError(f"cannot lock {self.path} ({e}): this filesystem does not support flock. Use a workdir "
+                         "on one that does, or set GDACOT_NO_WORKDIR_LOCK=1 if you make sure one run writes it") from e
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    holder = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started})
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, holder.encode() + b"\n", 0)
+    self._fd = fd
+    return self
+
+  def release(self, remove_if_empty: bool = False) -> None:
+    """Lets go of the lock; with `remove_if_empty`, removes a workdir this lock created that
+    holds nothing else (a run refused before it wrote anything leaves nothing behind)."""
+    if self._fd is None:
+      return
+    if remove_if_empty and self.created and set(os.listdir(self.workdir)) == {LOCK_FILE}:
+      os.remove(self.path)
+      os.rmdir(self.workdir)
+    fcntl.flock(self._fd, fcntl.LOCK_UN)
+    os.close(self._fd)
+    self._fd = None
+
+  def __enter__(self) -> "WorkdirLock":
+    return self.acquire()
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def _read_holder(fd: int) -> str:
+  try:
+    info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    return f"host {info['host']}, pid {info['pid']}, started {info['started']}"
+  except (OSError, ValueError, KeyError):
+    return "holder unknown"

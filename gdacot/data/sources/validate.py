@@ -1,8 +1,10 @@
-"""Checks on RLDS episodes before anything is trained on them.
+"""The checks every dataset passes before anything is trained on it, whatever its format.
 
-Every check raises `DatasetError` with a message that names the dataset, the episode index
-and the field, so a user can find the bad record. Loading checks every episode before it
-builds any array, so a bad dataset is refused whole: nothing is half-loaded.
+A reader hands over each episode as plain arrays ({'/'-joined step key: (T, ...) array});
+`check_episode` turns them into the policy's float32 state and action vectors and uint8
+images, or raises `DatasetError`. Every message names the dataset (its path and split), the
+episode index and the field, so a user can find the bad record. Loading checks every episode
+before it builds any array, so a bad dataset is refused whole: nothing is half-loaded.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def sliced_size(sl: slice, size: int, name: str, text: str) -> int:
 
 
 def check_step_keys(where: str, keys: Sequence[str], available: Mapping[str, object]) -> None:
-  """Refuses keys the dataset's step features lack (checked once, on the feature spec)."""
+  """Refuses keys the dataset's steps lack (checked once, on the format's feature list)."""
   for key in keys:
     if key not in available:
       raise DatasetError(
           f"{where}: episode 0 (and every other): missing field {key!r}; the steps hold "
-          f"{sorted(available)}. Set the key map (--config.rlds.<domain>.state_key / action_key / "
+          f"{sorted(available)}. Set the key map (--config.sources.<domain>.state_key / action_key / "
           "image_keys) to fields that exist")
 
 
@@ -114,6 +116,25 @@ def check_same_shape(where: str, episode: int, key: str, shape: tuple, first: tu
                        f"from episode 0's {first}")
 
 
+def check_episode(where: str, episode: int, steps: Mapping[str, np.ndarray], key_map, *, min_length: int,
+                  first_shapes: dict[str, tuple]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+  """One episode's raw fields -> (state (T, S), action (T, A), {image key: (T, H, W, C)}).
+
+  `steps` holds every key the key map names; `first_shapes` carries the per-step shapes of
+  the first episode across calls, so that every episode of a dataset has the same ones.
+  """
+  fields = {k: np.asarray(steps[k]) for k in (key_map.state_key, key_map.action_key, *key_map.image_keys)}
+  check_length(where, episode, fields, min_length)
+  for key, x in fields.items():
+    check_same_shape(where, episode, key, x.shape[1:], first_shapes.setdefault(key, x.shape[1:]))
+  state = check_vector(where, episode, key_map.state_key, fields[key_map.state_key],
+                       parse_slice(key_map.state_slice, "state_slice"), key_map.state_slice, "state_slice")
+  action = check_vector(where, episode, key_map.action_key, fields[key_map.action_key],
+                        parse_slice(key_map.action_slice, "action_slice"), key_map.action_slice, "action_slice")
+  images = {k: check_image(where, episode, k, fields[k]) for k in key_map.image_keys}
+  return state, action, images
+
+
 def check_domains_fit(specs: Mapping[str, tuple[int, int]], sources: Mapping[str, str]) -> None:
   """All domains must give the policy the same observation and action sizes.
 
@@ -127,9 +148,9 @@ def check_domains_fit(specs: Mapping[str, tuple[int, int]], sources: Mapping[str
       raise DatasetError(
           f"action dimension differs between {names[0]} (actions of shape ({a0},), from "
           f"{sources[names[0]]}) and {other} (actions of shape ({a1},), from {sources[other]}) and no "
-          "mapping is given: set --config.rlds.<domain>.action_slice so both have the same size")
+          "mapping is given: set --config.sources.<domain>.action_slice so both have the same size")
     if o0 != o1:
       raise DatasetError(
           f"observation (state) size differs between {names[0]} (states of shape ({o0},), from "
           f"{sources[names[0]]}) and {other} (states of shape ({o1},), from {sources[other]}): set "
-          "--config.rlds.<domain>.state_slice so both have the same size")
+          "--config.sources.<domain>.state_slice so both have the same size")

@@ -1,0 +1,123 @@
+"""Datasets of any registered format -> checked, padded `Demos`, the same for every format.
+
+Loading is host-side numpy: it runs once, before training. Every episode is checked
+(validate.py) before any array is built, so a bad dataset is refused whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from gdacot.data.demos import Demos
+from gdacot.data.sources import validate as v
+from gdacot.data.sources.base import KeyMap, SourceData
+from gdacot.data.sources.config import configured_sources
+from gdacot.data.sources.registry import open_source
+from gdacot.data.sources.validate import DatasetError
+
+
+def _pad(arrays: Sequence[np.ndarray], length: int) -> np.ndarray:
+  # Padding repeats the last frame: Dataset never samples it, and it stays finite.
+  return np.stack([np.pad(a, [(0, length - len(a))] + [(0, 0)] * (a.ndim - 1), mode="edge")
+                   for a in arrays])
+
+
+def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  # pylint: disable=redefined-builtin
+         min_length: int = 1) -> SourceData:
+  """Reads and checks one split into padded `Demos`; raises `DatasetError` on the first problem.
+
+  `format` names a registered format; None or '' detects it from the directory. `min_length`
+  is the action chunk: shorter episodes are refused, not silently padded.
+  """
+  format, reader = open_source(path, format)
+  where = f"{reader.path} [{key_map.split}]"
+  v.check_step_keys(where, key_map.keys, reader.step_fields())
+  for text, name in ((key_map.state_slice, "state_slice"), (key_map.action_slice, "action_slice")):
+    v.parse_slice(text, name)  # a bad slice is refused before any episode is read
+
+  obs, actions, images, metadata, first_shapes = [], [], {k: [] for k in key_map.image_keys}, [], {}
+  for e, episode in enumerate(reader.episodes(key_map.split, key_map.keys, key_map.max_episodes)):
+    state, action, frames = v.check_episode(where, e, episode.steps, key_map, min_length=min_length,
+                                            first_shapes=first_shapes)
+    obs.append(state)
+    actions.append(action)
+    for key, x in frames.items():
+      images[key].append(x)
+    metadata.append(episode.metadata)
+  if not obs:
+    raise DatasetError(f"{where}: the split holds no episodes")
+
+  lengths = np.array([len(o) for o in obs], np.int32)
+  horizon = int(lengths.max())
+  demos = Demos(obs=jnp.asarray(_pad(obs, horizon)), actions=jnp.asarray(_pad(actions, horizon)),
+                lengths=jnp.asarray(lengths))
+  return SourceData(demos=demos, images={k: _pad(x, horizon) for k, x in images.items()}, metadata=metadata,
+                    path=reader.path, split=key_map.split, format=format, file_format=reader.file_format)
+
+
+def load_domains(paths: Mapping[str, str], key_maps: Mapping[str, KeyMap], *, min_length: int,
+                 formats: Mapping[str, str] = {}, generated: Mapping[str, tuple[int, int]] = {},
+                 generated_by: str = "the MJX task") -> dict[str, SourceData]:
+  """Loads each domain given by path and checks that every domain fits one policy.
+
+  `formats` names a domain's format (missing or '': detected). `generated` gives
+  (obs_size, action_size) of domains whose demos will be generated instead.
+  """
+  loaded = {name: load(path, key_maps[name], formats.get(name), min_length=min_length)
+            for name, path in paths.items()}
+  specs = {n: (d.obs_size, d.action_size) for n, d in loaded.items()}
+  origins = {n: f"{d.path} [{d.split}]" for n, d in loaded.items()}
+  for name, spec in generated.items():
+    specs[name], origins[name] = spec, generated_by
+  v.check_domains_fit(specs, origins)
+  return loaded
+
+
+def load_configured(cfg, task_obs_size: int, task_action_size: int) -> dict[str, SourceData]:
+  """The domains a co-training config reads from datasets (`cfg.sim_data`, `cfg.real_data`).
+
+  Domains without a path are generated in MJX with the task's sizes, so a dataset that is
+  read must then fit those; two datasets must fit each other (after the key maps). Formats
+  and key maps come from `cfg.sources` (with the legacy `cfg.rlds` overrides, config.py).
+  """
+  fields = configured_sources(cfg)
+  paths = {n: str(cfg[f"{n}_data"]) for n in fields if str(cfg[f"{n}_data"] or "")}
+  generated = {n: (task_obs_size, task_action_size) for n in fields if n not in paths}
+  return load_domains(paths, {n: KeyMap.from_config(fields[n]) for n in paths}, min_length=cfg.chunk,
+                      formats={n: str(fields[n]["format"] or "") for n in paths}, generated=generated,
+                      generated_by=f"generated in MJX by task {cfg.task!r}")
+
+
+def eval_skips(pairs: Sequence[str], loaded: Mapping[str, SourceData], task: str,
+               policy_spec: tuple[int, int], task_spec: tuple[int, int]) -> dict[str, str]:
+  """Eval pairs ('domain:region') MJX cannot evaluate, each with the reason.
+
+  A policy whose (obs, action) sizes differ from the task's cannot run in MJX at all; a
+  domain read from a dataset of another task (its metadata says so) has no MJX twin.
+  """
+  skips = {}
+  for pair in pairs:
+    name = str(pair).partition(":")[0]
+    if policy_spec != task_spec:
+      skips[pair] = (f"the policy's (obs, action) sizes {policy_spec}, from the datasets, differ from "
+                     f"those of task {task!r} {task_spec}: MJX cannot run it")
+    elif name in loaded and loaded[name].task not in (None, task):
+      skips[pair] = f"{name} data come from task {loaded[name].task!r}, not {task!r}"
+  return skips
+
+
+def summary(path: str, format: str | None = None) -> dict[str, Any]:  # pylint: disable=redefined-builtin
+  """Episodes and steps per split, and every feature's shape and dtype (tools.dataset_info)."""
+  format, reader = open_source(path, format)
+  splits = {}
+  for split in reader.splits():
+    lengths = reader.episode_lengths(split)
+    splits[split] = {"episodes": len(lengths), "steps": int(sum(lengths)),
+                     "episode_length": {"min": min(lengths, default=0), "max": max(lengths, default=0)}}
+  return {"path": reader.path, "format": format, **reader.info(), "file_format": reader.file_format,
+          "splits": splits, "features": {"steps": {k: f.describe() for k, f in reader.step_fields().items()},
+                                         "episode": {k: f.describe() for k, f in reader.episode_fields().items()}}}

@@ -1,0 +1,68 @@
+"""What a result ran on, for the records that benchmarks and experiments write next to their numbers.
+
+  host()        the computer, without importing JAX: hostname, platform (OS), machine (CPU
+                architecture), cpu_count, python, jax_platforms_env (the JAX_PLATFORMS variable)
+  versions()    python and the version of each package that shapes the numbers (None: not installed)
+  devices()     JAX's view: jax_backend, device_kind, device_count, local_device_count,
+                process_count, devices
+  describe()    all three: host() and devices() flat, versions() under "versions"
+  describe_in_subprocess()   describe() as a fresh Python process sees it
+
+    python -m gdacot.machine    prints describe() as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "ott-jax", "orbax-checkpoint", "mujoco", "mujoco-mjx", "numpy", "pot")
+
+
+def host() -> dict:
+  return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
+          "cpu_count": os.cpu_count(), "python": platform.python_version(),
+          "jax_platforms_env": os.environ.get("JAX_PLATFORMS")}
+
+
+def versions(packages=PACKAGES) -> dict:
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  out = {"python": platform.python_version()}
+  for dist in packages:
+    try:
+      out[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+      out[dist] = None
+  return out
+
+
+def devices() -> dict:
+  """JAX's devices (this imports JAX and starts its backend)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  first = jax.devices()[0]
+  return {"jax_backend": jax.default_backend(), "device_kind": first.device_kind,
+          "device_count": jax.device_count(), "local_device_count": jax.local_device_count(),
+          "process_count": jax.process_count(), "devices": [str(d) for d in jax.devices()]}
+
+
+def describe() -> dict:
+  return {**host(), **devices(), "versions": versions()}
+
+
+def describe_in_subprocess(cwd: str | None = None, env: dict | None = None) -> dict:
+  """describe() from a fresh process: what child processes see, for a parent that keeps JAX off
+  the accelerator (a sweep leaves it to its runs). If the child fails, host() with
+  jax_backend None and the error."""
+  proc = subprocess.run([sys.executable, "-m", "gdacot.machine"], cwd=cwd, env=env, capture_output=True, text=True)
+  try:
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+  except (IndexError, json.JSONDecodeError):
+    return {**host(), "jax_backend": None, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+
+
+if __name__ == "__main__":
+  print(json.dumps(describe()))

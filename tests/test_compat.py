@@ -1,0 +1,41 @@
+"""A workdir written by an older gdacot resumes with this one.
+
+tests/data/workdir_before_issue15 is the smoke run of SMOKE_RUN_ARGS as the commit before the
+library took over the run (f97c969) wrote it, cut back to its step-20 checkpoint: its
+config.json has the old `rlds.*` key-map block and no `sources` block. Resuming it must
+train steps 20 to 60 and end with the same results as the uninterrupted run of this version.
+"""
+
+import json
+import os
+import shutil
+
+from runs import SMOKE_RUN_ARGS, cotrain
+
+OLD = os.path.join(os.path.dirname(__file__), "data", "workdir_before_issue15")
+
+
+def test_a_workdir_from_before_resumes_and_matches_an_uninterrupted_run(smoke_run, tmp_path):
+  workdir = tmp_path / "old"
+  shutil.copytree(OLD, workdir)
+  saved = json.loads((workdir / "config.json").read_text())
+  assert "sources" not in saved and saved["rlds"]["sim"]["split"] == "train"  # the old shape
+  proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "resumed from checkpoint step 20" in proc.stdout
+  results = json.loads((workdir / "eval.json").read_text())["results"]
+  expected = json.loads(open(os.path.join(smoke_run[0], "eval.json")).read())["results"]
+  assert results == expected
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  fresh = [json.loads(line) for line in open(os.path.join(smoke_run[0], "metrics.jsonl"))]
+  assert [r["step"] for r in rows] == [r["step"] for r in fresh]
+  assert [r["loss"] for r in rows] == [r["loss"] for r in fresh]  # bitwise, on the CPU
+  # The saved config is left as the old run wrote it: nothing of the older run is rewritten.
+  assert json.loads((workdir / "config.json").read_text()) == saved
+
+
+def test_an_old_config_that_differs_in_a_training_field_is_still_refused(tmp_path):
+  workdir = tmp_path / "old"
+  shutil.copytree(OLD, workdir)
+  proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, "--config.w=0.3", timeout=120)
+  assert proc.returncode == 2 and "holds another run" in proc.stderr and "w: 0.1 -> 0.3" in proc.stderr

@@ -1,0 +1,58 @@
+"""gdacot.io (atomic writes) and gdacot.machine (what a result ran on)."""
+
+import json
+import os
+
+import pytest
+
+from gdacot import io, machine
+
+
+def test_writes_replace_whole_files_and_leave_no_temporary(tmp_path):
+  path = str(tmp_path / "r.json")
+  io.write_json(path, {"a": 1})
+  io.write_json(path, {"a": 2})
+  assert json.load(open(path)) == {"a": 2}
+  io.write_text(str(tmp_path / "t.md"), "x")
+  io.write_bytes(str(tmp_path / "b.bin"), b"\x00\x01")
+  assert (tmp_path / "t.md").read_text() == "x" and (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+  assert sorted(os.listdir(tmp_path)) == ["b.bin", "r.json", "t.md"]
+  # A new file gets the usual permissions (umask), not a private temporary's 0600.
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+  path = str(tmp_path / "r.json")
+  io.write_text(path, "old")
+  with pytest.raises(RuntimeError), io.open_atomic(path) as f:
+    f.write("half")
+    raise RuntimeError("killed mid-write")
+  assert (tmp_path / "r.json").read_text() == "old" and os.listdir(tmp_path) == ["r.json"]
+
+
+def test_replacing_keeps_the_extension_and_refuses_existing_targets(tmp_path):
+  path = str(tmp_path / "fig.png")
+  with io.replacing(path) as tmp:
+    assert tmp.endswith(".png") and os.path.dirname(tmp) == str(tmp_path) and not os.path.exists(tmp)
+    open(tmp, "wb").write(b"png")
+  with pytest.raises(FileExistsError):
+    io.write_bytes(path, b"new", overwrite=False)
+  # A target that appears while the data are written is not clobbered either.
+  other = str(tmp_path / "late.txt")
+  with pytest.raises(FileExistsError), io.open_atomic(other, overwrite=False) as f:
+    f.write("mine")
+    open(other, "w").write("theirs")
+  assert open(path, "rb").read() == b"png" and open(other).read() == "theirs"
+  assert sorted(os.listdir(tmp_path)) == ["fig.png", "late.txt"]
+
+
+def test_machine_describes_host_packages_and_devices():
+  d = machine.describe()
+  assert d["jax_backend"] == "cpu" and d["device_count"] >= 1 and d["cpu_count"] >= 1
+  assert {"hostname", "platform", "machine", "python", "devices"} <= set(d)
+  assert d["versions"]["jax"] and d["versions"]["python"] == d["python"]
+  assert machine.versions(("surely-not-installed-pkg",))["surely-not-installed-pkg"] is None
+  fresh = machine.describe_in_subprocess()
+  assert fresh["jax_backend"] == "cpu" and fresh["versions"] == d["versions"]

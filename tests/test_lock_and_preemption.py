@@ -1,0 +1,124 @@
+"""One writer per workdir, and SIGTERM honoured within 10 s in every phase of a run.
+
+Both tests end by finishing the interrupted run and comparing it with the uninterrupted smoke
+run (`smoke_run`, the same config): stopping and resuming never changes the results.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from runs import ROOT, SMOKE, SMOKE_RUN_ARGS, cotrain, env_for_subprocess
+
+SIGTERM_DEADLINE_S = 10.0
+
+
+def start(workdir, log_path, *extra):
+  """A background run of the shared smoke config, its output in a file we can watch."""
+  log = open(log_path, "w")  # pylint: disable=consider-using-with
+  return subprocess.Popen([sys.executable, "-m", "experiments.cotrain", f"--workdir={workdir}", *SMOKE_RUN_ARGS,
+                           *extra], cwd=ROOT, env=env_for_subprocess(), stdout=log, stderr=subprocess.STDOUT,
+                          text=True)
+
+
+def wait_for(condition, proc, what, timeout=300):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if condition():
+      return
+    assert proc.poll() is None, f"the run ended before {what}"
+    time.sleep(0.05)
+  raise TimeoutError(what)
+
+
+def text(path):
+  with open(path) as f:
+    return f.read()
+
+
+def logged_steps(workdir):
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  return [json.loads(line)["step"] for line in text(path).splitlines() if line.endswith("}")]
+
+
+def sigterm(proc):
+  """Sends SIGTERM; returns the seconds until the process exited, and its exit code."""
+  sent = time.time()
+  proc.send_signal(signal.SIGTERM)
+  code = proc.wait(timeout=60)
+  return time.time() - sent, code
+
+
+def results(workdir):
+  return json.loads(text(os.path.join(workdir, "eval.json")))["results"]
+
+
+def test_two_runs_on_one_workdir_one_trains_and_a_killed_holder_resumes(smoke_run, tmp_path):
+  workdir = str(tmp_path / "run")
+  runs = [start(workdir, tmp_path / f"log{i}") for i in range(2)]
+  wait_for(lambda: any(p.poll() is not None for p in runs), runs[0], "a refusal", timeout=120)
+  (refused,) = [i for i, p in enumerate(runs) if p.poll() is not None]
+  holder = runs[1 - refused]
+  assert runs[refused].returncode == 2
+  message = text(tmp_path / f"log{refused}")
+  assert "error: workdir" in message and "is in use by another run" in message
+  assert f"pid {holder.pid}" in message and "started 20" in message  # the holder, named
+  # The holder goes on; SIGKILL it once its first checkpoint is complete.
+  wait_for(lambda: os.path.isdir(os.path.join(workdir, "checkpoints", "20")), holder, "checkpoint 20")
+  holder.send_signal(signal.SIGKILL)
+  assert holder.wait() == -signal.SIGKILL
+  # The dead run's lock does not block the same command, which resumes and finishes it.
+  resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+  assert "resumed from checkpoint step" in resumed.stdout
+  assert results(workdir) == results(smoke_run[0])
+
+
+def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smoke_run, tmp_path):
+  workdir = str(tmp_path / "run")
+  timings = {}
+
+  # 1. During demo generation (setup): nothing to save, out at once.
+  log = tmp_path / "setup.log"
+  proc = start(workdir, log)
+  wait_for(lambda: "demos sim" in text(log), proc, "demo generation")
+  timings["setup"], code = sigterm(proc)
+  assert code == 0 and "preempted (SIGTERM) during setup" in text(log), text(log)[-2000:]
+
+  # 2. Just before a checkpoint step: the step-10 row is logged, then steps 11-20 run and step 20's
+  # scoring compiles its rollout; SIGTERM there saves step 20 unscored instead of scoring first.
+  log = tmp_path / "checkpoint.log"
+  proc = start(workdir, log)
+  wait_for(lambda: 10 in logged_steps(workdir), proc, "step 10")
+  timings["before_checkpoint"], code = sigterm(proc)
+  assert code == 0 and "preempted (SIGTERM)" in text(log), text(log)[-2000:]
+  saved = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+  assert saved and saved[-1] >= 10
+
+  # 3. During the final evaluation (more episodes, so that it lasts; `eval` may change on resume).
+  log = tmp_path / "evaluation.log"
+  proc = start(workdir, log, "--config.eval.episodes=400")
+  wait_for(lambda: "evaluating checkpoint 60" in text(log), proc, "the final evaluation")
+  timings["evaluation"], code = sigterm(proc)
+  assert code == 0 and "preempted (SIGTERM) during evaluation" in text(log), text(log)[-2000:]
+  assert not os.path.exists(os.path.join(workdir, "eval.json"))
+
+  assert max(timings.values()) < SIGTERM_DEADLINE_S, timings
+  # 4. The rerun finishes with the uninterrupted run's results.
+  done = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert results(workdir) == results(smoke_run[0])
+
+
+def test_a_best_metric_the_run_cannot_score_is_refused_naming_it(tmp_path):
+  bridge = os.path.join(ROOT, "..", "shared", "datasets", "bridge_dataset", "1.0.0")
+  proc = cotrain(f"--workdir={tmp_path / 'run'}", SMOKE, f"--config.real_data={bridge}",
+                 f"--config.sim_data={bridge}", "--config.sources.sim.split=val", timeout=300)
+  assert proc.returncode == 2
+  assert "best_metric 'eval/real:in' cannot be scored" in proc.stderr and "no MJX" not in proc.stdout
+  assert not (tmp_path / "run").exists()  # refused before the workdir was claimed

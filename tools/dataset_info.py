@@ -1,0 +1,46 @@
+r"""Prints a dataset's episodes, steps and features as JSON, in any format gdacot reads.
+
+  python -m tools.dataset_info ../shared/datasets/bridge_dataset/1.0.0 [--format=rlds]
+
+The format is detected from the directory unless --format names one. Per split: episodes,
+steps and the shortest and longest episode; every step and episode feature with its shape,
+dtype and the format's kind of feature; plus the format's own facts (an RLDS dataset's name
+and version). TFRecord RLDS datasets need the `[rlds]` extra (TensorFlow); array_record ones
+do not. Exit code 2 with `error: ...` when the directory is not a readable dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+USAGE = "usage: python -m tools.dataset_info PATH [--format=NAME]"
+
+
+def main(argv: list[str], usage: str = USAGE) -> int:
+  fmt = None
+  args = []
+  for arg in argv:
+    if arg.startswith("--format="):
+      fmt = arg.partition("=")[2]
+    else:
+      args.append(arg)
+  if len(args) != 1 or args[0].startswith("-"):
+    print(usage, file=sys.stderr)
+    return 2
+  # stdout is for the JSON only: import-time and reader chatter (MJX, TFDS) goes to stderr.
+  with contextlib.redirect_stdout(sys.stderr):
+    from gdacot.data.sources import DatasetError, summary  # pylint: disable=g-import-not-at-top
+  try:
+    with contextlib.redirect_stdout(sys.stderr):
+      info = summary(args[0], fmt)
+    print(json.dumps(info, indent=2))
+  except DatasetError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
