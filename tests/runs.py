@@ -29,3 +29,32 @@ def start_cotrain(*args, **env):
   return subprocess.Popen([sys.executable, "-m", "experiments.cotrain", *args], cwd=ROOT,
                           env=env_for_subprocess(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
+
+
+def saved_state(workdir, step):
+  """The train state of a checkpoint as numpy arrays, read without a target."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
+                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  return jax.tree.map(np.asarray, restored.state)
+
+
+def assert_bitwise_equal(a, b):
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    assert x.dtype == y.dtype and x.shape == y.shape
+    assert np.array_equal(x, y), "parameters differ from the uninterrupted run"
+
+
+def logged_losses(workdir):
+  """(step, loss) of every metrics.jsonl row."""
+  import json  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [(row["step"], row["loss"]) for row in map(json.loads, f)]

@@ -1,8 +1,6 @@
-"""One writer per workdir, and SIGTERM honoured within 10 s in every phase of a run.
-
-Both tests end by finishing the interrupted run and comparing it with the uninterrupted smoke
-run (`smoke_run`, the same config): stopping and resuming never changes the results.
-"""
+"""SIGTERM honoured within 10 s in every phase of a run (issue 20), ending with the interrupted run
+finished and compared with the uninterrupted smoke run (`smoke_run`, the same config): stopping
+and resuming never changes the results. Two runs on one workdir: tests/test_checkpoints.py."""
 
 import json
 import os
@@ -11,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from runs import ROOT, SMOKE, SMOKE_RUN_ARGS, cotrain, env_for_subprocess
+from runs import (ROOT, SMOKE, SMOKE_RUN_ARGS, assert_bitwise_equal, cotrain, env_for_subprocess, logged_losses,
+                  saved_state)
 
 SIGTERM_DEADLINE_S = 10.0
 
@@ -58,27 +57,6 @@ def results(workdir):
   return json.loads(text(os.path.join(workdir, "eval.json")))["results"]
 
 
-def test_two_runs_on_one_workdir_one_trains_and_a_killed_holder_resumes(smoke_run, tmp_path):
-  workdir = str(tmp_path / "run")
-  runs = [start(workdir, tmp_path / f"log{i}") for i in range(2)]
-  wait_for(lambda: any(p.poll() is not None for p in runs), runs[0], "a refusal", timeout=120)
-  (refused,) = [i for i, p in enumerate(runs) if p.poll() is not None]
-  holder = runs[1 - refused]
-  assert runs[refused].returncode == 2
-  message = text(tmp_path / f"log{refused}")
-  assert "error: workdir" in message and "is in use by another run" in message
-  assert f"pid {holder.pid}" in message and "started 20" in message  # the holder, named
-  # The holder goes on; SIGKILL it once its first checkpoint is complete.
-  wait_for(lambda: os.path.isdir(os.path.join(workdir, "checkpoints", "20")), holder, "checkpoint 20")
-  holder.send_signal(signal.SIGKILL)
-  assert holder.wait() == -signal.SIGKILL
-  # The dead run's lock does not block the same command, which resumes and finishes it.
-  resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
-  assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-  assert "resumed from checkpoint step" in resumed.stdout
-  assert results(workdir) == results(smoke_run[0])
-
-
 def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smoke_run, tmp_path):
   workdir = str(tmp_path / "run")
   timings = {}
@@ -102,7 +80,7 @@ def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smok
 
   # 3. During the final evaluation (more episodes, so that it lasts; `eval` may change on resume).
   log = tmp_path / "evaluation.log"
-  proc = start(workdir, log, "--config.eval.episodes=400")
+  proc = start(workdir, log, "--config.eval.episodes=240")
   wait_for(lambda: "evaluating checkpoint 60" in text(log), proc, "the final evaluation")
   timings["evaluation"], code = sigterm(proc)
   assert code == 0 and "preempted (SIGTERM) during evaluation" in text(log), text(log)[-2000:]
@@ -112,7 +90,11 @@ def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smok
   # 4. The rerun finishes with the uninterrupted run's results.
   done = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-  assert results(workdir) == results(smoke_run[0])
+  # (smoke_run's eval.json may have been rewritten with other eval settings by another test;
+  # its parameters and its training log are not.)
+  assert_bitwise_equal(saved_state(workdir, 60), saved_state(smoke_run[0], 60))
+  assert logged_losses(workdir) == logged_losses(smoke_run[0])
+  assert [r["episodes"] for r in results(workdir)] == [8, 8]
 
 
 def test_a_best_metric_the_run_cannot_score_is_refused_naming_it(tmp_path):

@@ -8,7 +8,7 @@ from experiments.configs.cotrain import get_config
 from gdacot import rollout as rollouts
 from gdacot.data import Normalizer
 from gdacot.envs import make_domain, make_env
-from gdacot.train.setup import build_policy_and_state
+from gdacot.train import build_policy_and_state
 
 
 def test_episodes_do_not_depend_on_the_batch_size():

@@ -53,7 +53,8 @@ def _logged_steps(workdir: str) -> list[int]:
 def _config(extra_flags: list[str]) -> dict:
   """steps, log_every and ckpt_every of the run as launched (the library's defaults + flags)."""
   from gdacot.train import get_config  # pylint: disable=g-import-not-at-top
-  cfg = get_config()
+  variants = [f.partition(".py:")[2] for f in extra_flags if f.startswith("--config=")]
+  cfg = get_config(variants[-1] if variants else None)
   for flag in extra_flags:
     name, _, value = flag.removeprefix("--config.").partition("=")
     if name in ("steps", "log_every", "ckpt_every"):

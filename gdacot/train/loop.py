@@ -62,7 +62,8 @@ def train(cfg, workdir: str, mesh=None) -> dict:
     # One writer per workdir: a second run on it is refused here, before any compute.
     lock, refused = WorkdirLock(workdir), None
     if chief:
-      try:
+      try:  # refusals that need no lock first (another run's config, a foreign directory): untouched
+        prepare_workdir(workdir, cfg.to_dict(), check_only=True)
         lock.acquire()
       except WorkdirError as e:
         refused = e

@@ -43,8 +43,10 @@ def _flatten(d: dict, prefix: str = "") -> dict:
   return out
 
 
-def prepare_workdir(workdir: str, config: dict) -> bool:
-  """Creates the workdir, or checks that it holds this same run. Returns True to resume."""
+def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> bool:
+  """Creates the workdir, or checks that it holds this same run. Returns True to resume.
+  `check_only` raises what it would raise but creates and writes nothing (the check before
+  the lock, so that a refused run leaves another run's workdir untouched)."""
   path = os.path.join(workdir, CONFIG_FILE)
   config = json.loads(json.dumps(config))  # normalise tuples to lists
   if os.path.exists(path):
@@ -75,6 +77,8 @@ def prepare_workdir(workdir: str, config: dict) -> bool:
         f"workdir {workdir} is not empty and has no {CONFIG_FILE}: it is not a gdacot run; "
         "refusing to write into it"
     )
+  if check_only:
+    return False
   os.makedirs(workdir, exist_ok=True)
   # Whole or not at all: a run stopped here leaves no half-written config.
   write_text(path, json.dumps(config, indent=2, sort_keys=True))
