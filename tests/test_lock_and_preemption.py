@@ -2,6 +2,7 @@
 finished and compared with the uninterrupted smoke run (`smoke_run`, the same config): stopping
 and resuming never changes the results. Two runs on one workdir: tests/test_checkpoints.py."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from runs import (ROOT, SMOKE, SMOKE_RUN_ARGS, assert_bitwise_equal, cotrain, env_for_subprocess, logged_losses,
                   saved_state)
 
@@ -97,8 +99,14 @@ def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smok
   assert [r["episodes"] for r in results(workdir)] == [8, 8]
 
 
+BRIDGE = os.path.normpath(os.path.join(ROOT, "..", "shared", "datasets", "bridge_dataset", "1.0.0"))
+
+
+# Reading the TFRecord Bridge sample needs the [rlds] extra and ../shared; CI has both (as test_rlds.py).
+@pytest.mark.skipif((importlib.util.find_spec("tensorflow") is None or not os.path.isdir(BRIDGE))
+                    and not os.environ.get("CI"), reason="needs tensorflow-cpu and the Bridge sample")
 def test_a_best_metric_the_run_cannot_score_is_refused_naming_it(tmp_path):
-  bridge = os.path.join(ROOT, "..", "shared", "datasets", "bridge_dataset", "1.0.0")
+  bridge = BRIDGE
   proc = cotrain(f"--workdir={tmp_path / 'run'}", SMOKE, f"--config.real_data={bridge}",
                  f"--config.sim_data={bridge}", "--config.sources.sim.split=val", timeout=300)
   assert proc.returncode == 2
