@@ -139,6 +139,10 @@ def test_host_model_carries_the_domain_physics_and_the_camera_draws_the_task():
   image = np.asarray(state.obs["image"], float)
   red = (image[..., 0] > 120) & (image[..., 1] < 80)  # the ball's pixels carry its colour
   assert red.sum() > 0
+  # ... and the domain's colour field, not the XML's, is the one drawn (geom_colours).
+  green = make_domain("real", "in", {"ball_rgb": (0.1, 0.9, 0.1)}, gap="physics", task=TASK)
+  recoloured = np.asarray(jax.jit(env.reset)(jax.random.PRNGKey(0), green).obs["image"], float)
+  assert ((recoloured[..., 1] > 120) & (recoloured[..., 0] < 80)).sum() == red.sum()
 
 
 def test_a_task_of_ones_own_trains_evaluates_and_makes_demos(tmp_path):

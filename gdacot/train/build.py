@@ -41,17 +41,13 @@ TRAIN_RNG_OFFSET = 1_000_003  # the train-state RNG seed is cfg.seed + this (apa
 class Run:
   """Everything one run is made of. Device arrays are replicated over the mesh."""
 
-  cfg: Any
-  mesh: Any
   method: Method
   seeds: list[int]
   env: Task
   spec: dict  # the policy's inputs and outputs: obs_size, action_size, image_shape
   graphdef: Any
-  tx: Any
   state: TrainState  # fresh; seed-stacked on a leading axis when num_seeds > 1
-  step_fn: Callable  # step(state, data) -> (state, metrics), vmapped over seeds when num_seeds > 1
-  chunk_fn: Callable  # chunk(state, data, n): n steps under one jit
+  chunk_fn: Callable  # chunk(state, data, n): n train steps under one jit (vmapped over seeds if several)
   rollout: Callable  # the compiled evaluation rollout (gdacot.rollout.make_policy_rollout)
   # The data (None when built without it):
   demos: dict[str, Demos] | None = None  # "sim", "real"
@@ -157,8 +153,8 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
                                          execute=cfg.execute, batch_size=cfg.eval.batch_size, mesh=mesh)
   if mesh is not None:  # every device holds the parameters and the datasets (data parallelism)
     state, data, normalizer = parallel.replicate((state, data, normalizer), mesh)
-  return Run(cfg=cfg, mesh=mesh, method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef,
-             tx=tx, state=state, step_fn=step_fn, chunk_fn=make_train_chunk(step_fn, mesh), rollout=rollout,
+  return Run(method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef, state=state,
+             chunk_fn=make_train_chunk(step_fn, mesh), rollout=rollout,
              demos=demos if with_data else None, normalizer=normalizer, data=data)
 
 

@@ -36,7 +36,7 @@ from gdacot.envs import as_json, domain_from_config, env_from_config
 from gdacot.io import open_atomic, write_json
 from gdacot.stats import aggregate_over_seeds
 from gdacot.progress import Progress
-from gdacot.train.build import build, checkpoint_record, seed_slice
+from gdacot.train.build import build, checkpoint_record, run_seeds, seed_slice
 from gdacot.train.checkpoints import CheckpointError, Checkpoints
 from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, validate_config
 from gdacot.train.metrics import MetricsWriter
@@ -84,7 +84,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
   preemption.enter(SETUP, "no training step was lost; the rerun redoes the demos, the DTW pairing and the compiles")
   t_start = time.perf_counter()
-  _log(f"gdacot: task={cfg.task} method={cfg.method} seeds={[cfg.seed + k for k in range(cfg.num_seeds)]} "
+  _log(f"gdacot: task={cfg.task} method={cfg.method} seeds={run_seeds(cfg)} "
        f"devices={jax.device_count()} ({jax.devices()[0].platform}, {jax.process_count()} process(es)) "
        f"workdir={workdir}{' (resuming)' if resume else ''}")
 

@@ -115,10 +115,6 @@ class PushCube(Task):
   def ee_pos(self, data: mjx.Data) -> jax.Array:
     return data.qpos[0:3]
 
-  def object_qpos_slice(self) -> slice:
-    """Where the cube's (x, y, z, quaternion) sit in qpos."""
-    return slice(int(self._cube_qpos), int(self._cube_qpos) + 7)
-
   def _success(self, data: mjx.Data) -> jax.Array:
     return jnp.linalg.norm(self.cube_pos(data)[:2] - jnp.asarray(GOAL)) < SUCCESS_RADIUS
 
