@@ -66,14 +66,14 @@ def test_a_directory_of_no_known_format_is_refused_listing_the_formats(tmp_path)
     with pytest.raises(DatasetError) as e:
       attempt()
     msg = str(e.value)
-    assert str(tmp_path) in msg and "not a dataset of any known format ['rlds']" in msg
-    assert "dataset_info.json" in msg  # what the rlds reader looks for
-  with pytest.raises(DatasetError, match="no such directory"):
+    assert str(tmp_path) in msg and "not a dataset of any known format ['lerobot', 'rlds', 'robomimic']" in msg
+    assert "dataset_info.json" in msg and "meta/info.json" in msg and ".hdf5" in msg  # what each reader looks for
+  with pytest.raises(DatasetError, match="no such file or directory"):
     detect_format(str(tmp_path / "nowhere"))
 
 
 def test_an_unknown_format_name_is_refused(tiny):
-  with pytest.raises(DatasetError, match=r"unknown dataset format 'parquet'; known: \['rlds'\]"):
+  with pytest.raises(DatasetError, match=r"unknown dataset format 'parquet'; known: \['lerobot', 'rlds', 'robomimic'\]"):
     load(tiny, KeyMap(split="val"), "parquet")
   assert load(tiny, KeyMap(split="val"), "rlds", min_length=8).format == "rlds"  # named, not detected
 
@@ -156,7 +156,7 @@ def test_a_config_saved_before_the_sources_block_upgrades_to_the_same_run():
          "real_data": "",
          "rlds": {"sim": old_key_map, "real": {**old_key_map, "split": "train", "action_slice": ""}}}
   new = upgrade_saved_config(old)
-  assert new["sources"]["sim"] == {"format": "", **old_key_map}
+  assert new["sources"]["sim"] == {"format": "", **old_key_map, "mixture": []}  # mixtures came later
   assert new["sources"]["real"]["split"] == "train"
   assert all(v is None for d in ("sim", "real") for v in new["rlds"][d].values())
   assert new["seed"] == 3 and old["rlds"]["sim"]["split"] == "val"  # the input is not changed
@@ -177,10 +177,10 @@ def test_check_sources_names_every_problem(tiny, tmp_path):
   problems = []
   check_sources(c, problems)
   expected = [
-      "sources.sim.format: unknown format 'parquet'; known: ['rlds']",
-      f"sim_data: {str(tmp_path / 'nowhere')!r} is not a directory",
+      "sources.sim.format: unknown format 'parquet'; known: ['lerobot', 'rlds', 'robomimic']",
+      f"sim_data: {str(tmp_path / 'nowhere')!r} does not exist",
       "sources.sim.state_slice='a:b' is not a slice",
-      f"real_data: {tmp_path}: not a dataset of any known format ['rlds']",
+      f"real_data: {tmp_path}: not a dataset of any known format ['lerobot', 'rlds', 'robomimic']",
       "sources.real.split must name a split",
       "sources.real.max_episodes must be an integer >= 0 (0: all), got -1",
   ]

@@ -1,12 +1,15 @@
 """Device-resident datasets of demos and the samplers that draw training batches.
 
 Sampling is a pure function of a key, under `jit`: it draws (episode, frame) pairs
-uniformly over the valid frames, then gathers the observation history ending at the frame
+uniformly over the valid frames (for a domain that mixes several datasets: first a dataset,
+by its per-sample weight, then a frame uniformly within it), then gathers the observation history ending at the frame
 (repeating the first frame at episode start) and the action chunk starting at it
 (repeating the last action past the episode end, as Diffusion Policy pads).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +51,7 @@ def _valid_frames(x, lengths) -> np.ndarray:
 class Batch:
   obs: jax.Array | dict  # (n, obs_horizon, ...) per observation part; the state normalised
   actions: jax.Array  # (n, chunk, action_size)
+  part: jax.Array | None = None  # (n,) int32: which dataset of the domain's mixture each sample came from
 
 
 @struct.dataclass
@@ -60,11 +64,32 @@ class Dataset:
   frames: jax.Array  # (N, 2) int32: every valid (episode, t)
   obs_horizon: int = struct.field(pytree_node=False, default=2)
   chunk: int = struct.field(pytree_node=False, default=8)
+  # A mixture of datasets (None for one): per dataset, its first row in `frames`, its number of
+  # frames and the log of its share of the samples; its name for the logged shares.
+  part_start: jax.Array | None = None
+  part_frames: jax.Array | None = None
+  part_log_share: jax.Array | None = None
+  part_names: tuple[str, ...] = struct.field(pytree_node=False, default=())
 
   @classmethod
-  def create(cls, demos: Demos, normalizer: Normalizer, obs_horizon: int, chunk: int) -> "Dataset":
+  def create(cls, demos: Demos, normalizer: Normalizer, obs_horizon: int, chunk: int,
+             parts: Sequence[tuple[str, int, float]] = ()) -> "Dataset":
+    """`parts`: a mixture's (name, episodes, share) per dataset, whose episodes are consecutive
+    in `demos` in that order (sources.load_mixture); () or one part: every frame alike."""
     lengths = np.asarray(demos.lengths)
     frames = np.array([(e, t) for e in range(len(lengths)) for t in range(lengths[e])], np.int32)
+    mixture = {}
+    if len(parts) > 1:
+      episodes = np.array([n for _, n, _ in parts])
+      if episodes.sum() != len(lengths):
+        raise ValueError(f"the parts hold {episodes.sum()} episodes, the demos {len(lengths)}")
+      first_episode = np.concatenate([[0], np.cumsum(episodes)])
+      frame_start = np.concatenate([[0], np.cumsum(lengths)])[first_episode]
+      shares = np.array([share for _, _, share in parts], np.float64)
+      mixture = dict(part_start=jnp.asarray(frame_start[:-1], jnp.int32),
+                     part_frames=jnp.asarray(np.diff(frame_start), jnp.int32),
+                     part_log_share=jnp.asarray(np.log(shares / shares.sum()), jnp.float32),
+                     part_names=tuple(name for name, _, _ in parts))
     return cls(
         obs=normalizer(demos.obs),
         actions=demos.actions,
@@ -72,6 +97,7 @@ class Dataset:
         frames=jnp.asarray(frames),
         obs_horizon=obs_horizon,
         chunk=chunk,
+        **mixture,
     )
 
   @property
@@ -87,12 +113,26 @@ class Dataset:
     e = episode[:, None]
     return Batch(obs=jax.tree.map(lambda x: x[e, hist_t], self.obs), actions=self.actions[e, chunk_t])
 
-  def sample(self, key: jax.Array, n: int, constrain=_identity) -> Batch:
-    """n frames drawn uniformly. `constrain` places the drawn indices (e.g. split over the
-    devices' data axis), so every device gathers its own share from its copy of the data."""
-    idx = constrain(jax.random.randint(key, (n,), 0, self.frames.shape[0]))
+  def draw(self, key: jax.Array, n: int, constrain=_identity) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(episode, t, part) of n frames drawn uniformly, or for a mixture: each sample's dataset
+    drawn by its share (per sample), then a frame uniformly within that dataset. `constrain`
+    places the drawn indices (e.g. split over the devices' data axis), so every device gathers
+    its own share from its copy of the data."""
+    if self.part_log_share is None:
+      idx = constrain(jax.random.randint(key, (n,), 0, self.frames.shape[0]))
+      part = jnp.zeros_like(idx)
+    else:
+      k_part, k_frame = jax.random.split(key)
+      part = constrain(jax.random.categorical(k_part, self.part_log_share, shape=(n,)).astype(jnp.int32))
+      start = self.part_start[part]
+      idx = constrain(jax.random.randint(k_frame, (n,), start, start + self.part_frames[part]))
     pick = self.frames[idx]
-    return self.gather(pick[:, 0], pick[:, 1])
+    return pick[:, 0], pick[:, 1], part
+
+  def sample(self, key: jax.Array, n: int, constrain=_identity) -> Batch:
+    """n frames drawn as `draw` says, with their history and action chunk."""
+    episode, t, part = self.draw(key, n, constrain)
+    return self.gather(episode, t).replace(part=part)
 
 
 def num_real_in_batch(batch_size: int, w: float) -> int:

@@ -95,15 +95,14 @@ def make_pairing(real: Dataset, sim: Dataset, proprio_slice: slice, *, sharpness
 def sample_paired(key: jax.Array, sim: Dataset, real: Dataset, pairing: Pairing, n: int,
                   constrain=lambda x: x) -> tuple[Batch, Batch]:
   """n temporally aligned (sim, real) frame pairs: returns (sim_batch, real_batch).
-  `constrain` places the drawn indices (see `Dataset.sample`)."""
+  `constrain` places the drawn indices (see `Dataset.draw`)."""
   er, es = pairing.probs.shape
   if (er, es) != (real.lengths.shape[0], sim.lengths.shape[0]) or pairing.match.shape[-1] != real.actions.shape[1]:
     raise ValueError(f"pairing of shape probs {pairing.probs.shape}, match {pairing.match.shape} does not fit "
                      f"{real.lengths.shape[0]} real demos of {real.actions.shape[1]} frames and "
                      f"{sim.lengths.shape[0]} sim demos")
   k_real, k_sim, k_off = jax.random.split(key, 3)
-  pick = real.frames[constrain(jax.random.randint(k_real, (n,), 0, real.frames.shape[0]))]
-  e_r, t_r = pick[:, 0], pick[:, 1]
+  e_r, t_r, _ = real.draw(k_real, n, constrain)  # a real mixture's frames by their shares; sim follows DTW
   e_s = constrain(jax.random.categorical(k_sim, jnp.log(pairing.probs[e_r]), axis=-1).astype(jnp.int32))
   offset = constrain(jax.random.randint(k_off, (n,), -pairing.window, pairing.window + 1))
   t_s = jnp.clip(pairing.match[e_r, e_s, t_r] + offset, 0, sim.lengths[e_s] - 1)

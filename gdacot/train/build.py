@@ -85,6 +85,9 @@ def generate_demos_for(cfg, env: Task, mesh, from_files: dict | None = None, log
       d = from_files[name]
       log(f"  {name}: {d.demos.num_episodes} episodes, {d.demos.num_frames} frames from {d.path} "
           f"[{d.split}] ({d.file_format})")
+      for p in d.parts:  # a weighted mixture: weights are per sample
+        log(f"    {p.name}: {p.episodes} episodes, {p.frames} frames from {p.path} ({p.format}), "
+            f"{p.share:.1%} of the {name} samples")
       out[name] = d.demos
     else:
       expert = expert or make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise, mesh)
@@ -136,8 +139,9 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
     # Normalise with the frames this method trains on.
     trained_on = {1.0: (real_demos,), 0.0: (sim_demos,)}.get(method.forced_w, (sim_demos, real_demos))
     normalizer = Normalizer.fit(*trained_on)
-    sim_data = Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk)
-    real_data = Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk)
+    parts = {n: [(p.name, p.episodes, p.share) for p in d.parts] for n, d in (from_files or {}).items()}
+    sim_data = Dataset.create(sim_demos, normalizer, cfg.obs_horizon, cfg.chunk, parts.get("sim", ()))
+    real_data = Dataset.create(real_demos, normalizer, cfg.obs_horizon, cfg.chunk, parts.get("real", ()))
     pairing = None
     if method.align is not None and cfg.align.pairing == "dtw":
       pairing = _dtw_pairing(cfg, env, sim_data, real_data, pairing_file, log)

@@ -26,7 +26,8 @@ from flax import nnx
 from ml_collections import config_dict
 
 from gdacot.align import METHODS
-from gdacot.data.sources.config import check_sources, legacy_rlds_config, sources_config, upgrade_saved_config
+from gdacot.data.sources.config import (check_sources, legacy_rlds_config, reads_datasets, sources_config,
+                                        upgrade_saved_config)
 from gdacot.envs import DEFAULT_TASK, DOMAIN_NAMES, GAP_NAMES, TASKS, domain_from_config, get_task
 from gdacot.models import ENCODERS, HEADS
 
@@ -202,7 +203,7 @@ def _check_observation(cfg, problems: list) -> None:
       problems.append("render.camera_pos and render.camera_lookat must differ")
     if cfg.augment.random_shift < 0 or cfg.augment.random_shift >= min(r.height, r.width):
       problems.append(f"augment.random_shift must be in [0, image size), got {cfg.augment.random_shift}")
-    if cfg.real_data or cfg.sim_data:
+    if reads_datasets(cfg):
       problems.append("observation='image' with RLDS datasets: dataset images are not wired to the image "
                       "encoder yet; use MJX-generated demos")
     if cfg.model.encoder == "cnn":

@@ -124,6 +124,10 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
         "bc_loss_sim": _masked_mean(per_sample, 1.0 - real_mask),
         "bc_loss_real": _masked_mean(per_sample, real_mask),
     }
+    # A domain that mixes datasets logs each one's realised share of that domain's BC samples.
+    for name, domain, mask in (("sim", data.sim, 1.0 - real_mask), ("real", data.real, real_mask)):
+      for k, part in enumerate(domain.part_names):
+        metrics[f"share/{name}/{part}"] = _masked_mean((batch.part == k).astype(jnp.float32), mask)
     align = jnp.zeros(())
     if method.align is not None:
       sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)

@@ -62,6 +62,7 @@ class Episode:
 
   steps: dict[str, np.ndarray]  # every asked step key -> (T, ...) array
   metadata: dict[str, Any]  # plain Python values (str, int, float, bool), e.g. {"task": "push_cube"}
+  index: int | None = None  # the format's own episode number (for messages); None: its position in the split
 
 
 class Reader(abc.ABC):
@@ -116,6 +117,18 @@ class Reader(abc.ABC):
     """
 
 
+@dataclasses.dataclass(frozen=True)
+class Part:
+  """One dataset of a domain's mixture, as loaded."""
+
+  name: str
+  path: str
+  format: str
+  episodes: int
+  frames: int
+  share: float  # its share of the domain's samples: weight / sum of the domain's weights (per sample)
+
+
 @dataclasses.dataclass
 class SourceData:
   """A loaded split of one dataset: padded demos for the trainer plus what was read alongside."""
@@ -127,6 +140,9 @@ class SourceData:
   split: str
   format: str  # the registered name of the reader, e.g. 'rlds'
   file_format: str  # the storage below it, e.g. 'tfrecord'
+  # A domain's weighted mixture of several datasets (load.load_mixture): one Part per dataset, in
+  # order, its episodes consecutive in `demos`. Empty for a single dataset.
+  parts: tuple["Part", ...] = ()
 
   @property
   def obs_size(self) -> int:

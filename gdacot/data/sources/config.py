@@ -5,6 +5,14 @@ The config reads (paths stay where they were: `real_data`, `sim_data`; "" genera
   sources.<domain>.format        "" detects the format from the directory; else a registered name
   sources.<domain>.split         and the other key-map fields (base.KeyMap): state_key,
                                  action_key, image_keys, state_slice, action_slice, max_episodes
+  sources.<domain>.mixture       () reads `<domain>_data` alone; else several datasets, each a dict
+                                 {"path": ..., "weight": ..., and optionally "name", "format" and any
+                                 key-map field, which default to sources.<domain>'s}
+
+Mixture weights are PER SAMPLE (as octo's sample_weights): dataset i supplies a share
+weight_i / sum(weights) of the domain's samples in every batch, whatever its size (a dataset
+of 10 episodes with weight 0.5 supplies half the samples, as one of 10000 would). `datasets`
+resolves either form into a list of `DatasetSpec`s, the one place that does.
 
 Legacy alias. Before the registry the key map lived at `rlds.<domain>.<field>`, and the README
 shows `--config.rlds.sim.split=val`. That block stays, every field unset (None); a field set
@@ -18,7 +26,10 @@ so that the config a run saves and compares on resume holds the key map in one p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
@@ -48,6 +59,8 @@ def sources_config() -> ml_collections.ConfigDict:
         "state_slice": defaults.state_slice,  # START:STOP on the last axis, e.g. "0:3"; "" keeps all
         "action_slice": defaults.action_slice,
         "max_episodes": defaults.max_episodes,  # 0: every episode of the split
+        # () reads <domain>_data alone; else a weighted mixture: ({"path": ..., "weight": ...}, ...)
+        "mixture": (),
     })
 
   return ml_collections.ConfigDict({name: domain() for name in DOMAINS})
@@ -74,6 +87,92 @@ def configured_sources(cfg) -> dict[str, dict[str, Any]]:
   return out
 
 
+# What a mixture entry may hold besides the key-map fields.
+ENTRY_FIELDS = ("path", "weight", "name", "format")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """One dataset a domain reads: where, in which format, through which key map, at what weight."""
+
+  name: str  # unique within the domain: what its logged share is called (share/<domain>/<name>)
+  path: str
+  format: str  # "" detects it
+  key_map: KeyMap
+  weight: float  # per sample, before normalising over the domain's datasets
+
+
+def _default_name(path: str) -> str:
+  """A dataset's name from its path: the last component, with the one above a version
+  directory (bridge_dataset/1.0.0 -> bridge_dataset), and no file suffix."""
+  parts = os.path.normpath(os.path.expanduser(str(path))).split(os.sep)
+  name = parts[-1]
+  if re.fullmatch(r"v?\d+(\.\d+)*", name) and len(parts) > 1:
+    name = parts[-2]
+  return os.path.splitext(name)[0] if "." in name and not name.startswith(".") else name
+
+
+def _entry_problems(where: str, entry: Any) -> list[str]:
+  if not isinstance(entry, Mapping):
+    return [f"{where} must be a dict such as {{'path': ..., 'weight': ...}}, got {entry!r}"]
+  problems = []
+  unknown = sorted(set(entry) - set(ENTRY_FIELDS) - set(KEY_MAP_FIELDS))
+  if unknown:
+    problems.append(f"{where}: unknown field(s) {unknown}; an entry holds {list(ENTRY_FIELDS)} and the key-map "
+                    f"fields {list(KEY_MAP_FIELDS)}")
+  if not str(entry.get("path") or ""):
+    problems.append(f"{where}: 'path' must name a dataset")
+  weight = entry.get("weight")
+  if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+    problems.append(f"{where}: 'weight' must be a positive number (a share of the domain's samples), got {weight!r}")
+  return problems
+
+
+def datasets(cfg, problems: list[str] | None = None) -> dict[str, list[DatasetSpec]]:
+  """Per domain that reads datasets, its datasets: `<domain>_data` alone (weight 1), or the
+  entries of `sources.<domain>.mixture`. Domains generated in MJX are left out.
+
+  Malformed entries are appended to `problems` (and left out) when it is given, else they
+  raise DatasetError.
+  """
+  out, found = {}, []
+  for name, fields in configured_sources(cfg).items():
+    path, mixture = str(cfg.get(f"{name}_data") or ""), tuple(fields.get("mixture") or ())
+    base = {k: fields[k] for k in ("format", *KEY_MAP_FIELDS)}
+    if path and mixture:
+      found.append(f"{name}_data and sources.{name}.mixture are both set: give the domain's datasets in one "
+                   f"place (a one-entry mixture, or {name}_data alone)")
+      continue
+    entries = [{"path": path, "weight": 1.0}] if path else list(mixture)
+    specs, names = [], set()
+    for i, entry in enumerate(entries):
+      bad = _entry_problems(f"sources.{name}.mixture[{i}]", entry) if mixture else []
+      if bad:
+        found += bad
+        continue
+      merged = {**base, **{k: v for k, v in entry.items() if k in base}}
+      label = str(entry.get("name") or _default_name(entry["path"]))
+      unique, n = label, 2
+      while unique in names:
+        unique, n = f"{label}#{n}", n + 1
+      names.add(unique)
+      specs.append(DatasetSpec(name=unique, path=str(entry["path"]), format=str(merged["format"] or ""),
+                               key_map=KeyMap.from_config(merged), weight=float(entry["weight"])))
+    if specs:
+      out[name] = specs
+  if found and problems is None:
+    raise DatasetError("; ".join(found))
+  if problems is not None:
+    problems += found
+  return out
+
+
+def reads_datasets(cfg) -> bool:
+  """Whether either domain reads a dataset instead of generating demos in MJX."""
+  return any(str(cfg.get(f"{name}_data") or "") or tuple(cfg.sources[name].get("mixture") or ())
+             for name in DOMAINS)
+
+
 def apply_legacy_rlds(cfg) -> ml_collections.ConfigDict:
   """Moves every set `rlds.<domain>.<field>` into `sources` (in place), with a deprecation note.
 
@@ -94,34 +193,47 @@ def check_sources(cfg, problems: list[str]) -> None:
   # Imported here: the data package sits below the models in the import chain.
   from gdacot.models import ENCODERS  # pylint: disable=g-import-not-at-top
 
+  encoder = ENCODERS.get(cfg.model.encoder)
+  read = datasets(cfg, problems)
   for name, fields in configured_sources(cfg).items():
-    path, fmt = str(cfg.get(f"{name}_data") or ""), str(fields["format"] or "")
-    where = f"sources.{name}"
-    if fmt and fmt not in SOURCES:
-      problems.append(f"{where}.format: unknown format {fmt!r}; known: {sorted(SOURCES)} "
-                      "('' detects it from the directory)")
-    if path and not os.path.isdir(os.path.expanduser(path)):
-      problems.append(f"{name}_data: {path!r} is not a directory")
-    elif path and not fmt:
-      try:
-        detect_format(path)
-      except DatasetError as e:
-        problems.append(f"{name}_data: {e}")
-    if not str(fields["split"] or ""):
-      problems.append(f"{where}.split must name a split, e.g. 'train'")
-    if not isinstance(fields["max_episodes"], int) or fields["max_episodes"] < 0:
-      problems.append(f"{where}.max_episodes must be an integer >= 0 (0: all), got {fields['max_episodes']!r}")
-    for field in ("state_slice", "action_slice"):
-      try:
-        parse_slice(fields[field], f"{where}.{field}")
-      except DatasetError as e:
-        problems.append(str(e))
-    # The trainer feeds the encoder a flat state vector; images would be dropped silently.
-    encoder = ENCODERS.get(cfg.model.encoder)
-    if path and tuple(fields["image_keys"] or ()) and not getattr(encoder, "consumes_images", False):
-      problems.append(f"{where}.image_keys={tuple(fields['image_keys'])}: encoder {cfg.model.encoder!r} "
-                      "takes a flat state vector and cannot consume images; leave image_keys empty "
-                      "(tools.dataset_info and gdacot.data.sources.load read and check images already)")
+    if name not in read:  # generated in MJX; the key map is still checked (a later <domain>_data uses it)
+      _check_dataset("", str(fields["format"] or ""), fields, f"sources.{name}", f"{name}_data", encoder,
+                     cfg.model.encoder, problems)
+      continue
+    mixture = bool(tuple(fields.get("mixture") or ()))
+    for i, spec in enumerate(read[name]):
+      where = f"sources.{name}.mixture[{i}]" if mixture else f"sources.{name}"
+      _check_dataset(spec.path, spec.format, dataclasses.asdict(spec.key_map), where,
+                     f"{where}.path" if mixture else f"{name}_data", encoder, cfg.model.encoder, problems)
+
+
+def _check_dataset(path: str, fmt: str, fields: Mapping[str, Any], where: str, origin: str, encoder,
+                   encoder_name: str, problems: list[str]) -> None:
+  """One dataset's path, format and key map, appended to `problems`."""
+  if fmt and fmt not in SOURCES:
+    problems.append(f"{where}.format: unknown format {fmt!r}; known: {sorted(SOURCES)} "
+                    "('' detects it from the directory)")
+  if path and not os.path.exists(os.path.expanduser(path)):
+    problems.append(f"{origin}: {path!r} does not exist (give a dataset directory, or a robomimic .hdf5 file)")
+  elif path and not fmt:
+    try:
+      detect_format(path)
+    except DatasetError as e:
+      problems.append(f"{origin}: {e}")
+  if not str(fields["split"] or ""):
+    problems.append(f"{where}.split must name a split, e.g. 'train'")
+  if not isinstance(fields["max_episodes"], int) or fields["max_episodes"] < 0:
+    problems.append(f"{where}.max_episodes must be an integer >= 0 (0: all), got {fields['max_episodes']!r}")
+  for field in ("state_slice", "action_slice"):
+    try:
+      parse_slice(fields[field], f"{where}.{field}")
+    except DatasetError as e:
+      problems.append(str(e))
+  # The trainer feeds the encoder a flat state vector; images would be dropped silently.
+  if path and tuple(fields["image_keys"] or ()) and not getattr(encoder, "consumes_images", False):
+    problems.append(f"{where}.image_keys={tuple(fields['image_keys'])}: encoder {encoder_name!r} "
+                    "takes a flat state vector and cannot consume images; leave image_keys empty "
+                    "(tools.dataset_info and gdacot.data.sources.load read and check images already)")
 
 
 def upgrade_saved_config(saved: dict) -> dict:
@@ -135,6 +247,6 @@ def upgrade_saved_config(saved: dict) -> dict:
   if "sources" in out or not isinstance(out.get("rlds"), dict):
     return out
   old = out["rlds"]
-  out["sources"] = {name: {"format": "", **old[name]} for name in old}
+  out["sources"] = {name: {"format": "", **old[name], "mixture": []} for name in old}
   out["rlds"] = {name: {field: None for field in KEY_MAP_FIELDS} for name in old}
   return out

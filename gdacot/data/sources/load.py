@@ -14,8 +14,8 @@ import numpy as np
 
 from gdacot.data.demos import Demos
 from gdacot.data.sources import validate as v
-from gdacot.data.sources.base import KeyMap, SourceData
-from gdacot.data.sources.config import configured_sources
+from gdacot.data.sources.base import KeyMap, Part, SourceData
+from gdacot.data.sources.config import DatasetSpec, datasets
 from gdacot.data.sources.registry import open_source
 from gdacot.data.sources.validate import DatasetError
 
@@ -41,7 +41,8 @@ def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  #
 
   obs, actions, images, metadata, first_shapes = [], [], {k: [] for k in key_map.image_keys}, [], {}
   for e, episode in enumerate(reader.episodes(key_map.split, key_map.keys, key_map.max_episodes)):
-    state, action, frames = v.check_episode(where, e, episode.steps, key_map, min_length=min_length,
+    number = e if episode.index is None else episode.index  # the format's own episode number, for messages
+    state, action, frames = v.check_episode(where, number, episode.steps, key_map, min_length=min_length,
                                             first_shapes=first_shapes)
     obs.append(state)
     actions.append(action)
@@ -59,16 +60,62 @@ def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  #
                     path=reader.path, split=key_map.split, format=format, file_format=reader.file_format)
 
 
-def load_domains(paths: Mapping[str, str], key_maps: Mapping[str, KeyMap], *, min_length: int,
-                 formats: Mapping[str, str] = {}, generated: Mapping[str, tuple[int, int]] = {},
-                 generated_by: str = "the MJX task") -> dict[str, SourceData]:
-  """Loads each domain given by path and checks that every domain fits one policy.
+def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str = "") -> SourceData:
+  """Loads a domain's datasets and joins them into one `SourceData` whose `parts` say which
+  episodes came from which dataset and at what share of the samples (weights per sample).
 
-  `formats` names a domain's format (missing or '': detected). `generated` gives
+  Every dataset must give the same state, action and image sizes (after its key map): a
+  mismatch is refused naming both datasets and the field. One dataset loads as `load` does.
+  """
+  loaded = [load(s.path, s.key_map, s.format, min_length=min_length) for s in specs]
+  if len(loaded) == 1:
+    return loaded[0]
+  first, origin = loaded[0], lambda i: f"{loaded[i].path} [{loaded[i].split}] ({specs[i].name})"
+  label = f"{domain} " if domain else ""
+  for i, d in enumerate(loaded[1:], 1):
+    for what, a, b, key_a, key_b in (("state size", first.obs_size, d.obs_size, specs[0].key_map.state_key,
+                                      specs[i].key_map.state_key),
+                                     ("action size", first.action_size, d.action_size, specs[0].key_map.action_key,
+                                      specs[i].key_map.action_key)):
+      if a != b:
+        raise DatasetError(f"the {label}datasets differ in {what}: {origin(0)} gives {a} (field {key_a!r}) but "
+                           f"{origin(i)} gives {b} (field {key_b!r}); every dataset of a domain must fit one "
+                           "policy: set the entries' state_slice / action_slice so that they match")
+    shapes = [x.shape[2:] for x in first.images.values()], [x.shape[2:] for x in d.images.values()]
+    if shapes[0] != shapes[1]:
+      raise DatasetError(f"the {label}datasets differ in images: {origin(0)} gives {shapes[0]} (fields "
+                         f"{list(first.images)}) but {origin(i)} gives {shapes[1]} (fields {list(d.images)}); list "
+                         "images of the same shapes, in the same order, in every entry's image_keys")
+  horizon = max(int(np.asarray(d.demos.lengths).max()) for d in loaded)
+  grow = lambda x: np.pad(np.asarray(x), [(0, 0), (0, horizon - x.shape[1])] + [(0, 0)] * (x.ndim - 2), mode="edge")
+  demos = Demos(obs=jnp.asarray(np.concatenate([grow(d.demos.obs) for d in loaded])),
+                actions=jnp.asarray(np.concatenate([grow(d.demos.actions) for d in loaded])),
+                lengths=jnp.asarray(np.concatenate([np.asarray(d.demos.lengths) for d in loaded])))
+  images = {key: np.concatenate([grow(list(d.images.values())[k]) for d in loaded])
+            for k, key in enumerate(first.images)}
+  total = sum(s.weight for s in specs)
+  parts = tuple(Part(name=s.name, path=d.path, format=d.format, episodes=d.demos.num_episodes,
+                     frames=d.demos.num_frames, share=s.weight / total) for s, d in zip(specs, loaded))
+  return SourceData(demos=demos, images=images, metadata=[m for d in loaded for m in d.metadata],
+                    path=", ".join(d.path for d in loaded), split=", ".join(sorted({d.split for d in loaded})),
+                    format="+".join(dict.fromkeys(d.format for d in loaded)),
+                    file_format="+".join(dict.fromkeys(d.file_format for d in loaded)), parts=parts)
+
+
+def load_domains(paths: Mapping[str, str | Sequence[DatasetSpec]], key_maps: Mapping[str, KeyMap] = {}, *,
+                 min_length: int, formats: Mapping[str, str] = {}, generated: Mapping[str, tuple[int, int]] = {},
+                 generated_by: str = "the MJX task") -> dict[str, SourceData]:
+  """Loads each domain given by a path (read through `key_maps[domain]`) or by its list of
+  `DatasetSpec`s (a mixture), and checks that every domain fits one policy.
+
+  `formats` names a path domain's format (missing or '': detected). `generated` gives
   (obs_size, action_size) of domains whose demos will be generated instead.
   """
-  loaded = {name: load(path, key_maps[name], formats.get(name), min_length=min_length)
-            for name, path in paths.items()}
+  loaded = {}
+  for name, source in paths.items():
+    specs = source if not isinstance(source, str) else [
+        DatasetSpec(name=name, path=source, format=formats.get(name, ""), key_map=key_maps[name], weight=1.0)]
+    loaded[name] = load_mixture(specs, min_length=min_length, domain=name)
   specs = {n: (d.obs_size, d.action_size) for n, d in loaded.items()}
   origins = {n: f"{d.path} [{d.split}]" for n, d in loaded.items()}
   for name, spec in generated.items():
@@ -78,17 +125,16 @@ def load_domains(paths: Mapping[str, str], key_maps: Mapping[str, KeyMap], *, mi
 
 
 def load_configured(cfg, task_obs_size: int, task_action_size: int) -> dict[str, SourceData]:
-  """The domains a co-training config reads from datasets (`cfg.sim_data`, `cfg.real_data`).
+  """The domains a co-training config reads from datasets (`cfg.<domain>_data`, or the weighted
+  mixture `cfg.sources.<domain>.mixture`).
 
-  Domains without a path are generated in MJX with the task's sizes, so a dataset that is
-  read must then fit those; two datasets must fit each other (after the key maps). Formats
+  Domains without datasets are generated in MJX with the task's sizes, so a dataset that is
+  read must then fit those; two domains must fit each other (after the key maps). Formats
   and key maps come from `cfg.sources` (with the legacy `cfg.rlds` overrides, config.py).
   """
-  fields = configured_sources(cfg)
-  paths = {n: str(cfg[f"{n}_data"]) for n in fields if str(cfg[f"{n}_data"] or "")}
-  generated = {n: (task_obs_size, task_action_size) for n in fields if n not in paths}
-  return load_domains(paths, {n: KeyMap.from_config(fields[n]) for n in paths}, min_length=cfg.chunk,
-                      formats={n: str(fields[n]["format"] or "") for n in paths}, generated=generated,
+  specs = datasets(cfg)
+  generated = {n: (task_obs_size, task_action_size) for n in ("sim", "real") if n not in specs}
+  return load_domains(specs, min_length=cfg.chunk, generated=generated,
                       generated_by=f"generated in MJX by task {cfg.task!r}")
 
 

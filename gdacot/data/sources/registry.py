@@ -24,10 +24,11 @@ def _known() -> str:
 
 
 def detect_format(path: str) -> str:
-  """The name of the one registered format whose reader recognises the directory `path`."""
+  """The name of the one registered format whose reader recognises `path`: a directory, or a
+  file for single-file formats (a robomimic .hdf5)."""
   path = os.path.abspath(os.path.expanduser(str(path)))
-  if not os.path.isdir(path):
-    raise DatasetError(f"{path}: no such directory")
+  if not os.path.exists(path):
+    raise DatasetError(f"{path}: no such file or directory")
   matches = [name for name, reader in sorted(SOURCES.items()) if reader.detect(path)]
   if not matches:
     raise DatasetError(f"{path}: not a dataset of any known format {sorted(SOURCES)}; "
