@@ -1,12 +1,22 @@
-r"""Generates expert demos on the device and writes them as an RLDS dataset (array_record).
+r"""Generates expert demos on the device and writes them as an RLDS or a LeRobot v3.0 dataset.
 
   python -m tools.make_demos --task=push_cube --domain=sim --region=in --episodes=100 \
-      --out_dir=data/sim_in [--seed=0] [--noise=0.1] [--batch=128] [--name=push_cube_sim_in]
+      --out_dir=data/sim_in [--seed=0] [--noise=0.1] [--batch=128] [--name=push_cube_sim_in] \
+      [--format=rlds|lerobot] [--observation=state|image --height=32 --width=32]
 
-Writes OUT_DIR/NAME/1.0.0 (never overwrites). Steps hold observation/state, action, reward,
-discount, is_first, is_last, is_terminal; episode_metadata holds task, domain, region, seed,
-episode and expert_noise. No TensorFlow needed. Train on it with
-`python -m experiments.cotrain --config.sim_data=OUT_DIR ...`.
+--format=rlds (default) writes OUT_DIR/NAME/1.0.0 (array_record, no TensorFlow needed): steps
+hold observation/state, action, reward, discount, is_first, is_last, is_terminal;
+episode_metadata holds task, domain, region, seed, episode and expert_noise. State
+observations only.
+
+--format=lerobot writes OUT_DIR/NAME as a LeRobot v3.0 dataset: `observation.state` and
+`action` (float32, exact) in parquet, and with --observation=image the on-device camera's
+frames as `observation.images.camera` (H.264 mp4), at the task's control rate (fps); the task
+(e.g. push_cube) is each episode's LeRobot task, the rest of the metadata is kept per episode
+in meta/episodes as gdacot/<key> columns. A LeRobot user trains on it as it is.
+
+Neither overwrites. Train on it with `python -m experiments.cotrain --config.sim_data=OUT_DIR ...`
+(a LeRobot directory: add --config.sources.sim.state_key=observation.state).
 """
 
 from __future__ import annotations
@@ -27,18 +37,30 @@ _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed of the rollouts.")
 _NOISE = flags.DEFINE_float("noise", 0.1, "Std of the executed-action noise (labels stay clean, DART).")
 _BATCH = flags.DEFINE_integer("batch", 128, "Episodes per compiled rollout batch.")
 _NAME = flags.DEFINE_string("name", None, "Dataset name (default TASK_DOMAIN_REGION).")
+_FORMAT = flags.DEFINE_enum("format", "rlds", ["rlds", "lerobot"], "Dataset format to write.")
+_OBSERVATION = flags.DEFINE_enum("observation", "state", ["state", "image"],
+                                 "Observations: the state vector, or camera images plus proprioception (lerobot only).")
+_HEIGHT = flags.DEFINE_integer("height", 32, "Camera image height with --observation=image (even).")
+_WIDTH = flags.DEFINE_integer("width", 32, "Camera image width with --observation=image (even).")
+
+LEROBOT_CAMERA = "observation.images.camera"
 
 
 def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str, *, seed: int = 0,
-               noise: float = 0.1, batch: int = 128, name: str | None = None):
+               noise: float = 0.1, batch: int = 128, name: str | None = None, format: str = "rlds",  # pylint: disable=redefined-builtin
+               observation: str = "state", height: int = 32, width: int = 32):
   """Generates and writes the demos; returns a summary (path, counts, timings) and the demos."""
   import jax  # pylint: disable=g-import-not-at-top
 
   from gdacot.data import generate_demos  # pylint: disable=g-import-not-at-top
-  from gdacot.data.sources.rlds import write_rlds  # pylint: disable=g-import-not-at-top
-  from gdacot.envs import make_domain, make_env  # pylint: disable=g-import-not-at-top
+  from gdacot.envs import env_from_config, make_domain  # pylint: disable=g-import-not-at-top
+  from gdacot.train.config import get_config  # pylint: disable=g-import-not-at-top
 
-  env = make_env(task)
+  if observation != "state" and format != "lerobot":
+    raise ValueError(f"--observation={observation} needs --format=lerobot (gdacot's RLDS writer stores states only)")
+  cfg = get_config(task)  # the task's camera, as a run would render it
+  cfg.observation, cfg.render.height, cfg.render.width = observation, height, width
+  env = env_from_config(cfg)
   spec = make_domain(domain, region, task=task)
   t0 = time.perf_counter()
   demos, stats = generate_demos(env, spec, jax.random.PRNGKey(seed), episodes, noise=noise,
@@ -47,14 +69,37 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   meta = [{"task": task, "domain": domain, "region": region, "seed": seed, "episode": e,
            "expert_noise": float(noise)} for e in range(demos.num_episodes)]
   t0 = time.perf_counter()
-  path = write_rlds(out_dir, name or f"{task}_{domain}_{region}", demos, meta,
-                    description=f"gdacot expert demos: task {task}, domain {domain}, region {region}, "
-                                f"seed {seed}, executed-action noise {noise}.")
+  name = name or f"{task}_{domain}_{region}"
+  if format == "lerobot":
+    path = write_lerobot_demos(out_dir, name, demos, meta, fps=round(1.0 / env.control_dt))
+  else:
+    from gdacot.data.sources.rlds import write_rlds  # pylint: disable=g-import-not-at-top
+    path = write_rlds(out_dir, name, demos, meta,
+                      description=f"gdacot expert demos: task {task}, domain {domain}, region {region}, "
+                                  f"seed {seed}, executed-action noise {noise}.")
   t_write = time.perf_counter() - t0
-  summary = {"path": path, "episodes": demos.num_episodes, "steps": demos.num_frames,
+  summary = {"path": path, "format": format, "episodes": demos.num_episodes, "steps": demos.num_frames,
              "expert_success": stats["expert_success"], "generate_s": round(t_gen, 2),
              "write_s": round(t_write, 2), "write_steps_per_s": round(demos.num_frames / t_write)}
   return summary, demos
+
+
+def write_lerobot_demos(out_dir: str, name: str, demos, metadata, *, fps: int) -> str:
+  """Demos (padded, state or state + image observations) -> a LeRobot v3.0 dataset at OUT_DIR/NAME."""
+  import os  # pylint: disable=g-import-not-at-top
+
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from gdacot.data.observations import image_of, state_of  # pylint: disable=g-import-not-at-top
+  from gdacot.data.sources.lerobot_write import write_lerobot  # pylint: disable=g-import-not-at-top
+
+  lengths = np.asarray(demos.lengths)
+  cut = lambda x: [np.asarray(x[e, :n]) for e, n in enumerate(lengths)]  # valid frames only: padding is not data
+  image = image_of(demos.obs)
+  images = {} if image is None else {LEROBOT_CAMERA: cut(np.asarray(image)[..., :3])}  # RGB (a depth channel is not video)
+  return write_lerobot(os.path.join(out_dir, name), states=cut(np.asarray(state_of(demos.obs))),
+                       actions=cut(np.asarray(demos.actions)), images=images, fps=fps,
+                       tasks=[m["task"] for m in metadata], metadata=metadata)
 
 
 def main(argv):
@@ -73,6 +118,10 @@ def main(argv):
                if value not in known and known]
   if _EPISODES.value <= 0:
     problems.append(f"--episodes must be positive, got {_EPISODES.value}")
+  if _OBSERVATION.value == "image" and _FORMAT.value != "lerobot":
+    problems.append("--observation=image needs --format=lerobot (gdacot's RLDS writer stores states only)")
+  if _OBSERVATION.value == "image" and (_HEIGHT.value % 2 or _WIDTH.value % 2 or min(_HEIGHT.value, _WIDTH.value) < 8):
+    problems.append(f"--height and --width must be even and >= 8 (H.264 video), got {_HEIGHT.value}x{_WIDTH.value}")
   if problems:
     print("error: " + "; ".join(problems), file=sys.stderr)
     sys.exit(2)
@@ -83,7 +132,9 @@ def main(argv):
       import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
       tfds.disable_progress_bar()
       out, _ = make_demos(_TASK.value, _DOMAIN.value, _REGION.value, _EPISODES.value, _OUT_DIR.value,
-                       seed=_SEED.value, noise=_NOISE.value, batch=_BATCH.value, name=_NAME.value)
+                          seed=_SEED.value, noise=_NOISE.value, batch=_BATCH.value, name=_NAME.value,
+                          format=_FORMAT.value, observation=_OBSERVATION.value, height=_HEIGHT.value,
+                          width=_WIDTH.value)
   except DatasetError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
