@@ -1,12 +1,15 @@
 r"""Prints a dataset's episodes, steps and features as JSON, in any format gdacot reads.
 
   python -m tools.dataset_info ../shared/datasets/bridge_dataset/1.0.0 [--format=rlds]
+  python -m tools.dataset_info ../shared/datasets/bridge_lerobot           # LeRobot v3.0 / v2.1
+  python -m tools.dataset_info data/lift_ph.hdf5                           # robomimic HDF5
 
-The format is detected from the directory unless --format names one. Per split: episodes,
-steps and the shortest and longest episode; every step and episode feature with its shape,
-dtype and the format's kind of feature; plus the format's own facts (an RLDS dataset's name
-and version). TFRecord RLDS datasets need the `[rlds]` extra (TensorFlow); array_record ones
-do not. Exit code 2 with `error: ...` when the directory is not a readable dataset.
+The format is detected from the path unless --format names one (rlds, lerobot, robomimic).
+Per split: episodes, steps and the shortest and longest episode; every step and episode
+feature with its shape, dtype and the format's kind of feature; plus the format's own facts
+(an RLDS dataset's name and version; a LeRobot dataset's version, fps, robot type and video
+keys; a robomimic file's total and env_args). TFRecord RLDS datasets need the `[rlds]` extra
+(TensorFlow); LeRobot and robomimic need `[formats]`. Exit code 2 with `error: ...` when the directory is not a readable dataset.
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+r"""Read throughput of every dataset format gdacot reads, with and without decoding images.
+
+  python -m tools.bench_datasets --out=datasets.json [--repeats=3] [--workdir=/tmp/bench_datasets]
+
+Times `gdacot.data.sources.load` (read, check and pad a whole split: what a run does before
+training) and reports steps/s, best of --repeats, for:
+  - rlds: the Bridge sample (TFRecord, JPEG images; needs the [rlds] extra), state and action
+    only, then also observation/image_0 (JPEG decoding);
+  - lerobot: the LeRobot Bridge copy (parquet + AV1 mp4), without and with decoding the video;
+  - lerobot (generated): the same 64x64 episodes written by gdacot's LeRobot writer (H.264);
+  - robomimic: an HDF5 file written here (200 demos of 50 steps, 84x84 agentview images),
+    low-dimensional keys only, then also the image key.
+Datasets that are missing here are left out of the table with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+_OUT = flags.DEFINE_string("out", None, "JSON file to write the table to (stdout too).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed loads per case; the best counts.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where to write the generated datasets (default: a temp dir).")
+
+SHARED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets"))
+BRIDGE = os.path.join(SHARED, "bridge_dataset", "1.0.0")
+BRIDGE_LEROBOT = os.path.join(SHARED, "bridge_lerobot")
+
+
+def _time(path, key_map, repeats: int) -> dict:
+  from gdacot.data.sources import load  # pylint: disable=g-import-not-at-top
+  best, data = float("inf"), None
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    data = load(path, key_map, min_length=1)
+    best = min(best, time.perf_counter() - t0)
+  steps = data.demos.num_frames
+  return {"episodes": data.demos.num_episodes, "steps": steps, "seconds": round(best, 4),
+          "steps_per_s": round(steps / best, 1)}
+
+
+def _write_robomimic(path: str, demos: int = 200, length: int = 50, size: int = 84) -> None:
+  import h5py  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  with h5py.File(path, "w") as f:
+    data = f.create_group("data")
+    data.attrs["total"] = demos * length
+    data.attrs["env_args"] = json.dumps({"env_name": "Lift", "type": 1, "env_kwargs": {}})
+    for i in range(demos):
+      demo = data.create_group(f"demo_{i}")
+      demo.attrs["num_samples"] = length
+      demo["obs/robot0_eef_pos"] = rng.normal(size=(length, 3))
+      demo["obs/robot0_joint_pos"] = rng.normal(size=(length, 7))
+      demo["obs/agentview_image"] = rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)
+      demo["actions"] = rng.uniform(-1, 1, (length, 7))
+
+
+def run(workdir: str, repeats: int) -> dict:
+  import importlib.util  # pylint: disable=g-import-not-at-top
+
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from gdacot import machine  # pylint: disable=g-import-not-at-top
+  from gdacot.data.sources import KeyMap, load  # pylint: disable=g-import-not-at-top
+  from gdacot.data.sources.lerobot_write import write_lerobot  # pylint: disable=g-import-not-at-top
+
+  cases, skipped = {}, {}
+  if os.path.isdir(BRIDGE) and importlib.util.find_spec("tensorflow"):
+    cases["rlds bridge (tfrecord), state+action"] = _time(BRIDGE, KeyMap(), repeats)
+    cases["rlds bridge (tfrecord), + image_0 (JPEG decode)"] = _time(
+        BRIDGE, KeyMap(image_keys=("observation/image_0",)), repeats)
+  else:
+    skipped["rlds bridge"] = f"needs {BRIDGE} and TensorFlow (the [rlds] extra)"
+  camera = "observation.images.image_0"
+  if os.path.isdir(BRIDGE_LEROBOT):
+    cases["lerobot bridge copy (v3.0), state+action"] = _time(BRIDGE_LEROBOT, KeyMap(state_key="observation.state"),
+                                                              repeats)
+    cases["lerobot bridge copy (v3.0), + image_0 (AV1 decode)"] = _time(
+        BRIDGE_LEROBOT, KeyMap(state_key="observation.state", image_keys=(camera,)), repeats)
+    # The same episodes through gdacot's writer (H.264), many times over for a longer read.
+    data = load(BRIDGE_LEROBOT, KeyMap(state_key="observation.state", image_keys=(camera,)))
+    lengths = np.asarray(data.demos.lengths)
+    cut = lambda x: [np.asarray(x[e % len(lengths), :lengths[e % len(lengths)]]) for e in range(200)]
+    ours = os.path.join(workdir, "bridge_x8_h264")
+    if not os.path.exists(ours):
+      write_lerobot(ours, states=cut(data.demos.obs), actions=cut(data.demos.actions),
+                    images={camera: cut(data.images[camera])}, tasks=["bridge"] * 200, fps=5)
+    cases["lerobot written by gdacot (200 episodes), state+action"] = _time(
+        ours, KeyMap(state_key="observation.state"), repeats)
+    cases["lerobot written by gdacot (200 episodes), + image_0 (H.264 decode)"] = _time(
+        ours, KeyMap(state_key="observation.state", image_keys=(camera,)), repeats)
+  else:
+    skipped["lerobot bridge copy"] = f"needs {BRIDGE_LEROBOT}"
+  h5 = os.path.join(workdir, "robomimic_200x50.hdf5")
+  if not os.path.exists(h5):
+    _write_robomimic(h5)
+  low_dim = KeyMap(state_key="obs/robot0_joint_pos", action_key="actions", split="all")
+  cases["robomimic hdf5 (200 demos), state+action"] = _time(h5, low_dim, repeats)
+  cases["robomimic hdf5 (200 demos), + agentview_image 84x84 (uncompressed)"] = _time(
+      h5, dataclasses.replace(low_dim, image_keys=("obs/agentview_image",)), repeats)
+  return {"what": "gdacot.data.sources.load of a whole split (read, check, pad), best of repeats",
+          "repeats": repeats, "cases": cases, "skipped": skipped, "machine": machine.describe()}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  with contextlib.redirect_stdout(sys.stderr):  # import-time chatter (MJX, TensorFlow)
+    if _WORKDIR.value:
+      os.makedirs(_WORKDIR.value, exist_ok=True)
+      out = run(_WORKDIR.value, _REPEATS.value)
+    else:
+      with tempfile.TemporaryDirectory() as tmp:
+        out = run(tmp, _REPEATS.value)
+  text = json.dumps(out, indent=2)
+  print(text)
+  if _OUT.value:
+    with open(_OUT.value, "w") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
