@@ -53,14 +53,19 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   import jax  # pylint: disable=g-import-not-at-top
 
   from gdacot.data import generate_demos  # pylint: disable=g-import-not-at-top
-  from gdacot.envs import env_from_config, make_domain  # pylint: disable=g-import-not-at-top
-  from gdacot.train.config import get_config  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+
+  from gdacot.envs import env_from_config, get_task, make_domain  # pylint: disable=g-import-not-at-top
 
   if observation != "state" and format != "lerobot":
     raise ValueError(f"--observation={observation} needs --format=lerobot (gdacot's RLDS writer stores states only)")
-  cfg = get_config(task)  # the task's camera, as a run would render it
-  cfg.observation, cfg.render.height, cfg.render.width = observation, height, width
-  env = env_from_config(cfg)
+  # The fields env_from_config reads, with the task's own camera (as a run's default config holds
+  # them); gdacot.train's config is not imported: this tool also runs where TensorFlow is hidden.
+  camera_pos, camera_lookat, fovy = get_task(task).default_camera
+  env = env_from_config(ml_collections.ConfigDict({
+      "task": task, "observation": observation,
+      "render": {"height": height, "width": width, "depth": False, "far": 2.0, "camera_pos": tuple(camera_pos),
+                 "camera_lookat": tuple(camera_lookat), "fovy": float(fovy)}}))
   spec = make_domain(domain, region, task=task)
   t0 = time.perf_counter()
   demos, stats = generate_demos(env, spec, jax.random.PRNGKey(seed), episodes, noise=noise,
