@@ -3,11 +3,9 @@ sample, any mix of formats loads into one domain, mismatched sizes are refused, 
 co-trains with a LeRobot dataset as the real domain and robomimic HDF5 as the sim domain."""
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
@@ -16,7 +14,7 @@ from gdacot.data.sources import DatasetError, check_sources, datasets, load_conf
 from gdacot.data.sources.lerobot_write import write_lerobot
 from runs import SMOKE, cotrain
 from test_lerobot import BRIDGE_LEROBOT, needs_bridge_lerobot
-from test_robomimic import EEF, JOINTS, LENGTHS, MASKS, write_robomimic_file
+from test_robomimic import JOINTS, LENGTHS, MASKS, write_robomimic_file
 from test_sources import _config
 
 
@@ -36,7 +34,7 @@ def test_a_mixture_samples_each_dataset_at_its_weight_per_sample():
   identity = Normalizer(mean=jnp.zeros(2), std=jnp.ones(2))
   data = Dataset.create(demos, identity, obs_horizon=1, chunk=1, parts=[("small", 3, 0.7), ("large", 60, 0.3)])
   draw = jax.jit(lambda key: data.sample(key, 512))
-  parts, values, episodes = [], [], []
+  parts, values = [], []
   for i in range(100):  # 51200 samples: the share's standard error is 0.2 points
     batch = draw(jax.random.PRNGKey(i))
     parts.append(np.asarray(batch.part))
