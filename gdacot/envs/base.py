@@ -78,7 +78,7 @@ VECTOR3_FIELDS = ("obs_offset", "table_rgb", "texture_rgb", "light_dir", "camera
 SENSOR_GAP = dict(obs_rotation_deg=10.0, obs_scale=1.1, obs_offset=(0.02, -0.01, 0.0), obs_noise=0.002)
 # Paper A's visual gap: plain table to wood, RGB to GBR, camera moved.
 VISUAL_GAP = dict(table_texture="wood", channel_order=(1, 2, 0), camera_offset=(0.04, 0.03, -0.03))
-GAP_NAMES = ("physics", "visual", "visual_physics", "sensor_physics")
+GAP_NAMES = ("physics", "visual", "visual_physics", "sensor", "sensor_physics")
 
 
 @struct.dataclass
@@ -110,12 +110,21 @@ class Task:
   observations: ClassVar[tuple[str, ...]] = ("state", "image")
   floor_geom: ClassVar[str] = "table"  # the textured plane
   default_camera: ClassVar[tuple] = ((0.0, -0.3, 0.65), (0.0, -0.03, 0.0), 50.0)  # pos, lookat, fovy
+  # Cameras an image observation can hold: "front" is the configurable scene camera; a task may
+  # add its own (e.g. a wrist camera, from `view_camera`). Several views are drawn side by side.
+  camera_views: ClassVar[tuple[str, ...]] = ("front",)
+  default_views: ClassVar[tuple[str, ...]] = ("front",)
 
   def __init__(self, horizon: int, frame_skip: int = 1, *, observation: str = "state",
                resolution: cam.Resolution = cam.Resolution(), camera_pos=None, camera_lookat=None,
-               fovy: float | None = None):
+               fovy: float | None = None, views: tuple[str, ...] | None = None):
     if observation not in self.observations:
       raise ValueError(f"unknown observation {observation!r}; known: {list(self.observations)}")
+    self.views = tuple(views) if views else self.default_views
+    unknown = sorted(set(self.views) - set(self.camera_views))
+    if unknown or not self.views:
+      raise ValueError(f"unknown camera view(s) {unknown or list(self.views)} of {type(self).__name__}; "
+                       f"known: {list(self.camera_views)}")
     self.horizon = horizon
     self.frame_skip = frame_skip  # physics steps per control step
     self.observation = observation
@@ -166,6 +175,10 @@ class Task:
     """The MJX model with the domain's physics written into it (traced values are fine)."""
     return self.mjx_model
 
+  def view_camera(self, data: mjx.Data, view: str) -> cam.Camera:
+    """The camera of a task's own view (one of `camera_views` other than "front")."""
+    raise ValueError(f"{type(self).__name__} has no camera view {view!r}")
+
   # --- Shared. ---------------------------------------------------------------------------------
 
   @property
@@ -178,17 +191,20 @@ class Task:
     if self.observation != "image":
       return None
     r = self.resolution
-    return (r.height, r.width, 4 if r.depth else 3)
+    return (r.height, r.width * len(self.views), 4 if r.depth else 3)
 
   @property
   def control_dt(self) -> float:
     return self.frame_skip * float(self.mj_model.opt.timestep)
 
   def observe(self, data: mjx.Data, domain: DomainSpec, key: jax.Array):
-    """The policy's observation: the state vector, or proprioception plus the camera's image."""
+    """The policy's observation: the state vector, or proprioception plus the camera's image (the
+    views side by side, left to right in `views` order)."""
     if self.observation == "image":
-      rgb, depth = self.render(data, domain, key)
-      return {"state": self.proprio(data), "image": cam.image_observation(rgb, depth, self.resolution)}
+      keys = [key] if len(self.views) == 1 else jax.random.split(key, len(self.views))  # one view: as before
+      images = [cam.image_observation(*self.render(data, domain, k, view=v), self.resolution)
+                for k, v in zip(keys, self.views)]
+      return {"state": self.proprio(data), "image": jnp.concatenate(images, axis=1)}
     return self.observe_state(data, domain, key)
 
   def host_model_for(self, domain: DomainSpec) -> mujoco.MjModel:
@@ -199,7 +215,10 @@ class Task:
       getattr(m, name)[:] = np.asarray(getattr(model, name))
     return m
 
-  def camera_for(self, domain: DomainSpec) -> cam.Camera:
+  def camera_for(self, domain: DomainSpec, data: mjx.Data | None = None, view: str = "front") -> cam.Camera:
+    """The camera of `view`: the front camera moved by the domain's offsets, or the task's own."""
+    if view != "front":
+      return self.view_camera(data, view)
     pos, lookat, fovy = self.camera
     return cam.Camera(pos=jnp.asarray(pos) + domain.camera_offset,
                       lookat=jnp.asarray(lookat) + domain.camera_lookat_offset, fovy=jnp.asarray(fovy))
@@ -217,16 +236,18 @@ class Task:
         ambient=jnp.asarray(0.35), sky_rgb=jnp.array([0.12, 0.12, 0.16]), channel_order=domain.channel_order,
         pixel_noise=domain.pixel_noise)
 
-  def render(self, data: mjx.Data, domain: DomainSpec, key: jax.Array, resolution: cam.Resolution | None = None):
-    """RGB (H, W, 3) in [0, 1] and depth (H, W) of one scene as the domain's camera sees it."""
-    return cam.render(self.model_for(domain), data, self.camera_for(domain), self.look_for(domain),
+  def render(self, data: mjx.Data, domain: DomainSpec, key: jax.Array, resolution: cam.Resolution | None = None,
+             view: str = "front"):
+    """RGB (H, W, 3) in [0, 1] and depth (H, W) of one scene as the domain's camera `view` sees it."""
+    return cam.render(self.model_for(domain), data, self.camera_for(domain, data, view), self.look_for(domain),
                       resolution or self.resolution, self.mj_model.geom(self.floor_geom).id, key)
 
   @classmethod
   def gaps(cls) -> dict[str, dict[str, Any]]:
     """What the "real" domain changes relative to "sim", by gap name (GAP_NAMES)."""
     return {"physics": dict(cls.physics_gap), "visual": dict(VISUAL_GAP),
-            "visual_physics": {**VISUAL_GAP, **cls.physics_gap}, "sensor_physics": {**SENSOR_GAP, **cls.physics_gap}}
+            "visual_physics": {**VISUAL_GAP, **cls.physics_gap}, "sensor": dict(SENSOR_GAP),
+            "sensor_physics": {**SENSOR_GAP, **cls.physics_gap}}
 
   @classmethod
   def domain_fields(cls) -> tuple[str, ...]:

@@ -51,4 +51,5 @@ def env_from_config(cfg) -> Task:
   r = cfg.render
   return make_env(cfg.task, observation=cfg.observation,
                   resolution=Resolution(height=r.height, width=r.width, depth=r.depth, far=r.far),
-                  camera_pos=tuple(r.camera_pos), camera_lookat=tuple(r.camera_lookat), fovy=r.fovy)
+                  camera_pos=r.get("camera_pos"), camera_lookat=r.get("camera_lookat"), fovy=r.get("fovy"),
+                  views=r.get("views"))  # None: the task's own

@@ -129,7 +129,7 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
   check(cfg.obs_horizon >= 1, f"obs_horizon must be >= 1, got {cfg.obs_horizon}")
   check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
   check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
-  _check_observation(cfg, problems)
+  _check_observation(cfg, problems, task_class)
   check(cfg.model.head in HEADS, f"unknown head {cfg.model.head!r}; known: {sorted(HEADS)}")
   if cfg.model.head in HEADS:  # the head checks its own settings (e.g. 1 <= sample_steps <= train_steps)
     try:  # on a 1-unit copy: cheap, and exactly the constructor's checks
@@ -180,7 +180,7 @@ def check_mesh(cfg, mesh) -> None:
                       f"of {n_data}")
 
 
-def _check_observation(cfg, problems: list) -> None:
+def _check_observation(cfg, problems: list, task_class) -> None:
   """Observation kind, camera and the encoder that must go with them."""
   observation = cfg.get("observation", "state")
   if observation not in ("state", "image"):
@@ -193,14 +193,24 @@ def _check_observation(cfg, problems: list) -> None:
     r = cfg.render
     if not (r.height >= 8 and r.width >= 8):
       problems.append(f"render.height and render.width must be >= 8 pixels, got {r.height}x{r.width}")
-    if not 0 < r.fovy < 180:
-      problems.append(f"render.fovy must be in (0, 180) degrees, got {r.fovy}")
+    task_pos, task_lookat, task_fovy = task_class.default_camera
+    pos = task_pos if r.get("camera_pos") is None else r.camera_pos
+    lookat = task_lookat if r.get("camera_lookat") is None else r.camera_lookat
+    fovy = task_fovy if r.get("fovy") is None else r.fovy
+    if not 0 < fovy < 180:
+      problems.append(f"render.fovy must be in (0, 180) degrees, got {fovy}")
     if not r.far > 0:
       problems.append(f"render.far must be positive, got {r.far}")
-    if len(tuple(r.camera_pos)) != 3 or len(tuple(r.camera_lookat)) != 3:
+    if len(tuple(pos)) != 3 or len(tuple(lookat)) != 3:
       problems.append("render.camera_pos and render.camera_lookat must have 3 entries")
-    elif np.allclose(np.asarray(r.camera_pos, float), np.asarray(r.camera_lookat, float)):
+    elif np.allclose(np.asarray(pos, float), np.asarray(lookat, float)):
       problems.append("render.camera_pos and render.camera_lookat must differ")
+    views = r.get("views", None)
+    if views is not None:
+      unknown = sorted(set(views) - set(task_class.camera_views))
+      if unknown or not tuple(views):
+        problems.append(f"render.views: unknown view(s) {unknown or list(views)} of task {cfg.task!r}; "
+                        f"known: {list(task_class.camera_views)}")
     if cfg.augment.random_shift < 0 or cfg.augment.random_shift >= min(r.height, r.width):
       problems.append(f"augment.random_shift must be in [0, image size), got {cfg.augment.random_shift}")
     if reads_datasets(cfg):
@@ -273,12 +283,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # "state": the 8-d state vector (MLP encoder); "image": the on-device camera's frames plus
   # proprioception (model.encoder must be "cnn"), rendered as `render` says.
   c.observation = "state"
-  camera_pos, camera_lookat, fovy = task_class.default_camera
   c.render = ml_collections.ConfigDict({
-      "height": 32, "width": 32,
+      "height": 32, "width": 32,  # of each view
       "depth": False,  # a 4th, depth channel
       "far": 2.0,  # metres: depth of empty pixels, and the top of the depth channel's range
-      "camera_pos": tuple(camera_pos), "camera_lookat": tuple(camera_lookat), "fovy": float(fovy),  # the sim camera
+      # The sim front camera; None: the task's own (`Task.default_camera`), so --config.task=...
+      # alone moves it. The domains' camera_offset fields move it from there.
+      "camera_pos": config_dict.placeholder(tuple), "camera_lookat": config_dict.placeholder(tuple),
+      "fovy": config_dict.placeholder(float),
+      # Cameras drawn side by side, of the task's `camera_views` (arm tasks: front and wrist);
+      # None: the task's default.
+      "views": config_dict.placeholder(tuple),
   })
   c.augment = ml_collections.ConfigDict({"random_shift": 2})  # DrQ shift of training images, pixels (0: off)
 
