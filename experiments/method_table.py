@@ -52,7 +52,7 @@ def validate(cfg) -> None:
     problems.append(f"observation must be 'image' or 'state', got {cfg.observation!r}")
   elif cfg.observation == "state":
     problems += [f"gap {g!r} changes camera images, which a state policy does not see; with observation="
-                 "'state' use physics or sensor_physics" for g in gaps if g.startswith("visual")]
+                 "'state' use physics, sensor or sensor_physics" for g in gaps if g.startswith("visual")]
   set_here = sorted({v for v in cfg.cotrain_variant.split(",") if v} & ({"image"} | set(GAP_NAMES)))
   if set_here:
     problems.append(f"cotrain_variant {cfg.cotrain_variant!r} names {set_here}: set observation and gaps instead")

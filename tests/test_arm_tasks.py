@@ -55,7 +55,9 @@ def closed_loop(name):
 def run(name, domain, n, seed=0, targets=None, use_expert=True):
   keys = jax.random.split(jax.random.PRNGKey(seed), n)
   targets = jnp.zeros((n, 3)) if targets is None else jnp.asarray(targets, jnp.float32)
-  return jax.tree.map(np.asarray, closed_loop(name)(keys, domain, targets, use_expert))
+  step = TASKS[name].max_batch or n  # stack: at most 64 episodes per call (its max_batch)
+  parts = [closed_loop(name)(keys[i : i + step], domain, targets[i : i + step], use_expert) for i in range(0, n, step)]
+  return jax.tree.map(lambda *x: np.concatenate([np.asarray(a) for a in x]), *parts)
 
 
 def test_inverse_kinematics_reaches_targets_across_the_workspace_within_5mm():

@@ -60,10 +60,11 @@ def throughput(tasks, observations, batch, repeats, size, log=print) -> dict:
       kwargs = {} if observation == "state" else {"observation": "image",
                                                   "resolution": Resolution(height=size, width=size)}
       env = make_env(task, **kwargs)
+      task_batch = min(batch, env.max_batch or batch)  # stack: its max_batch
       args = (jax.random.PRNGKey(0), make_domain("sim", "in", task=task))
-      compiled, compile_s = _timed(lambda: make_expert_rollout(env, batch, 0.1).lower(*args).compile())
+      compiled, compile_s = _timed(lambda: make_expert_rollout(env, task_batch, 0.1).lower(*args).compile())
       _timed(lambda: compiled(*args))
-      calls[(task, observation)] = (compiled, args, batch * env.horizon, compile_s, env)
+      calls[(task, observation)] = (compiled, args, task_batch * env.horizon, compile_s, env)
       log(f"bench_tasks: {task}/{observation}: compiled in {compile_s:.1f}s")
   times = {k: [] for k in calls}
   for r in range(repeats):  # round-robin
@@ -76,7 +77,8 @@ def throughput(tasks, observations, batch, repeats, size, log=print) -> dict:
     rates = [steps / t for t in times[(task, observation)]]
     out.setdefault(task, {})[observation] = {
         "median": statistics.median(rates), "min": min(rates), "max": max(rates), "all": rates,
-        "unit": "env steps/s", "compile_s": compile_s, "horizon": env.horizon, "frame_skip": env.frame_skip,
+        "unit": "env steps/s", "compile_s": compile_s, "batch": steps // env.horizon, "horizon": env.horizon,
+        "frame_skip": env.frame_skip,
         "image_shape": env.image_shape}
   return out
 

@@ -28,20 +28,24 @@ import time
 
 from absl import app, flags, logging
 
-_TASK = flags.DEFINE_string("task", "push_cube", "MJX task.")
-_DOMAIN = flags.DEFINE_string("domain", "sim", "Domain preset (sim, real).")
-_REGION = flags.DEFINE_string("region", "in", "Initial placement region.")
-_EPISODES = flags.DEFINE_integer("episodes", 100, "Successful episodes to keep.")
-_OUT_DIR = flags.DEFINE_string("out_dir", None, "Directory to write the dataset under.", required=True)
-_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed of the rollouts.")
-_NOISE = flags.DEFINE_float("noise", 0.1, "Std of the executed-action noise (labels stay clean, DART).")
-_BATCH = flags.DEFINE_integer("batch", 128, "Episodes per compiled rollout batch.")
-_NAME = flags.DEFINE_string("name", None, "Dataset name (default TASK_DOMAIN_REGION).")
-_FORMAT = flags.DEFINE_enum("format", "rlds", ["rlds", "lerobot"], "Dataset format to write.")
+# Its own FlagValues, not absl's global one: importing `make_demos` into a process that already
+# defines --domain (e.g. gdacot.evaluate) must not clash.
+_FV = flags.FlagValues()
+
+_TASK = flags.DEFINE_string("task", "push_cube", "MJX task.", flag_values=_FV)
+_DOMAIN = flags.DEFINE_string("domain", "sim", "Domain preset (sim, real).", flag_values=_FV)
+_REGION = flags.DEFINE_string("region", "in", "Initial placement region.", flag_values=_FV)
+_EPISODES = flags.DEFINE_integer("episodes", 100, "Successful episodes to keep.", flag_values=_FV)
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Directory to write the dataset under.", required=True, flag_values=_FV)
+_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed of the rollouts.", flag_values=_FV)
+_NOISE = flags.DEFINE_float("noise", 0.1, "Std of the executed-action noise (labels stay clean, DART).", flag_values=_FV)
+_BATCH = flags.DEFINE_integer("batch", 128, "Episodes per compiled rollout batch.", flag_values=_FV)
+_NAME = flags.DEFINE_string("name", None, "Dataset name (default TASK_DOMAIN_REGION).", flag_values=_FV)
+_FORMAT = flags.DEFINE_enum("format", "rlds", ["rlds", "lerobot"], "Dataset format to write.", flag_values=_FV)
 _OBSERVATION = flags.DEFINE_enum("observation", "state", ["state", "image"],
-                                 "Observations: the state vector, or camera images plus proprioception (lerobot only).")
-_HEIGHT = flags.DEFINE_integer("height", 32, "Camera image height with --observation=image (even).")
-_WIDTH = flags.DEFINE_integer("width", 32, "Camera image width with --observation=image (even).")
+                                 "Observations: the state vector, or camera images plus proprioception (lerobot only).", flag_values=_FV)
+_HEIGHT = flags.DEFINE_integer("height", 32, "Camera image height with --observation=image (even).", flag_values=_FV)
+_WIDTH = flags.DEFINE_integer("width", 32, "Camera image width with --observation=image (even).", flag_values=_FV)
 
 LEROBOT_CAMERA = "observation.images.camera"
 
@@ -146,5 +150,13 @@ def main(argv):
   print(json.dumps(out, indent=2))
 
 
+def _parse(argv):
+  try:
+    return _FV(argv)
+  except flags.Error as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse)

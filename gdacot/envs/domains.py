@@ -9,7 +9,8 @@ Four kinds of field make a domain (PAPERS.md, papers A and B):
              domains' demos, "ood": covered by sim demos only).
 
 Gap presets (`GAP_NAMES`): `visual`, `physics` and `visual_physics` match the papers' settings;
-`sensor_physics` is the state-observation benchmark's gap.
+`sensor` is the state sensor's miscalibration alone, `sensor_physics` the state-observation
+benchmark's gap (both).
 """
 
 from __future__ import annotations

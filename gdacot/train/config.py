@@ -7,8 +7,9 @@
   smoke       seconds, for tests
   diffusion   the diffusion-policy head (paper A's policy); `flow`: the flow-matching head
   image       camera images + proprioception, CNN encoder, the visual gap (paper A's setting)
-  physics | visual | visual_physics   the gap preset (default: the task's, sensor_physics for push_cube)
-  TASK        a registered task name, or an import path `my_pkg.my_module:MyTask`: the config's
+  physics | visual | visual_physics | sensor   the gap preset (default: the task's, sensor_physics)
+  TASK        a registered task name (push_cube, lift, stack, pick_place), or an import path
+              `my_pkg.my_module:MyTask`: the config's
               `domains` block then holds that task's own domain fields (so
               `--config.domains.real.<its field>=...` works), and `render` its camera
 
@@ -137,6 +138,10 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     except (ValueError, TypeError) as e:
       problems.append(f"model.{cfg.model.head}: {e}")
   d = cfg.data
+  if task_class.max_batch:
+    for name, value in (("data.demo_batch", d.demo_batch), ("eval.batch_size", cfg.eval.batch_size)):
+      check(value <= task_class.max_batch, f"{name}={value}: task {cfg.task!r} runs at most "
+            f"{task_class.max_batch} episodes per compiled call (see its max_batch)")
   check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
   check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")
   for key in ("sim_regions", "real_regions"):
@@ -283,14 +288,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # "state": the 8-d state vector (MLP encoder); "image": the on-device camera's frames plus
   # proprioception (model.encoder must be "cnn"), rendered as `render` says.
   c.observation = "state"
+  camera_pos, camera_lookat, fovy = task_class.default_camera
   c.render = ml_collections.ConfigDict({
       "height": 32, "width": 32,  # of each view
       "depth": False,  # a 4th, depth channel
       "far": 2.0,  # metres: depth of empty pixels, and the top of the depth channel's range
-      # The sim front camera; None: the task's own (`Task.default_camera`), so --config.task=...
-      # alone moves it. The domains' camera_offset fields move it from there.
-      "camera_pos": config_dict.placeholder(tuple), "camera_lookat": config_dict.placeholder(tuple),
-      "fovy": config_dict.placeholder(float),
+      # The sim front camera: the config's task's (`Task.default_camera`; `--config.task=` alone
+      # keeps push_cube's: use the task variant, e.g. `:lift`, for another task's images).
+      "camera_pos": tuple(camera_pos), "camera_lookat": tuple(camera_lookat), "fovy": float(fovy),
       # Cameras drawn side by side, of the task's `camera_views` (arm tasks: front and wrist);
       # None: the task's default.
       "views": config_dict.placeholder(tuple),
@@ -404,6 +409,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.head = "diffusion" if "diffusion" in variants else "flow"
     c.chunk = 16
     c.execute = 8
+  if task_class.max_batch:
+    c.data.demo_batch = min(c.data.demo_batch, task_class.max_batch)
+    c.eval.batch_size = min(c.eval.batch_size, task_class.max_batch)
   if "smoke" in variants:
     c.data.num_sim_demos = 16
     c.data.num_real_demos = 4

@@ -21,7 +21,6 @@ Observations, by `observation`:
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 import jax
@@ -35,7 +34,6 @@ from gdacot.envs.arm import kinematics
 from gdacot.envs.base import DomainSpec, Region, State, Task, sense_position
 from gdacot.render import camera as cam
 
-ARM_DIR = os.path.dirname(__file__)
 NUM_JOINTS = 7
 FINGER_TRAVEL = 0.04  # each finger's stroke, m: the gripper opens to 8 cm
 # The tool centre point's home above the table (the arm's base is at (-0.5, 0, 0)).
@@ -86,7 +84,6 @@ class ArmTask(Task):
   default_camera = ((0.42, -0.3, 0.42), (-0.08, 0.0, 0.06), 55.0)
   camera_views = ("front", "wrist")
   default_views = ("front", "wrist")
-  region_margin: ClassVar[float] = 0.0
 
   def __init__(self, horizon: int, frame_skip: int = 8, max_delta: float = 0.02, **kwargs):
     super().__init__(horizon, frame_skip, **kwargs)

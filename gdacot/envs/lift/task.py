@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 from mujoco import mjx
 
 from gdacot.envs.arm.expert import pick_and_place_action
