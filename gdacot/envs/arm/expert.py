@@ -76,6 +76,5 @@ def pick_and_place_action(task, state: State, i: int = 0, place=None, placed=Non
     retreat = jnp.concatenate([tcp[:2], jnp.full(1, CARRY_HEIGHT)])
     target = jnp.where(placed & ~holding, retreat, target)
     grip = jnp.where(placed & ~holding, open_, grip)
-    grip = jnp.where(placed & holding & let_go, open_, grip)
   move = jnp.clip((target - tcp) / task.max_delta, -1.0, 1.0)
   return jnp.concatenate([move, jnp.asarray(grip, move.dtype)[None]])
