@@ -8,8 +8,10 @@ all train in ONE program (`--config.num_seeds=S`, vmapped over seeds). The grid
      bad grid is refused (exit 2) before anything trains;
   2. claims the workdir: a new or empty one, or one that holds this experiment with this same
      config (WORKDIR/experiment.json); anything else is refused and left untouched;
-  3. runs the cells one by one as `python -m experiments.cotrain --workdir=WORKDIR/runs/<cell>`
-     (output in WORKDIR/logs/<cell>.log), one progress line per cell. A cell whose eval.json exists
+  3. runs the cells as `python -m experiments.cotrain --workdir=WORKDIR/runs/<cell>` (output in
+     WORKDIR/logs/<cell>.log), one progress line per cell, one at a time or `--parallel=N` at once
+     (a GPU is mostly idle under one small cell: its MJX rollouts and compiles are latency- and
+     CPU-bound, so several cells share it well). A cell whose eval.json exists
      is skipped, and an interrupted one resumes from its checkpoint, so rerunning the same command
      continues an interrupted sweep. SIGTERM to the sweep (Kubernetes and Slurm signal only the
      main process) is passed on to the running cell, which saves a checkpoint and stops; the sweep
@@ -31,6 +33,7 @@ get it.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -39,6 +42,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from absl import app, flags
@@ -293,16 +297,17 @@ def _outcome(record: dict) -> str:
 
 
 class _ForwardSigterm:
-  """While active, SIGTERM to the sweep is noted and passed on to the running cell's process.
+  """While active, SIGTERM to the sweep is noted and passed on to the running cells' processes.
 
   Schedulers (Kubernetes, Slurm) signal only the main process of a job: without this the sweep
-  would die and leave its training child running unsignalled, to be killed without a checkpoint
+  would die and leave its training children running unsignalled, to be killed without a checkpoint
   when the grace period ends. A cotrain run that gets SIGTERM saves a checkpoint at its next chunk
   boundary and exits 0; the sweep waits for that, then stops."""
 
   def __init__(self):
     self.requested = False
-    self._child = None
+    self._children = set()
+    self._lock = threading.Lock()  # cells run from worker threads with --parallel
 
   def __enter__(self) -> "_ForwardSigterm":
     self._previous = signal.signal(signal.SIGTERM, self._handle)
@@ -313,21 +318,34 @@ class _ForwardSigterm:
 
   def _handle(self, signum, frame) -> None:
     self.requested = True
-    if self._child is not None:
-      self._child.send_signal(signal.SIGTERM)  # a no-op once the child has been waited for
+    with self._lock:
+      for child in self._children:
+        child.send_signal(signal.SIGTERM)  # a no-op once the child has been waited for
 
   def wait(self, proc: subprocess.Popen) -> int:
     """Waits for proc, forwarding SIGTERM to it, also one that came while it was starting."""
-    self._child = proc
-    try:
+    with self._lock:
+      self._children.add(proc)
       if self.requested:
         proc.send_signal(signal.SIGTERM)
+    try:
       return proc.wait()
     finally:
-      self._child = None
+      with self._lock:
+        self._children.discard(proc)
 
 
-def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm) -> None:
+def cell_environment(parallel: int) -> dict:
+  """The cells' environment. Cells sharing one GPU must not each take JAX's default 75% of its
+  memory up front: with --parallel=N each gets a 1/N share unless the user set the allocator."""
+  env = dict(os.environ)
+  if parallel > 1 and not {"XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE",
+                           "XLA_PYTHON_CLIENT_ALLOCATOR"} & set(env):
+    env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / parallel:.3f}"
+  return env
+
+
+def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm, env: dict) -> None:
   """Runs the cell's cotrain program to its eval.json; raises Interrupted if SIGTERM stopped it
   (at its latest checkpoint) and CellFailed if it failed."""
   run_dir = os.path.join(workdir, "runs", cell.name)
@@ -341,7 +359,7 @@ def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm)
   with open(log_path, "a") as log:
     log.write(f"$ {shlex.join(cmd)}\n")
     log.flush()
-    code = sigterm.wait(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    code = sigterm.wait(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env))
   finished = code == 0 and os.path.exists(os.path.join(run_dir, "eval.json"))
   # Killed by the forwarded signal before it could set its own handler: it resumes all the same.
   interrupted = not finished and sigterm.requested and code in (0, -signal.SIGTERM)
@@ -360,11 +378,16 @@ def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm)
                      f"{log_path}:\n{tail}\nrerun the same command to resume the sweep")
 
 
-def run_grid(name: str, cfg, cells: list[Cell], workdir: str) -> dict:
-  """Checks every cell, claims the workdir, runs (or skips) the cells, and returns the record:
-  {"experiment", "config", "cells": [per-cell record], "machine", "wall_time_s", ...}.
-  Raises Interrupted when SIGTERM stopped it (see _ForwardSigterm)."""
+def run_grid(name: str, cfg, cells: list[Cell], workdir: str, parallel: int | None = None) -> dict:
+  """Checks every cell, claims the workdir, runs (or skips) the cells, `parallel` at a time
+  (default: the --parallel flag, else 1), and returns the record: {"experiment", "config", "cells":
+  [per-cell record, in the grid's order], "machine", "wall_time_s", ...}. Raises Interrupted when
+  SIGTERM stopped it (see _ForwardSigterm), after the cells already running have stopped."""
   workdir = os.path.abspath(workdir)  # the cells run from the repository root
+  if parallel is None:
+    parallel = flags.FLAGS.parallel if "parallel" in flags.FLAGS and flags.FLAGS.is_parsed() else 1
+  if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+    raise GridError(f"{name}: parallel must be a positive integer, got {parallel!r}")
   if not cells:
     raise GridError(f"{name}: the grid has no cells")
   names = [c.name for c in cells]
@@ -376,22 +399,47 @@ def run_grid(name: str, cfg, cells: list[Cell], workdir: str) -> dict:
   resuming = claim_workdir(workdir, name, cfg)
   os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
   os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
-  print(f"{name}: {len(cells)} cells x {cfg.num_seeds} seed(s) (one program per cell), workdir {workdir}"
+  print(f"{name}: {len(cells)} cells x {cfg.num_seeds} seed(s) (one program per cell"
+        f"{f', {parallel} at a time' if parallel > 1 else ''}), workdir {workdir}"
         f"{' (resuming)' if resuming else ''}", flush=True)
-  records = []
+  env = cell_environment(parallel)
+  records = [None] * len(cells)
+  failed = threading.Event()  # with --parallel: after a failed cell, start no other
+
+  def run_one(i: int, cell: Cell, sigterm: _ForwardSigterm) -> None:
+    tag = f"[{i + 1}/{len(cells)}] {cell.name}"
+    if failed.is_set():
+      return
+    if os.path.exists(os.path.join(workdir, "runs", cell.name, "eval.json")):
+      records[i] = _cell_record(cell, cfg, workdir, "skipped")
+      print(f"{tag}: skipped (finished: eval.json exists): {_outcome(records[i])}", flush=True)
+    elif sigterm.requested:  # SIGTERM before this cell started: start no other
+      raise Interrupted(f"{tag}: not started (SIGTERM); rerun the same command to continue the sweep")
+    else:
+      try:
+        _run_cell(cell, cfg, workdir, tag, sigterm, env)
+      except CellFailed:
+        failed.set()
+        raise
+      records[i] = _cell_record(cell, cfg, workdir, "ran")
+      print(f"{tag}: {_outcome(records[i])}", flush=True)
+
   with _ForwardSigterm() as sigterm:
-    for i, cell in enumerate(cells, 1):
-      tag = f"[{i}/{len(cells)}] {cell.name}"
-      if os.path.exists(os.path.join(workdir, "runs", cell.name, "eval.json")):
-        record = _cell_record(cell, cfg, workdir, "skipped")
-        print(f"{tag}: skipped (finished: eval.json exists): {_outcome(record)}", flush=True)
-      elif sigterm.requested:  # SIGTERM between two cells: start no other
-        raise Interrupted(f"{tag}: not started (SIGTERM); rerun the same command to continue the sweep")
-      else:
-        _run_cell(cell, cfg, workdir, tag, sigterm)
-        record = _cell_record(cell, cfg, workdir, "ran")
-        print(f"{tag}: {_outcome(record)}", flush=True)
-      records.append(record)
+    if parallel == 1:
+      for i, cell in enumerate(cells):
+        run_one(i, cell, sigterm)
+    else:
+      with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        futures = [pool.submit(run_one, i, cell, sigterm) for i, cell in enumerate(cells)]
+        pending = set(futures)
+        while pending:  # short waits: the main thread must stay free to take SIGTERM
+          _, pending = concurrent.futures.wait(pending, timeout=1.0)
+      errors = [f.exception() for f in futures if f.exception() is not None]
+      # A failed cell outranks an interruption; every cell still running was waited for.
+      for kind in (CellFailed, Interrupted, BaseException):
+        for e in errors:
+          if isinstance(e, kind):
+            raise e
   return {"experiment": name, "config": cfg.to_dict(), "num_seeds": cfg.num_seeds,
           "seeds": list(range(cfg.seed, cfg.seed + cfg.num_seeds)), "interval_note": interval_note(cfg.num_seeds),
           "cells": records, "machine": machine.describe_in_subprocess(cwd=ROOT),
@@ -469,6 +517,8 @@ def main(run, config_default: str) -> None:
   # This process only checks configs (tiny models) and writes reports: the cells get the devices.
   jax.config.update("jax_platforms", "cpu")
   flags.DEFINE_string("workdir", None, "Directory of the experiment (new, or this experiment's to resume).")
+  flags.DEFINE_integer("parallel", 1, "Cells run at once (their results do not depend on it): on a GPU, "
+                       "several small cells share the device.")
   config_flags.DEFINE_config_file("config", config_default, "Config file [:variant].")
   flags.mark_flag_as_required("workdir")
 

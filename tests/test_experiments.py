@@ -36,18 +36,18 @@ def experiment(name, workdir, *args, variant="smoke"):
                 *args, timeout=900)
 
 
-def smoke_fixture(name):
+def smoke_fixture(name, *args):
   @pytest.fixture(scope="module")
   def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp(name) / "smoke"
-    proc = experiment(name, workdir)
+    proc = experiment(name, workdir, *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir, proc, strict_json(workdir / f"{name}.json")
   return run
 
 
 method_table_run = smoke_fixture("method_table")
-mixing_sweep_run = smoke_fixture("mixing_sweep")
+mixing_sweep_run = smoke_fixture("mixing_sweep", "--parallel=2")  # its cells two at a time
 sim_scaling_run = smoke_fixture("sim_scaling")
 alignment_analysis_run = smoke_fixture("alignment_analysis")
 
@@ -133,6 +133,19 @@ def test_mixing_sweep_smoke(mixing_sweep_run):
   assert [r["w_effective"] for r in record["cells"]] == [round(0.1 * batch) / batch, round(0.5 * batch) / batch]
   assert [(b["method"], b["pair"]) for b in record["best_w"]] == [("cotrain", "real:in"), ("cotrain", "real:ood")]
   assert "natural w_n = N/(N+M)" in (workdir / "mixing_sweep.md").read_text()
+  # Run two at a time (--parallel=2), its cells' records are still in the grid's order.
+  assert "2 at a time" in proc.stdout and len(record["cells"]) == 2
+
+
+def test_parallel_cells_share_a_gpu_without_taking_all_of_its_memory(monkeypatch):
+  for var in ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_ALLOCATOR"):
+    monkeypatch.delenv(var, raising=False)
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(1)
+  assert grid.cell_environment(4)["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.225"
+  monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the user's own setting wins
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(4)
+  with pytest.raises(grid.GridError, match="parallel must be a positive integer"):
+    grid.run_grid("method_table", method_table_config.get_config("smoke"), [], "/nonexistent", parallel=0)
 
 
 def test_sim_scaling_smoke(sim_scaling_run):

@@ -115,13 +115,26 @@ def test_differentiated_plan_is_the_converged_plan():
   # "converged"; the differentiable path must run the same iterations as the plain solve.
   # A slow case: the plain solve uses the whole budget without reaching the threshold.
   cost = jax.random.uniform(jax.random.PRNGKey(3), (48, 48)) * 3.0
-  kw = dict(epsilon=0.01, rho=1.0, max_iterations=400, threshold=1e-6)
+  kw = dict(epsilon=0.01, rho=1.0, max_iterations=400, threshold=1e-8)  # below float32 reach
   _, m_plain = uot_loss(cost, **kw)
   _, m_diff = uot_loss(cost, differentiate_plan=True, **kw)
   assert int(m_plain["ot_sinkhorn_iters"]) == 400 and not m_plain["ot_converged"]
   assert int(m_diff["ot_sinkhorn_iters"]) == 400 and not m_diff["ot_converged"]
+  # The marginal error reported is the solver's last check, above the threshold it missed.
+  assert float(m_plain["ot_marginal_error"]) > 1e-8 and float(m_diff["ot_marginal_error"]) > 1e-8
   np.testing.assert_allclose(m_diff["ot_cost"], m_plain["ot_cost"], rtol=1e-4)
   np.testing.assert_allclose(m_diff["ot_mass"], m_plain["ot_mass"], rtol=1e-4)
+
+
+def test_convergence_report_is_honest_about_the_budget():
+  # A fixed budget too small for the threshold is reported as not converged, with its error;
+  # the same problem given room converges below the threshold, in fewer updates than the budget.
+  cost = jax.random.uniform(jax.random.PRNGKey(5), (64, 64)) * 2.0
+  _, short = uot_loss(cost, epsilon=0.05, rho=1.0, max_iterations=5, threshold=1e-5)
+  _, full = uot_loss(cost, epsilon=0.05, rho=1.0, max_iterations=500, threshold=1e-5)
+  assert not short["ot_converged"] and float(short["ot_marginal_error"]) > 1e-5
+  assert full["ot_converged"] and 0 <= float(full["ot_marginal_error"]) < 1e-5
+  assert 5 < int(full["ot_sinkhorn_iters"]) < 500
 
 
 def test_squared_distances_match_the_difference_form_and_its_gradient():

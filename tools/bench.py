@@ -69,7 +69,7 @@ def _pot_plan(cost, *, epsilon: float, rho: float, iters: int, threshold: float)
   plan, log = ot.unbalanced.sinkhorn_unbalanced(np.full(n, 1.0 / n), np.full(m, 1.0 / m), c, reg=epsilon,
                                                 reg_m=rho, reg_type="kl", numItermax=iters, stopThr=threshold,
                                                 log=True)
-  return np.asarray(plan, np.float32), np.int32(len(log["err"]))
+  return np.asarray(plan, np.float32), np.int32(len(log["err"])), np.float32(log["err"][-1] if log["err"] else 0.0)
 
 
 def host_pot_align(z_sim, z_real, y_sim, y_real, cfg, policy):
@@ -92,8 +92,9 @@ def host_pot_align(z_sim, z_real, y_sim, y_real, cfg, policy):
   cost = cost / scale
   solve = functools.partial(_pot_plan, epsilon=float(cfg.epsilon), rho=float(cfg.rho),
                             iters=int(cfg.sinkhorn_iters), threshold=float(cfg.sinkhorn_threshold))
-  out_shapes = (jax.ShapeDtypeStruct(cost.shape, jnp.float32), jax.ShapeDtypeStruct((), jnp.int32))
-  plan, iters = jax.pure_callback(solve, out_shapes, jax.lax.stop_gradient(cost))
+  out_shapes = (jax.ShapeDtypeStruct(cost.shape, jnp.float32), jax.ShapeDtypeStruct((), jnp.int32),
+                jax.ShapeDtypeStruct((), jnp.float32))
+  plan, iters, error = jax.pure_callback(solve, out_shapes, jax.lax.stop_gradient(cost))
   plan = jax.lax.stop_gradient(plan)
   loss = jnp.sum(plan * cost)
   metrics = {
@@ -102,6 +103,7 @@ def host_pot_align(z_sim, z_real, y_sim, y_real, cfg, policy):
       "ot_cost_scale": scale * jnp.ones(()),
       "ot_sinkhorn_iters": iters,
       "ot_converged": (iters < int(cfg.sinkhorn_iters)).astype(jnp.float32),
+      "ot_marginal_error": error,  # POT's own stopping criterion, not OTT's: compare within a solver
   }
   return loss, metrics
 

@@ -72,6 +72,11 @@ class ArmTask(Task):
   domain_class = ArmDomain
   physics_gap = PHYSICS_GAP
   objects: ClassVar[tuple[str, ...]] = ("cube",)  # free-floating cubes: body, joint and geom of one name
+  # XLA:CPU (jax 0.10.2, fusion emitters off) hangs in a futex wait, using no CPU, running an arm
+  # task's rollout over too many episodes at once: lift at 256 (stack already at 128: its cap is
+  # lower); 128 run. Until that is understood, batches are capped (configs and checks enforce it).
+  # The cap is the CPU's: a GPU would take far larger batches (BUILD_NOTES).
+  max_batch: ClassVar[int] = 128
   positive_fields = ("cube_mass", "cube_half_size", "arm_gain", "gripper_force")
   non_negative_fields = ("cube_friction",)
   vector3_fields = ("cube_rgb", "arm_rgb")
@@ -111,7 +116,14 @@ class ArmTask(Task):
   # --- The arm. --------------------------------------------------------------------------------
 
   def _solve_home(self) -> np.ndarray:
-    """Joint angles that put the tool centre point at HOME, hand down (C MuJoCo, once)."""
+    """Joint angles that put the tool centre point at HOME, hand down (C MuJoCo, once).
+
+    The small JAX helpers run on the host's CPU device: on a GPU each eager 7x7 solve would ask
+    cuSolver for a handle, which failed with many runs sharing one GPU (BUILD_NOTES)."""
+    with jax.default_device(jax.devices("cpu")[0]):
+      return self._solve_home_here()
+
+  def _solve_home_here(self) -> np.ndarray:
     m, d = self.mj_model, mujoco.MjData(self.mj_model)
     q = np.array(READY)
     target_rot = np.asarray(kinematics.HAND_DOWN).T

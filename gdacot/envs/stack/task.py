@@ -33,9 +33,8 @@ class Stack(ArmTask):
   objects = ("cube", "base_cube")
   regions = REGIONS
   vector3_fields = ArmTask.vector3_fields + ("base_rgb",)
-  # XLA:CPU (jax 0.10.2, fusion emitters off) hangs in a futex wait, using no CPU, running this
-  # task's rollout over 128 episodes at once; 64 run (16: 30 s, 64: 36 s for 80 steps). Until
-  # that is understood, batches of this task are capped (configs and checks enforce it).
+  # The XLA:CPU hang of ArmTask.max_batch comes sooner with two cubes: at 128 episodes; 64 run
+  # (16: 30 s, 64: 36 s for 80 steps).
   max_batch = 64
 
   def __init__(self, horizon: int = 80, **kwargs):
