@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gdacot.models.encoders import ENCODERS, CNNEncoder, MLPEncoder, random_shift, spatial_softmax
+from gdacot.models.encoders import ENCODERS, CNNEncoder, MLPEncoder, PatchNorm, random_shift, spatial_softmax
 
 B, T, STATE, LATENT = 4, 2, 5, 8
 
@@ -49,6 +49,27 @@ def test_gradients_reach_conv_kernels_and_temperature():
 def test_bad_pooling_raises():
   with pytest.raises(ValueError, match="max.*avg.*spatial_softmax"):
     _enc(pooling="max")
+
+
+def test_patch_stem_is_a_strided_convolution():
+  # The patch stem is the convolution of kernel p, stride p, no padding, with the same weights
+  # (reshaped), followed by the same GroupNorm.
+  stem = PatchNorm(6, 8, 4, 4, rngs=nnx.Rngs(1))
+  x = jax.random.normal(jax.random.PRNGKey(2), (3, 16, 24, 6))
+  kernel = stem.proj.kernel[...].reshape(4, 4, 6, 8)  # rows ordered (dy, dx, c), as the patches
+  conv = jax.lax.conv_general_dilated(x, kernel, (4, 4), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(stem(x), stem.norm(conv), atol=1e-5)
+
+
+def test_patch_stem_encoder_trains_and_refuses_indivisible_images():
+  enc = _enc((16, 32, 3), stem="patch", patch=4, channels=(16,))
+  assert isinstance(enc.stem, PatchNorm)
+  grads = nnx.grad(lambda m: (m(_obs(16, 32)) ** 2).mean())(enc)
+  assert float(jnp.abs(grads.stem.proj.kernel[...]).sum()) > 0
+  with pytest.raises(ValueError, match="divisible by patch=4"):
+    _enc((18, 16, 3), stem="patch", patch=4)
+  with pytest.raises(ValueError, match="unknown stem"):
+    _enc(stem="fft")
 
 
 def test_spatial_softmax_finds_a_peak():

@@ -3,13 +3,14 @@ r"""Throughput of the compiled hot paths, side by side in one process on one dev
   python -m tools.bench --out=bench.json [--smoke] [--repeats=5] \
       [--methods=uot_joint,cotrain,uot_joint_host_pot] [--ot_batch=256] [--chunk_steps=50] \
       [--eval_batch=N] [--demo_batch=N] [--mujoco_threads=N] [--sections=train,demos,eval,hlo] \
-      [--overwrite]
+      [--observation=state|image] [--size=32] [--overwrite]
 
 Sections (every number is the median over --repeats timed calls, each after one warm-up call
 that compiles; every call ends in `jax.block_until_ready`):
 
   train  The compiled train chunk of a co-training run (the library's default config, or the smoke
-         config with --smoke), assembled by `gdacot.train.build` as a run assembles it (MJX demos,
+         config with --smoke; with --observation=image the `image` config at --size, its OT batch
+         64 unless --ot_batch says otherwise), assembled by `gdacot.train.build` as a run assembles it (MJX demos,
          the method's normaliser, datasets, policy, step, chunk), OT batches paired at random
          (`align.pairing=random`; DTW pairing is a one-off cost). One call = --chunk_steps steps.
          Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
@@ -50,7 +51,8 @@ from tools import hlo
 HOST_POT = "uot_joint_host_pot"
 DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
 SECTIONS = ("train", "demos", "eval", "hlo")
-IMAGE_NOTE = "state observations; camera rendering and image-pipeline memory: python -m tools.bench_render"
+IMAGE_NOTE = ("state observations (--observation=image: the image config's train step); camera rendering "
+              "and image-pipeline memory: python -m tools.bench_render")
 
 
 class BenchError(ValueError):
@@ -428,6 +430,10 @@ def define_flags(fv: flags.FlagValues) -> None:
   flags.DEFINE_integer("demo_batch", None, "Expert episodes per call; default the config's data.demo_batch.",
                        flag_values=fv)
   flags.DEFINE_integer("mujoco_threads", None, "C MuJoCo threads; default every CPU core.", flag_values=fv)
+  flags.DEFINE_enum("observation", "state", ["state", "image"],
+                    "state: the default config; image: the `image` config (camera frames + proprioception, "
+                    "CNN encoder) at --size.", flag_values=fv)
+  flags.DEFINE_integer("size", 32, "Image height and width with --observation=image.", flag_values=fv)
 
 
 def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
@@ -440,13 +446,21 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   from gdacot.align import METHODS
   from gdacot.train import get_config
 
-  cfg = get_config("smoke" if fv.smoke else None)
+  image = fv.observation == "image"
+  cfg = get_config(",".join((["image"] if image else []) + (["smoke"] if fv.smoke else [])))
+  if image:
+    if fv.size < 8:
+      raise BenchError(f"--size must be at least 8, got {fv.size}")
+    cfg.render.height = cfg.render.width = fv.size
   cfg.align.pairing = "random"
   opts = {
       "out": os.path.abspath(fv.out), "overwrite": fv.overwrite, "smoke": fv.smoke, "repeats": fv.repeats,
       "methods": [m.strip() for m in fv.methods if m.strip()],
       "sections": [s.strip() for s in fv.sections if s.strip()],
-      "ot_batch": fv.ot_batch if fv.ot_batch is not None else (32 if fv.smoke else 256),
+      "observation": fv.observation, "size": fv.size if image else None,
+      # The image config's own OT batch (64) unless given: 256 images per side is not its setting.
+      "ot_batch": fv.ot_batch if fv.ot_batch is not None else (
+          cfg.align.batch_size if image else 32 if fv.smoke else 256),
       "chunk_steps": fv.chunk_steps if fv.chunk_steps is not None else (5 if fv.smoke else 50),
       "eval_batch": fv.eval_batch if fv.eval_batch is not None else cfg.eval.batch_size,
       "demo_batch": fv.demo_batch if fv.demo_batch is not None else cfg.data.demo_batch,
@@ -552,12 +566,12 @@ def run(opts: dict, cfg) -> dict:
   result = {
       "tool": "tools.bench", "argv": sys.argv[1:], "flags": opts, "versions": machine.versions(),
       "device": {**machine.host(), **machine.devices()},
-      "config": "smoke" if opts["smoke"] else "default",
+      "config": ("image " if opts["observation"] == "image" else "") + ("smoke" if opts["smoke"] else "default"),
       "timing": (f"median over {opts['repeats']} repeats; each measurement's first call (compile + warm-up; "
                  "train chunks are compiled ahead of time, compile_s, then run once, first_chunk_s) is reported "
                  "apart and not in the median; every timed call ends in jax.block_until_ready; train repeats go "
                  "round-robin over the methods; wall-clock time.perf_counter"),
-      "image": IMAGE_NOTE,
+      "image": IMAGE_NOTE if opts["observation"] == "state" else f"image observations, {opts['size']}x{opts['size']}",
   }
   log(f"device {dev.device_kind} ({dev.platform}) x{jax.device_count()}, {os.cpu_count()} CPUs; "
       f"config {result['config']}")

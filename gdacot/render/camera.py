@@ -104,13 +104,15 @@ def check_scene(mj_model: mujoco.MjModel) -> None:
 
 
 def _local_normal(geom_type: int, size: jax.Array, p: jax.Array) -> jax.Array:
-  """Outward unit normals at points p (N, 3) on a geom's surface, in the geom's frame."""
+  """Outward unit normals at points p (N, 3) on a geom's surface, in the geom's frame; size is
+  the geom's (3,) or each point's own geom's (N, 3)."""
+  size = jnp.broadcast_to(size, p.shape)
   if geom_type == _PLANE:
     n = jnp.broadcast_to(jnp.array([0.0, 0.0, 1.0]), p.shape)
   elif geom_type == _SPHERE:
     n = p
   elif geom_type == _CAPSULE:
-    n = p.at[:, 2].set(p[:, 2] - jnp.clip(p[:, 2], -size[1], size[1]))
+    n = p.at[:, 2].set(p[:, 2] - jnp.clip(p[:, 2], -size[:, 1], size[:, 1]))
   elif geom_type == _ELLIPSOID:
     n = p / jnp.maximum(size, 1e-9) ** 2
   else:  # box: the face whose slab the point is furthest out in
@@ -146,22 +148,27 @@ def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, res
   hit = geom >= 0
   point = camera.pos + dist[:, None] * dirs
 
-  # A static loop over the scene's few geoms: each computes, for every pixel, its own normal
-  # formula in its own frame (the light is turned into that frame instead of every normal
-  # out of it) and keeps the pixels it was hit at. Per-pixel 3-vectors are combined with
-  # explicit products, not (N, 3) x (3, 3) matmuls, which XLA's CPU backend runs slowly.
+  # Each pixel gathers the pose, size and colour of the geom it hit, then one pass per geom TYPE
+  # in the scene (at most 5) computes the normals of the pixels that hit that type, in the
+  # geom's frame, and the light is turned into that frame. Not a pass per geom: the arm has
+  # 20+ geoms, and a per-geom pass computed every pixel's normal for each of them (issue 18,
+  # BUILD_NOTES). Per-pixel 3-vectors are combined with explicit products, not (N, 3) x (3, 3)
+  # matmuls, which XLA's CPU backend runs slowly.
+  gid = jnp.maximum(geom, 0)
+  rot, offset = data.geom_xmat[gid], point - data.geom_xpos[gid]  # (N, 3, 3), (N, 3)
+  local = offset[:, :1] * rot[:, 0] + offset[:, 1:2] * rot[:, 1] + offset[:, 2:] * rot[:, 2]  # rot^T (p - x)
+  size = mjx_model.geom_size[gid]
   light = look.light_dir / jnp.linalg.norm(look.light_dir)
+  light_local = light[0] * rot[:, 0] + light[1] * rot[:, 1] + light[2] * rot[:, 2]  # rot^T light
+  types = np.asarray(mjx_model.geom_type)
+  pixel_type = jnp.asarray(types)[gid]
   lambert = jnp.zeros_like(dist)
-  base = jnp.broadcast_to(look.sky_rgb, point.shape)
-  for i, geom_type in enumerate(np.asarray(mjx_model.geom_type)):
-    mine = geom == i
-    rot, offset = data.geom_xmat[i], point - data.geom_xpos[i]
-    local = offset[:, :1] * rot[0] + offset[:, 1:2] * rot[1] + offset[:, 2:] * rot[2]  # rot^T (p - x)
-    normal = _local_normal(int(geom_type), mjx_model.geom_size[i], local)
-    light_local = rot.T @ light
-    lambert = jnp.where(mine, -(normal * light_local).sum(-1), lambert)
-    rgb_i = _floor_texture(look, point[:, :2], look.geom_rgb[i]) if i == floor_geom else look.geom_rgb[i]
-    base = jnp.where(mine[:, None], rgb_i, base)
+  for geom_type in sorted(set(types.tolist())):
+    normal = _local_normal(int(geom_type), size, local)
+    lambert = jnp.where(pixel_type == geom_type, -(normal * light_local).sum(-1), lambert)
+  base = look.geom_rgb[gid]
+  if floor_geom >= 0:
+    base = jnp.where((geom == floor_geom)[:, None], _floor_texture(look, point[:, :2], look.geom_rgb[floor_geom]), base)
 
   lit = base * (look.ambient + (1 - look.ambient) * jnp.maximum(lambert, 0.0))[:, None] * look.brightness
   rgb = jnp.where(hit[:, None], lit, look.sky_rgb)

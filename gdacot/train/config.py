@@ -222,8 +222,8 @@ def _check_observation(cfg, problems: list, task_class) -> None:
       problems.append("observation='image' with RLDS datasets: dataset images are not wired to the image "
                       "encoder yet; use MJX-generated demos")
     if cfg.model.encoder == "cnn":
-      try:  # the encoder checks its own settings, on a tiny copy
-        ENCODERS["cnn"](1, (8, 8, 3), 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get("cnn", {})))
+      try:  # the encoder checks its own settings, on a tiny copy (one view's image size)
+        ENCODERS["cnn"](1, (r.height, r.width, 3), 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get("cnn", {})))
       except (ValueError, TypeError) as e:
         problems.append(f"model.cnn: {e}")
 
@@ -313,7 +313,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.hidden = 256
   c.model.depth = 2
   # Settings of the image encoder (gdacot/models/encoders.py), read when it is chosen.
-  c.model.cnn = ml_collections.ConfigDict({"channels": (16, 32), "groups": 8, "pooling": "spatial_softmax"})
+  # stem "conv" (3x3, stride 2: ResNet-style) or "patch" (patch x patch patches through a matmul).
+  c.model.cnn = ml_collections.ConfigDict({"channels": (16, 32), "groups": 8, "pooling": "spatial_softmax",
+                                           "stem": "conv", "patch": 4})
   # Settings of the generative heads, read when that head is chosen.
   c.model.diffusion = ml_collections.ConfigDict({"train_steps": 100, "sample_steps": 10})  # DDPM / DDIM
   c.model.flow = ml_collections.ConfigDict({"sample_steps": 10})  # Euler steps

@@ -108,7 +108,21 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     # Augmentation keys are folded in, not split off, so state-only runs keep their streams.
     k_aug = jax.random.split(jax.random.fold_in(key, 1_000_003), 3)
     batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w, split)
-    z = policy.features(augment(batch.obs, k_aug[0], shift))
+    bc_obs = augment(batch.obs, k_aug[0], shift)
+    if method.align is not None:
+      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
+      ot_obs = (augment(sim_batch.obs, k_aug[1], shift), augment(real_batch.obs, k_aug[2], shift))
+      if mesh is None:
+        # One encoder pass over the BC and both OT batches: one large convolution instead of
+        # three smaller ones (the encoder is per-sample: GroupNorm, no batch statistics). Not
+        # under a mesh, where joining batches split over devices would move them between devices.
+        z_all = policy.features(jax.tree.map(lambda *x: jnp.concatenate(x), bc_obs, *ot_obs))
+        n_bc, n_ot = cfg.batch_size, cfg.align.batch_size
+        z, z_sim, z_real = z_all[:n_bc], z_all[n_bc:n_bc + n_ot], z_all[n_bc + n_ot:]
+      else:
+        z, z_sim, z_real = (policy.features(o) for o in (bc_obs, *ot_obs))
+    else:
+      z = policy.features(bc_obs)
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
     # (to "none") with probability p.
     if method.domain_label:
@@ -130,9 +144,6 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
         metrics[f"share/{name}/{part}"] = _masked_mean((batch.part == k).astype(jnp.float32), mask)
     align = jnp.zeros(())
     if method.align is not None:
-      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
-      z_sim = policy.features(augment(sim_batch.obs, k_aug[1], shift))
-      z_real = policy.features(augment(real_batch.obs, k_aug[2], shift))
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
       y_real = alignment_target(real_batch, cfg.align.target, proprio_slice)
       # A global OT batch: every device's features are gathered once, then the plan is solved
