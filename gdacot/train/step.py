@@ -111,16 +111,12 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     bc_obs = augment(batch.obs, k_aug[0], shift)
     if method.align is not None:
       sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
-      ot_obs = (augment(sim_batch.obs, k_aug[1], shift), augment(real_batch.obs, k_aug[2], shift))
-      if mesh is None:
-        # One encoder pass over the BC and both OT batches: one large convolution instead of
-        # three smaller ones (the encoder is per-sample: GroupNorm, no batch statistics). Not
-        # under a mesh, where joining batches split over devices would move them between devices.
-        z_all = policy.features(jax.tree.map(lambda *x: jnp.concatenate(x), bc_obs, *ot_obs))
-        n_bc, n_ot = cfg.batch_size, cfg.align.batch_size
-        z, z_sim, z_real = z_all[:n_bc], z_all[n_bc:n_bc + n_ot], z_all[n_bc + n_ot:]
-      else:
-        z, z_sim, z_real = (policy.features(o) for o in (bc_obs, *ot_obs))
+      # Three encoder passes, not one over the three batches joined: on XLA:CPU one pass over
+      # 192 32x32 images ran the image uot_joint step 1.65x slower than three passes of 64
+      # (issue 18, BUILD_NOTES), and under a mesh joining split batches would move them between
+      # devices.
+      z, z_sim, z_real = (policy.features(o) for o in (
+          bc_obs, augment(sim_batch.obs, k_aug[1], shift), augment(real_batch.obs, k_aug[2], shift)))
     else:
       z = policy.features(bc_obs)
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
