@@ -100,3 +100,37 @@ def test_gap_variants_set_the_gap_and_only_one_is_allowed():
   assert get_config(None).gap == "sensor_physics" and get_config(None).observation == "state"
   with pytest.raises(ValueError, match="two gaps"):
     get_config("visual,physics")
+
+
+def test_stepped_chunk_matches_the_scanned_chunk():
+  # Image runs on a CPU train through SteppedChunk (n calls of one compiled step): the same
+  # states and step-averaged metrics as the scanned chunk, and the jitted chunk's interface.
+  import jax
+  import jax.numpy as jnp
+
+  from gdacot.train.build import stepped_chunks
+  from gdacot.train.step import SteppedChunk, make_train_chunk
+
+  kernel = jax.random.normal(jax.random.PRNGKey(0), (3, 3, 2, 2)) * 0.3
+  def step(state, data):  # a convolution, as the image encoder's, and a metric per step
+    y = jax.lax.conv_general_dilated(state["x"], kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x = jnp.tanh(y + data)
+    return {"x": x, "step": state["step"] + 1}, {"mean": x.mean(), "step": state["step"].astype(jnp.float32)}
+
+  state = {"x": jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 2)), "step": jnp.zeros((), jnp.int32)}
+  data = jnp.full((2, 8, 8, 2), 0.1)
+  copy = lambda s: jax.tree.map(jnp.array, s)  # the chunks donate their state
+  scanned_state, scanned_metrics = make_train_chunk(step)(copy(state), data, 4)
+  stepped = make_train_chunk(step, stepped=True)
+  assert isinstance(stepped, SteppedChunk)
+  stepped_state, stepped_metrics = stepped(copy(state), data, 4)
+  np.testing.assert_allclose(stepped_state["x"], scanned_state["x"], rtol=1e-5, atol=1e-6)
+  assert int(stepped_state["step"]) == 4 and float(stepped_metrics["step"]) == 1.5  # mean of 0..3
+  np.testing.assert_allclose(stepped_metrics["mean"], scanned_metrics["mean"], rtol=1e-5)
+  compiled = stepped.lower(copy(state), data, 4).compile()  # as tools/ time a compile apart
+  again, _ = compiled(copy(state), data)
+  np.testing.assert_allclose(again["x"], stepped_state["x"])
+  assert "convolution" in compiled.as_text()
+  # Which runs step: image observations on the CPU backend; state runs keep the scan.
+  assert stepped_chunks(get_config("image,smoke")) == (jax.default_backend() == "cpu")
+  assert not stepped_chunks(get_config("smoke"))

@@ -158,8 +158,15 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
   if mesh is not None:  # every device holds the parameters and the datasets (data parallelism)
     state, data, normalizer = parallel.replicate((state, data, normalizer), mesh)
   return Run(method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef, state=state,
-             chunk_fn=make_train_chunk(step_fn, mesh), rollout=rollout,
+             chunk_fn=make_train_chunk(step_fn, mesh, stepped=stepped_chunks(cfg)), rollout=rollout,
              demos=demos if with_data else None, normalizer=normalizer, data=data)
+
+
+def stepped_chunks(cfg) -> bool:
+  """Image runs on XLA:CPU train step by step from Python: inside a compiled loop its
+  convolutions ran about 6x slower (an encoder's gradient: 26 ms outside a scan, 160-180 ms
+  inside one; BUILD_NOTES, issue 18). Everywhere else one scanned chunk is the faster."""
+  return cfg.observation == "image" and jax.default_backend() == "cpu"
 
 
 def _dtw_pairing(cfg, env, sim_data, real_data, pairing_file, log):

@@ -2,7 +2,7 @@
 
 `make_train_step` returns a pure function `step(state, data) -> (state, metrics)`;
 `make_train_chunk` scans it `n` times under one `jit` (purejaxrl style), so the host only
-wakes up to log and checkpoint. Randomness comes from `fold_in(state.rng, state.step)`:
+wakes up to log and checkpoint (image runs on a CPU call the compiled step n times instead). Randomness comes from `fold_in(state.rng, state.step)`:
 a resumed run draws exactly the batches an uninterrupted one would.
 """
 
@@ -165,16 +165,59 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
   return step
 
 
-def make_train_chunk(step_fn, mesh=None):
+def make_train_chunk(step_fn, mesh=None, *, stepped: bool = False):
   """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged over the
   steps (per seed when the step is vmapped over seeds). With a mesh, the state, the datasets
-  and the metrics are replicated over it."""
+  and the metrics are replicated over it. `stepped`: the n steps are n calls of one compiled
+  step from Python instead (SteppedChunk), for XLA:CPU, which runs convolutions inside a loop
+  about 6x slower than outside one (BUILD_NOTES, issue 18)."""
+  shardings = {} if mesh is None else {"in_shardings": (parallel.replicated(mesh),) * 2,
+                                       "out_shardings": (parallel.replicated(mesh),) * 2}
+  if stepped:
+    return SteppedChunk(jax.jit(step_fn, donate_argnums=0, **shardings))
 
   def chunk(state, data, n: int):
     state, metrics = jax.lax.scan(lambda s, _: step_fn(s, data), state, None, length=n)
-    return state, jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32), axis=0), metrics)  # over steps
+    return state, _mean_over_steps(metrics)
 
-  if mesh is None:
-    return jax.jit(chunk, static_argnums=2, donate_argnums=0)
-  rep = parallel.replicated(mesh)
-  return jax.jit(chunk, static_argnums=2, donate_argnums=0, in_shardings=(rep, rep), out_shardings=(rep, rep))
+  return jax.jit(chunk, static_argnums=2, donate_argnums=0, **shardings)
+
+
+def _mean_over_steps(metrics):
+  return jax.tree.map(lambda m: jnp.mean(m.astype(jnp.float32), axis=0), metrics)
+
+
+class SteppedChunk:
+  """A train chunk run as n calls of one compiled step, with the jitted chunk's interface:
+  `chunk(state, data, n)` and `chunk.lower(state, data, n).compile()` -> `compiled(state, data)`
+  (what tools/ use to time the compile apart), so callers need not know which they hold."""
+
+  def __init__(self, step):
+    self.step = step
+
+  def __call__(self, state, data, n: int):
+    metrics = []
+    for _ in range(n):
+      state, m = self.step(state, data)
+      metrics.append(m)
+    return state, _mean_over_steps(jax.tree.map(lambda *m: jnp.stack(m), *metrics))
+
+  def lower(self, state, data, n: int) -> "SteppedChunk._Lowered":
+    return SteppedChunk._Lowered(self.step.lower(state, data), n)
+
+  class _Lowered:
+    def __init__(self, lowered, n: int):
+      self.lowered, self.n = lowered, n
+
+    def compile(self) -> "SteppedChunk._Compiled":
+      return SteppedChunk._Compiled(self.lowered.compile(), self.n)
+
+  class _Compiled:
+    def __init__(self, compiled, n: int):
+      self.compiled, self.n = compiled, n
+
+    def __call__(self, state, data):
+      return SteppedChunk(self.compiled)(state, data, self.n)
+
+    def as_text(self) -> str:
+      return self.compiled.as_text()
