@@ -176,7 +176,9 @@ def plot(cfg, record: dict):
       mean = np.array([r["mean"] for r in rows])
       lo, hi = np.array([grid.shown_interval(r) for r in rows]).T
       x = np.arange(len(methods)) + (j - (len(pairs) - 1) / 2) * width
-      ax.bar(x, mean, width, yerr=[mean - lo, hi - mean], capsize=2, label=pair.replace(":", "/"))
+      # Clipped at 0: a Wilson bound of an all-success row lands a rounding error inside the mean.
+      yerr = np.maximum([mean - lo, hi - mean], 0.0)
+      ax.bar(x, mean, width, yerr=yerr, capsize=2, label=pair.replace(":", "/"))
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("success rate")

@@ -462,3 +462,16 @@ def test_mixing_guideline_matches_paper_b_example():
   assert g["w_natural"] == pytest.approx(0.0164, abs=1e-4) and g["w_upper"] == pytest.approx(0.129, abs=1e-3)
   assert g["upper_applies"]
   assert not mixing_sweep.guideline([{"demos": {"real_frames": 50, "sim_frames": 200}}])["upper_applies"]
+
+
+def test_method_table_plots_a_row_where_every_episode_succeeded():
+  # An all-success row's pooled Wilson upper bound is 0.9999999999999999, a rounding error below
+  # its mean of 1.0: the error bar must not come out negative (matplotlib refuses it).
+  cfg = method_table_config.get_config("smoke")
+  results = [result_entry(method="cotrain", domain=d, region=r, successes=s, episodes=100, step=40, seed=seed)
+             for seed in (0, 1, 2) for d, r, s in (("real", "in", 100), ("real", "ood", 40 + seed), ("sim", "in", 100))]
+  cells = [{"labels": {"gap": gap, "method": m}, "success": grid.summarise_success(results)}
+           for gap in cfg.gaps for m in cfg.methods]
+  fig = method_table.plot(cfg, {"cells": cells, "num_seeds": 3})
+  assert fig.axes
+  grid.pyplot().close(fig)
