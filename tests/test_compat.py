@@ -18,6 +18,10 @@ OLD = os.path.join(os.path.dirname(__file__), "data", "workdir_before_issue15")
 # The old run was made with XLA:CPU's fusion emitters on (jax's default then; gdacot turns them
 # off since issue 16, which changes float rounding): resuming it bitwise needs the same codegen.
 OLD_XLA = {"XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true"}
+# Its saved config predates the Sinkhorn settings (issue 18): it keeps the solver it ran with,
+# and resuming it names that solver, as any config field of a run must be named the same.
+OLD_SOLVER = ("--config.align.sinkhorn_recenter=False", "--config.align.sinkhorn_momentum=1.0",
+              "--config.align.sinkhorn_check_every=10")
 
 
 def test_a_workdir_from_before_resumes_and_matches_an_uninterrupted_run(tmp_path):
@@ -26,10 +30,12 @@ def test_a_workdir_from_before_resumes_and_matches_an_uninterrupted_run(tmp_path
   saved = json.loads((workdir / "config.json").read_text())
   assert "sources" not in saved and saved["rlds"]["sim"]["split"] == "train"  # the old shape
   proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, **OLD_XLA)
+  assert proc.returncode == 2 and "align.sinkhorn_momentum: 1.0 -> 1.2" in proc.stderr  # its solver is named
+  proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, *OLD_SOLVER, **OLD_XLA)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   assert "resumed from checkpoint step 20" in proc.stdout
   fresh = str(tmp_path / "fresh")
-  proc = cotrain(f"--workdir={fresh}", *SMOKE_RUN_ARGS, **OLD_XLA)
+  proc = cotrain(f"--workdir={fresh}", *SMOKE_RUN_ARGS, *OLD_SOLVER, **OLD_XLA)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   # Bitwise the uninterrupted run's parameters and training log (on the CPU).
   assert_bitwise_equal(saved_state(str(workdir), 60), saved_state(fresh, 60))

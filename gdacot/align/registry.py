@@ -59,9 +59,15 @@ def _ot(*, joint: bool, balanced: bool) -> AlignFn:
                       normalize_terms=cfg.normalize_cost)
     return uot_loss(cost, epsilon=cfg.epsilon, rho=None if balanced else cfg.rho,
                     normalize=cfg.normalize_cost, differentiate_plan=cfg.differentiate_plan,
-                    max_iterations=cfg.sinkhorn_iters, threshold=cfg.sinkhorn_threshold)
+                    max_iterations=cfg.sinkhorn_iters, threshold=cfg.sinkhorn_threshold,
+                    **{k: cfg[f"sinkhorn_{k}"] for k in SOLVER_SETTINGS if f"sinkhorn_{k}" in cfg})
 
   return align
+
+
+# align.sinkhorn_<setting> fields passed to the solver when the config has them (uot_loss's
+# defaults otherwise, for an align block built by hand).
+SOLVER_SETTINGS = ("recenter", "momentum", "check_every")
 
 
 def _adversarial(z_sim, z_real, y_sim, y_real, cfg, policy):

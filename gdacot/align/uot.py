@@ -28,7 +28,8 @@ def tau_from_rho(rho: float | None, epsilon: float) -> float:
   return 1.0 if rho is None else rho / (rho + epsilon)
 
 
-def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable):
+def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, recenter=True, momentum=1.2,
+           check_every=5):
   n, m = cost.shape
   a = jnp.full(n, 1.0 / n, cost.dtype) if a is None else a
   b = jnp.full(m, 1.0 / m, cost.dtype) if b is None else b
@@ -48,15 +49,15 @@ def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable):
       # smaller min_iterations: ott-jax 0.6.0 then stops at exactly min_iterations and reports
       # converged whatever the marginal error (BUILD_NOTES).
       min_iterations=max_iterations if differentiable else 0,
-      # Convergence checked every 5 updates (each check costs about an update).
-      inner_iterations=5,
+      # Convergence checked every `check_every` updates (each check costs about an update).
+      inner_iterations=check_every,
       # Speed (issue 18; tools.bench, BUILD_NOTES): on a 256 x 256 OT batch of this loss the
       # plain solve took 70 updates to the threshold. Re-centring the potentials (OTT's option
       # for unbalanced problems: it removes the drift of f + g that slows them) cut that to 20,
       # and over-relaxation by 1.2 to 10, the same plan within the threshold (3.2x and 5.4x
       # faster). Tests check the plan against POT's and the convergence report.
-      recenter_potentials=True,
-      momentum=acceleration.Momentum(value=1.2),
+      recenter_potentials=recenter,
+      momentum=acceleration.Momentum(value=momentum),
   )
   return solver(problem)
 
@@ -118,6 +119,9 @@ def uot_loss(
     differentiate_plan: bool = False,
     max_iterations: int = 200,
     threshold: float = 1e-3,
+    recenter: bool = True,
+    momentum: float = 1.2,
+    check_every: int = 5,
 ) -> tuple[jax.Array, dict]:
   """sum(P * C) for the unbalanced plan P of C (balanced when rho is None), with the metrics
   worth watching.
@@ -133,7 +137,8 @@ def uot_loss(
   scale = jax.lax.stop_gradient(jnp.mean(cost)) + 1e-8 if normalize else 1.0
   cost = cost / scale
   plan_cost = cost if differentiate_plan else jax.lax.stop_gradient(cost)
-  out = _solve(plan_cost, epsilon, rho, None, None, max_iterations, threshold, differentiate_plan)
+  out = _solve(plan_cost, epsilon, rho, None, None, max_iterations, threshold, differentiate_plan,
+               recenter, momentum, check_every)
   plan = out.matrix
   loss = jnp.sum(plan * cost)
   metrics = {

@@ -70,7 +70,19 @@ def complete_saved_config(saved: dict) -> dict:
     defaults = get_config(saved["task"] if saved["task"] != DEFAULT_TASK else None).to_dict()
   except ValueError as e:
     raise ConfigError(f"task: {e}") from None
-  return _fill(json.loads(json.dumps(defaults)), upgrade_saved_config(saved))
+  return _fill(json.loads(json.dumps(defaults)), _old_solver(upgrade_saved_config(saved)))
+
+
+# The Sinkhorn solver of runs saved before its settings were config fields (issue 18).
+OLD_SINKHORN = {"sinkhorn_recenter": False, "sinkhorn_momentum": 1.0, "sinkhorn_check_every": 10}
+
+
+def _old_solver(saved: dict) -> dict:
+  """A saved config without the solver settings ran the solver before them: it keeps it."""
+  align = saved.get("align")
+  if isinstance(align, dict) and not set(OLD_SINKHORN) & set(align):
+    saved = dict(saved, align={**align, **OLD_SINKHORN})
+  return saved
 
 
 def _fill(defaults: dict, saved: dict) -> dict:
@@ -105,6 +117,8 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
   check(a.batch_size > 1, f"align.batch_size must be > 1, got {a.batch_size}")
   check(a.target in ("action", "proprio"), f"align.target must be 'action' or 'proprio', got {a.target!r}")
   check(a.sinkhorn_iters > 0, f"align.sinkhorn_iters must be positive, got {a.sinkhorn_iters}")
+  check(1.0 <= a.sinkhorn_momentum < 2.0, f"align.sinkhorn_momentum must be in [1, 2), got {a.sinkhorn_momentum}")
+  check(a.sinkhorn_check_every >= 1, f"align.sinkhorn_check_every must be >= 1, got {a.sinkhorn_check_every}")
   check(a.adv_lam >= 0, f"align.adv_lam must be non-negative, got {a.adv_lam}")
   check(a.pairing in ("dtw", "random"), f"align.pairing must be 'dtw' or 'random', got {a.pairing!r}")
   check(a.dtw.sharpness > 0, f"align.dtw.sharpness must be positive, got {a.dtw.sharpness}")
@@ -340,6 +354,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.align.differentiate_plan = False  # True: gradients through the Sinkhorn iterations too
   c.align.sinkhorn_iters = 200
   c.align.sinkhorn_threshold = 1e-3
+  # Solver speed-ups (OTT-JAX's options; same plan within the threshold, BUILD_NOTES issue 18):
+  # re-centre the potentials (unbalanced problems), over-relax each update by `momentum`, check
+  # convergence every `check_every` updates. A run saved before them keeps the solver it started
+  # with (False, 1.0, 10), so it resumes bitwise.
+  c.align.sinkhorn_recenter = True
+  c.align.sinkhorn_momentum = 1.2
+  c.align.sinkhorn_check_every = 5
   # OT batches: "dtw" pairs each real frame with a sim frame near a DTW-matched frame of a
   # DTW-close sim demo (paper A's sampler); "random" draws the two batches independently.
   c.align.pairing = "dtw"
