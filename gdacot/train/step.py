@@ -2,8 +2,9 @@
 
 `make_train_step` returns a pure function `step(state, data) -> (state, metrics)`;
 `make_train_chunk` scans it `n` times under one `jit` (purejaxrl style), so the host only
-wakes up to log and checkpoint (image runs on a CPU call the compiled step n times instead). Randomness comes from `fold_in(state.rng, state.step)`:
-a resumed run draws exactly the batches an uninterrupted one would.
+wakes up to log and checkpoint (image runs on a CPU call the compiled step n times instead).
+Randomness comes from `fold_in(state.rng, state.step)`: a resumed run draws exactly the batches
+an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -108,17 +109,7 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     # Augmentation keys are folded in, not split off, so state-only runs keep their streams.
     k_aug = jax.random.split(jax.random.fold_in(key, 1_000_003), 3)
     batch, is_real = sample_mixed(k_bc, data.sim, data.real, cfg.batch_size, w, split)
-    bc_obs = augment(batch.obs, k_aug[0], shift)
-    if method.align is not None:
-      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
-      # Three encoder passes, not one over the three batches joined: on XLA:CPU one pass over
-      # 192 32x32 images ran the image uot_joint step 1.65x slower than three passes of 64
-      # (issue 18, BUILD_NOTES), and under a mesh joining split batches would move them between
-      # devices.
-      z, z_sim, z_real = (policy.features(o) for o in (
-          bc_obs, augment(sim_batch.obs, k_aug[1], shift), augment(real_batch.obs, k_aug[2], shift)))
-    else:
-      z = policy.features(bc_obs)
+    z = policy.features(augment(batch.obs, k_aug[0], shift))
     # CFG: sample_mixed's is_real (0 sim, 1 real) is the DOMAIN_LABELS index; it is dropped
     # (to "none") with probability p.
     if method.domain_label:
@@ -140,6 +131,11 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
         metrics[f"share/{name}/{part}"] = _masked_mean((batch.part == k).astype(jnp.float32), mask)
     align = jnp.zeros(())
     if method.align is not None:
+      sim_batch, real_batch = ot_batches(k_ot, data, cfg.align.batch_size, split)
+      # Three encoder passes: one over the three batches joined ran the 32x32 image step 1.65x
+      # slower on XLA:CPU (issue 18, BUILD_NOTES).
+      z_sim = policy.features(augment(sim_batch.obs, k_aug[1], shift))
+      z_real = policy.features(augment(real_batch.obs, k_aug[2], shift))
       y_sim = alignment_target(sim_batch, cfg.align.target, proprio_slice)
       y_real = alignment_target(real_batch, cfg.align.target, proprio_slice)
       # A global OT batch: every device's features are gathered once, then the plan is solved
