@@ -26,12 +26,13 @@ def test_smoke_cli_writes_both_sections(tmp_path):
   cells = r["render"]["cells"]
   assert [(c["size"], c["batch"]) for c in cells] == [(16, 8), (16, 16)]
   for c in cells:
-    for kind in ("observation", "ray_only"):
+    for kind in ("observation", "ray_only", "mjx_ray"):
       m = c[kind]
       assert "error" not in m, m
       assert m["median"] > 0 and m["min"] <= m["median"] <= m["max"] and len(m["all"]) == 2
       assert m["compile_s"] > 0 and m["unit"] == "frames/s"
     assert c["shading_cost"] == pytest.approx(c["ray_only"]["median"] / c["observation"]["median"])
+    assert c["cast_over_mjx_ray"] == pytest.approx(c["ray_only"]["median"] / c["mjx_ray"]["median"])
   step = r["render"]["env_step"]
   assert step["batch"] == 16 and step["steps"] == 20
   assert step["state"]["median"] > 0 and step["image"]["16"]["median"] > 0

@@ -21,7 +21,7 @@ OLD_XLA = {"XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true"}
 # Its saved config predates the Sinkhorn settings (issue 18): it keeps the solver it ran with,
 # and resuming it names that solver, as any config field of a run must be named the same.
 OLD_SOLVER = ("--config.align.sinkhorn_recenter=False", "--config.align.sinkhorn_momentum=1.0",
-              "--config.align.sinkhorn_check_every=10")
+              "--config.align.sinkhorn_check_every=10", "--config.align.sinkhorn_solver=ott")
 
 
 def test_a_workdir_from_before_resumes_and_matches_an_uninterrupted_run(tmp_path):
@@ -49,3 +49,18 @@ def test_an_old_config_that_differs_in_a_training_field_is_still_refused(tmp_pat
   shutil.copytree(OLD, workdir)
   proc = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, "--config.w=0.3", timeout=120)
   assert proc.returncode == 2 and "holds another run" in proc.stderr and "w: 0.1 -> 0.3" in proc.stderr
+
+
+def test_a_saved_config_keeps_the_sinkhorn_it_ran_with():
+  # Saved before the solver settings: OTT's plain solver; saved with the settings but before the
+  # solver field: OTT's solver with those settings; saved with the field: as saved.
+  from gdacot.train.config import complete_saved_config, get_config
+  base = get_config().to_dict()
+  align = {k: v for k, v in base["align"].items() if not k.startswith("sinkhorn_") or k == "sinkhorn_iters"}
+  oldest = complete_saved_config(dict(base, align=align))["align"]
+  assert (oldest["sinkhorn_solver"], oldest["sinkhorn_recenter"], oldest["sinkhorn_momentum"],
+          oldest["sinkhorn_check_every"]) == ("ott", False, 1.0, 10)
+  settings = dict(align, sinkhorn_recenter=True, sinkhorn_momentum=1.2, sinkhorn_check_every=5)
+  middle = complete_saved_config(dict(base, align=settings))["align"]
+  assert (middle["sinkhorn_solver"], middle["sinkhorn_momentum"]) == ("ott", 1.2)
+  assert complete_saved_config(base)["align"]["sinkhorn_solver"] == "stabilized"

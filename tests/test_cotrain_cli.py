@@ -65,7 +65,7 @@ def test_foreign_nonempty_directory_is_refused(tmp_path):
     [
         ("--config.method=dann", "unknown method 'dann'"),
         ("--config.w=1.5", "w (share of real samples per BC batch) must be in [0, 1]"),
-        ("--config.w=-0.1", "must be in [0, 1]"),
+        ("--config.align.sinkhorn_solver=pot", "align.sinkhorn_solver must be one of ('stabilized', 'ott')"),
         ("--config.align.rho=0", "align.rho must be positive"),
         ("--config.align.epsilon=-1", "align.epsilon must be positive"),
         ("--config.data.real_regions=('in','left')", "unknown region 'left'"),

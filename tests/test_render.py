@@ -185,3 +185,50 @@ def test_rendering_batches_under_vmap_and_jit(env, reset):
   batched = np.asarray(states.obs["image"][3], int)
   # Batched and single programs may round a float differently: at most one level, rarely.
   assert np.abs(batched - one).max() <= 1 and (batched != one).mean() < 0.01
+
+
+SCENE = """
+<mujoco>
+  <default><geom contype="0" conaffinity="0"/></default>
+  <asset><material name="m"/></asset>
+  <worldbody>
+    <geom type="plane" size="0.6 0.5 0.1"/>
+    <geom type="plane" size="0 0 1" pos="0 0 -0.3" rgba="1 1 1 0"/>
+    <body pos="0.1 0.05 0.15" euler="20 -30 45"><freejoint/><geom type="box" size="0.05 0.08 0.03"/></body>
+    <body pos="-0.15 0.1 0.1" euler="70 10 0"><freejoint/><geom type="capsule" size="0.03 0.07"/></body>
+    <body pos="0.0 -0.15 0.08"><freejoint/><geom type="sphere" size="0.06"/></body>
+    <body pos="-0.1 -0.1 0.2" euler="0 40 10"><freejoint/><geom type="ellipsoid" size="0.04 0.07 0.03"/></body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_the_batched_ray_caster_gives_mjx_rays_hits():
+  # rays.cast answers as mjx.ray per ray (distance and geom id, -1 for a miss; invisible geoms
+  # skipped) for every primitive type, seen from above, the side and below the table.
+  import mujoco
+  from mujoco import mjx
+
+  from gdacot.render import rays
+
+  mj_model = mujoco.MjModel.from_xml_string(SCENE)
+  m = mjx.put_model(mj_model)
+  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
+  dirs = jax.random.normal(jax.random.PRNGKey(0), (4000, 3))
+  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  hit_types = set()
+  for origin in ([0.05, 0.02, 0.6], [0.7, -0.2, 0.15], [0.0, 0.1, -0.2]):
+    origin = jnp.asarray(origin)
+    # Aim half the rays at the geoms, so every type is hit many times.
+    aimed = d.geom_xpos[jnp.arange(4000) % mj_model.ngeom] - origin
+    aimed = aimed / jnp.linalg.norm(aimed, axis=-1, keepdims=True)
+    both = jnp.concatenate([dirs[:2000], aimed[:2000] + 0.05 * dirs[2000:]])
+    dist, geom = jax.jit(rays.cast)(m, d, origin, both)
+    ref_dist, ref_geom = jax.jit(jax.vmap(mjx.ray, in_axes=(None, None, None, 0)))(m, d, origin, both)
+    same = np.asarray(geom == ref_geom)
+    assert same.mean() > 0.999, same.mean()  # rounding may flip a grazing ray at an edge
+    np.testing.assert_allclose(np.asarray(dist)[same], np.asarray(ref_dist)[same], atol=1e-4)
+    geom = np.asarray(geom)
+    hit_types |= set(np.asarray(mj_model.geom_type)[geom[geom >= 0]].tolist())
+    assert (geom < 0).any() and 1 not in geom  # some rays miss; the invisible plane is never hit
+  assert hit_types == {0, 2, 3, 4, 6}  # plane, sphere, capsule, ellipsoid, box

@@ -21,16 +21,42 @@ def test_tau_mapping():
   assert tau_from_rho(1e9, 0.05) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("solver", ["stabilized", "ott"])
 @pytest.mark.parametrize("epsilon,rho", [(0.05, 0.5), (0.1, 1.0), (0.05, 10.0)])
-def test_unbalanced_plan_matches_pot(epsilon, rho):
+def test_unbalanced_plan_matches_pot(epsilon, rho, solver):
   cost = _cost()
   cost = cost / cost.mean()
-  plan = np.asarray(unbalanced_plan(jnp.asarray(cost), epsilon=epsilon, rho=rho, max_iterations=5000, threshold=1e-7))
+  plan = np.asarray(unbalanced_plan(jnp.asarray(cost), epsilon=epsilon, rho=rho, max_iterations=5000, threshold=1e-7,
+                                    solver=solver))
   n, m = cost.shape
   ref = ot.unbalanced.sinkhorn_unbalanced(np.full(n, 1 / n), np.full(m, 1 / m), cost, reg=epsilon, reg_m=rho,
                                           reg_type="kl", numItermax=20000, stopThr=1e-12)
   assert np.all(np.isfinite(plan))
   np.testing.assert_allclose(plan, ref, atol=1e-5 * ref.max(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("rho", [1.0, None])
+def test_stabilized_solver_runs_otts_iteration(rho):
+  # The same updates as OTT-JAX's log-domain Sinkhorn (re-centring, momentum, checks every 5):
+  # the same number of updates to the threshold and the same plan, also with an outlier on each
+  # side, far enough (costs ~30x the mean) that whole rows of the exponentiated matrix underflow.
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(128, 16)), rng.normal(size=(128, 16)) + 0.3
+  x[3] += 12.0
+  y[7] -= 12.0
+  cost = jnp.asarray(((x[:, None] - y[None]) ** 2).sum(-1), jnp.float32)
+  # Row 3's exp(-C / eps) underflows in float32 (below exp(-87)) everywhere, after normalising.
+  assert float(jnp.min(cost[3]) / jnp.mean(cost)) / 0.05 > 87
+  kw = dict(epsilon=0.05, rho=rho, max_iterations=400, threshold=1e-4)
+  loss_s, stab = uot_loss(cost, solver="stabilized", **kw)
+  loss_o, ref = uot_loss(cost, solver="ott", **kw)
+  assert stab["ot_converged"] and ref["ot_converged"]
+  assert abs(int(stab["ot_sinkhorn_iters"]) - int(ref["ot_sinkhorn_iters"])) <= 10
+  np.testing.assert_allclose(loss_s, loss_o, rtol=2e-3)
+  np.testing.assert_allclose(stab["ot_mass"], ref["ot_mass"], rtol=1e-3)
+  plan_s = unbalanced_plan(cost / cost.mean(), epsilon=0.05, rho=rho, threshold=1e-6)
+  plan_o = unbalanced_plan(cost / cost.mean(), epsilon=0.05, rho=rho, threshold=1e-6, solver="ott")
+  assert float(jnp.abs(plan_s - plan_o).sum()) < 1e-3 * float(plan_o.sum())
 
 
 def test_plan_mass_not_collapsed_on_normalised_costs_but_collapses_raw():

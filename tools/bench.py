@@ -14,7 +14,8 @@ that compiles; every call ends in `jax.block_until_ready`):
          the method's normaliser, datasets, policy, step, chunk), OT batches paired at random
          (`align.pairing=random`; DTW pairing is a one-off cost). One call = --chunk_steps steps.
          Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
-         on the host by POT each step (paper A's reference code), through `jax.pure_callback`.
+         on the host by POT each step (paper A's reference code), through `jax.pure_callback`,
+         and `uot_joint_ott`: uot_joint solved by OTT-JAX's Sinkhorn (`align.sinkhorn_solver=ott`).
          Repeats go round-robin over the methods, so a load change on a shared machine hits
          them alike. Reports steps/s, samples/s (BC batch per step), `ot_share = 1 - t_cotrain /
          t_uot_joint` and `uot_vs_host_pot_speedup` (on-device over host-POT samples/s), checks
@@ -49,6 +50,8 @@ from gdacot import io, machine
 from tools import hlo
 
 HOST_POT = "uot_joint_host_pot"
+# uot_joint with OTT-JAX's own Sinkhorn (`align.sinkhorn_solver=ott`) in place of the default.
+OTT_SOLVER = "uot_joint_ott"
 DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
 SECTIONS = ("train", "demos", "eval", "hlo")
 IMAGE_NOTE = ("state observations (--observation=image: the image config's train step); camera rendering "
@@ -121,7 +124,7 @@ def host_pot_method():
 def method_for(name: str):
   from gdacot.align import get_method
 
-  return host_pot_method() if name == HOST_POT else get_method(name)
+  return host_pot_method() if name == HOST_POT else get_method("uot_joint" if name == OTT_SOLVER else name)
 
 
 # --- Timing helpers. --------------------------------------------------------------------------
@@ -205,8 +208,12 @@ def alignment_breakdown(cfg, args, repeats: int, inner: int = 5) -> dict:
   roundtrip = jax.jit(lambda c: jnp.sum(jax.pure_callback(lambda x: x, jax.ShapeDtypeStruct(c.shape, c.dtype), c)))
   pot = lambda: _pot_plan(cost, epsilon=float(a.epsilon), rho=float(a.rho), iters=int(a.sinkhorn_iters),
                           threshold=float(a.sinkhorn_threshold))
+  ott = a.copy_and_resolve_references()
+  ott.sinkhorn_solver = "ott"
   calls = {
       "loss_and_grad_device_ms": lambda f=grad_of(METHODS["uot_joint"].align): f(z_sim, z_real),
+      "loss_and_grad_device_ott_solver_ms": lambda f=grad_of(
+          lambda *args: METHODS["uot_joint"].align(*args[:4], ott, None)): f(z_sim, z_real),
       "loss_and_grad_host_pot_ms": lambda f=grad_of(host_pot_align): f(z_sim, z_real),
       "joint_cost_loss_and_grad_constant_plan_ms": lambda: cost_only(z_sim, z_real),
       "pot_solve_numpy_ms": pot,
@@ -241,7 +248,9 @@ def bench_train(cfg, env, opts, log) -> dict:
   runs = {}
   for name in opts["methods"]:
     mcfg = copy.deepcopy(cfg)
-    mcfg.method = "uot_joint" if name == HOST_POT else name
+    mcfg.method = "uot_joint" if name in (HOST_POT, OTT_SOLVER) else name
+    if name == OTT_SOLVER:
+      mcfg.align.sinkhorn_solver = "ott"
     # Assembled as a training run assembles it (the method's own normaliser), on the same demos.
     built = build(mcfg, None, env=env, demos=demos, method=method_for(name), log=lambda line: None)
     state, data = built.state, built.data
@@ -282,6 +291,9 @@ def bench_train(cfg, env, opts, log) -> dict:
   out["ot_share"] = 1.0 - t["cotrain"] / t["uot_joint"] if {"cotrain", "uot_joint"} <= set(t) else None
   out["uot_vs_host_pot_speedup"] = (methods["uot_joint"]["samples_per_s"] / methods[HOST_POT]["samples_per_s"]
                                     if {"uot_joint", HOST_POT} <= set(t) else None)
+  # The same step with OTT-JAX's Sinkhorn: what the default solver buys.
+  out["uot_vs_ott_solver_speedup"] = (methods["uot_joint"]["samples_per_s"] / methods[OTT_SOLVER]["samples_per_s"]
+                                      if {"uot_joint", OTT_SOLVER} <= set(t) else None)
   if HOST_POT in runs:
     run = runs[HOST_POT]
     check = host_pot_check(run["cfg"], run["graphdef"], run["state"].params, run["data"], env.proprio_slice,
@@ -469,7 +481,7 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   for name in ("repeats", "ot_batch", "chunk_steps", "eval_batch", "demo_batch", "mujoco_threads"):
     if opts[name] < 1:
       raise BenchError(f"--{name} must be a positive integer, got {opts[name]}")
-  known = sorted(METHODS) + [HOST_POT]
+  known = sorted(METHODS) + [HOST_POT, OTT_SOLVER]
   unknown = [m for m in opts["methods"] if m not in known]
   if unknown or not opts["methods"]:
     raise BenchError(f"unknown or no --methods {unknown}; known: {known}")
@@ -527,7 +539,10 @@ def _table(result: dict) -> str:
       rows.append(("OT share of the uot_joint step", train["ot_share"], "", None, None))
     if train["uot_vs_host_pot_speedup"] is not None:
       rows.append(("uot_joint vs host-POT speedup", train["uot_vs_host_pot_speedup"], "x", None, None))
+    if train.get("uot_vs_ott_solver_speedup") is not None:
+      rows.append(("uot_joint vs OTT's solver speedup", train["uot_vs_ott_solver_speedup"], "x", None, None))
     for key, label in (("loss_and_grad_device_ms", "OT term alone, on device"),
+                       ("loss_and_grad_device_ott_solver_ms", "OT term alone, OTT's solver"),
                        ("loss_and_grad_host_pot_ms", "OT term alone, host POT"),
                        ("joint_cost_loss_and_grad_constant_plan_ms", "OT term, joint cost only"),
                        ("pot_solve_numpy_ms", "POT solve alone (numpy)"),

@@ -14,9 +14,11 @@ time, `compile_s`, then called once to warm up, `first_call_s`; the median and r
           --sizes (square images) and --batches (scenes per call):
             observation  a jitted vmap over scenes of the env's observation path (`observe`:
                          render -> RGB, pixel noise, uint8 conversion, plus the proprioception);
-            ray_only     the same camera's rays through `mjx.ray` alone (distance + geom id per
-                         pixel, no shading), so `shading_cost` = ray frames/s / observation
-                         frames/s shows what shading adds.
+            ray_only     the same camera's rays alone, as the renderer casts them (`rays.cast`:
+                         distance + geom id per pixel, no shading), so `shading_cost` = ray
+                         frames/s / observation frames/s shows what shading adds;
+            mjx_ray      the same rays through `mjx.ray` vmapped over pixels (what the renderer
+                         cast before issue 18), for `cast_over_mjx_ray`.
           A cell that fails (e.g. out of memory) records its error and the rest go on.
           env_step: env steps/s of a jitted vmap over 256 episodes (the largest --batches with
           --smoke) of `env.step` scanned 20 times with random actions, for the state env and the
@@ -38,6 +40,7 @@ and the versions; the table at the end summarises it.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import resource
@@ -150,6 +153,7 @@ def bench_render(opts, log) -> dict:
 
   from gdacot.envs import make_domain, make_env
   from gdacot.render import camera as cam
+  from gdacot.render import rays as cast_rays
 
   domain = make_domain(DOMAIN, REGION, gap=GAP)
   repeats = opts["repeats"]
@@ -169,17 +173,18 @@ def bench_render(opts, log) -> dict:
     # The env's own observation path: render, pixel noise, uint8, plus proprioception.
     observe = jax.jit(jax.vmap(lambda d, k, env=env: env.observe(d, domain, k)))
 
-    def rays(data, key, env=env, size=size):
+    def rays(data, key, env=env, size=size, caster=None):
       del key
       camera = env.camera_for(domain)
       dirs = cam.ray_directions(camera, size, size).reshape(-1, 3)
-      return jax.vmap(mjx.ray, in_axes=(None, None, None, 0))(env.model_for(domain), data, camera.pos, dirs)
+      return caster(env.model_for(domain), data, camera.pos, dirs)
 
-    ray_only = jax.jit(jax.vmap(rays))
+    ray_only = jax.jit(jax.vmap(functools.partial(rays, caster=cast_rays.cast)))
+    mjx_ray = jax.jit(jax.vmap(functools.partial(rays, caster=jax.vmap(mjx.ray, in_axes=(None, None, None, 0)))))
     for batch in opts["batches"]:
       cell = {"size": size, "height": size, "width": size, "batch": batch}
       args = (take(pool.data, batch), take(keys, batch))
-      for name, fn in (("observation", observe), ("ray_only", ray_only)):
+      for name, fn in (("observation", observe), ("ray_only", ray_only), ("mjx_ray", mjx_ray)):
         try:
           cell[name] = _measure(fn, args, batch, "frames/s", repeats)
         except Exception as e:  # e.g. RESOURCE_EXHAUSTED: record it, measure the other cells
@@ -187,9 +192,11 @@ def bench_render(opts, log) -> dict:
         gc.collect()
       ok = all("median" in cell[k] for k in ("observation", "ray_only"))
       cell["shading_cost"] = cell["ray_only"]["median"] / cell["observation"]["median"] if ok else None
+      cell["cast_over_mjx_ray"] = (cell["ray_only"]["median"] / cell["mjx_ray"]["median"]
+                                   if ok and "median" in cell["mjx_ray"] else None)
       log(f"render {size}x{size} batch {batch}: " + ", ".join(
           f"{k} {cell[k]['median']:.0f} frames/s" if "median" in cell[k] else f"{k} {cell[k]['error']}"
-          for k in ("observation", "ray_only")))
+          for k in ("observation", "ray_only", "mjx_ray")))
       cells.append(cell)
 
   # Env steps: physics (frame_skip MJX steps) + observation, per control step.
@@ -227,10 +234,11 @@ def bench_render(opts, log) -> dict:
   return {
       "scene": (f"push_cube, the {DOMAIN!r} domain of the {GAP!r} gap, region {REGION!r}; scene i of a batch is "
                 "the i-th of one pool of random reset states (cube xy and yaw, pusher position)"),
-      "observation_includes": ("jit(vmap over scenes of env.observe): camera rays (mjx.ray), shading (normals, "
+      "observation_includes": ("jit(vmap over scenes of env.observe): camera rays (rays.cast), shading (normals, "
                                "Lambert light, floor texture, goal decal), channel order, pixel noise, uint8 "
                                "conversion, plus the pusher position"),
-      "ray_only_includes": "jit(vmap over scenes of vmap over pixels of mjx.ray): distance + geom id, no shading",
+      "ray_only_includes": "jit(vmap over scenes of gdacot.render.rays.cast): distance + geom id, no shading",
+      "mjx_ray_includes": "jit(vmap over scenes of vmap over pixels of mjx.ray): the same rays and answers",
       "shading_cost": "ray_only frames/s / observation frames/s (time of the full observation over ray casting)",
       "reset_pool_s": reset_s, "cells": cells, "env_step": env_step,
       "host_peak_rss_bytes_after": host_peak_rss_bytes(),  # the process's peak so far (memory ran first)
@@ -418,7 +426,7 @@ def _table(result: dict) -> str:
   render = result.get("render")
   if render:
     lines += [f"{'render (frames/s)':<22} {'batch':>6} {'observation':>12} {'min':>9} {'max':>9} "
-              f"{'ray only':>10} {'shading cost':>13}", "-" * 86]
+              f"{'ray only':>10} {'shading cost':>13} {'mjx.ray':>9} {'cast/mjx':>9}", "-" * 106]
     for c in render["cells"]:
       o, r = c["observation"], c["ray_only"]
       if "median" in o:
@@ -426,7 +434,9 @@ def _table(result: dict) -> str:
       else:
         obs = f"{'error':>12} {'':>9} {'':>9}"
       ray = fmt(r["median"]) if "median" in r else "error"
-      lines.append(f"{c['size']}x{c['size']:<19} {c['batch']:>6} {obs} {ray:>10} {fmt(c['shading_cost']):>13}")
+      mjx_ray = fmt(c["mjx_ray"]["median"]) if "median" in c.get("mjx_ray", {}) else "error"
+      lines.append(f"{c['size']}x{c['size']:<19} {c['batch']:>6} {obs} {ray:>10} {fmt(c['shading_cost']):>13} "
+                   f"{mjx_ray:>9} {fmt(c.get('cast_over_mjx_ray')):>9}")
     e = render["env_step"]
     lines += ["", f"env steps/s (batch {e['batch']}, {e['steps']}-step scan): "
               f"state {fmt(e['state'].get('median'))}"]

@@ -67,7 +67,7 @@ def _ot(*, joint: bool, balanced: bool) -> AlignFn:
 
 # align.sinkhorn_<setting> fields passed to the solver when the config has them (uot_loss's
 # defaults otherwise, for an align block built by hand).
-SOLVER_SETTINGS = ("recenter", "momentum", "check_every")
+SOLVER_SETTINGS = ("recenter", "momentum", "check_every", "solver")
 
 
 def _adversarial(z_sim, z_real, y_sim, y_real, cfg, policy):

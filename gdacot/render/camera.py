@@ -1,7 +1,8 @@
 """A batched pinhole camera for MJX scenes, on the accelerator.
 
-Every pixel casts one ray with `mjx.ray` (vmapped over pixels, and by callers over scenes),
-which gives the distance to and the id of the first geom hit. The rest is shading, done
+Every pixel casts one ray (`rays.cast`: `mjx.ray`'s intersections, laid out for all pixels at
+once; vmapped by callers over scenes), which gives the distance to and the id of the first geom
+hit. The rest is shading, done
 here from the hit point: the surface normal from the geom's type and pose, Lambert lighting
 from one directional light plus ambient, a procedural texture on the floor plane (plain,
 checker or wood grain) and a flat disc painted on it (the goal marker). It is a pure
@@ -24,10 +25,12 @@ import numpy as np
 from flax import struct
 from mujoco import mjx
 
-_PLANE, _SPHERE, _CAPSULE, _ELLIPSOID, _BOX = (
-    int(mujoco.mjtGeom.mjGEOM_PLANE), int(mujoco.mjtGeom.mjGEOM_SPHERE), int(mujoco.mjtGeom.mjGEOM_CAPSULE),
-    int(mujoco.mjtGeom.mjGEOM_ELLIPSOID), int(mujoco.mjtGeom.mjGEOM_BOX))
-SHADED_TYPES = (_PLANE, _SPHERE, _CAPSULE, _ELLIPSOID, _BOX)  # the primitives mjx.ray intersects
+from gdacot.render import rays
+from gdacot.render.rays import CAPSULE as _CAPSULE
+from gdacot.render.rays import ELLIPSOID as _ELLIPSOID
+from gdacot.render.rays import PLANE as _PLANE
+from gdacot.render.rays import SPHERE as _SPHERE
+from gdacot.render.rays import TYPES as SHADED_TYPES
 
 TEXTURES = {"plain": 0, "checker": 1, "wood": 2}
 
@@ -144,7 +147,7 @@ def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, res
   """RGB (H, W, 3) in [0, 1] and depth (H, W) in metres of one scene. vmap it over scenes."""
   h, w = resolution.height, resolution.width
   dirs = ray_directions(camera, h, w).reshape(-1, 3)
-  dist, geom = jax.vmap(mjx.ray, in_axes=(None, None, None, 0))(mjx_model, data, camera.pos, dirs)
+  dist, geom = rays.cast(mjx_model, data, camera.pos, dirs)  # as mjx.ray per pixel, 2-4x faster
   hit = geom >= 0
   point = camera.pos + dist[:, None] * dirs
 

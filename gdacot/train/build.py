@@ -154,7 +154,8 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
   if len(run_seeds(cfg)) > 1:  # purejaxrl: one program trains every seed; the data are shared
     step_fn = jax.vmap(step_fn, in_axes=(0, None))
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
-                                         execute=cfg.execute, batch_size=cfg.eval.batch_size, mesh=mesh)
+                                         execute=cfg.execute, batch_size=cfg.eval.batch_size, mesh=mesh,
+                                         stepped=stepped_chunks(cfg))
   if mesh is not None:  # every device holds the parameters and the datasets (data parallelism)
     state, data, normalizer = parallel.replicate((state, data, normalizer), mesh)
   return Run(method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef, state=state,
@@ -163,8 +164,8 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
 
 
 def stepped_chunks(cfg) -> bool:
-  """Image runs on XLA:CPU train step by step from Python: inside a compiled loop its
-  convolutions ran about 6x slower (an encoder's gradient: 26 ms outside a scan, 160-180 ms
+  """Image runs on XLA:CPU train and evaluate step by step from Python: inside a compiled loop
+  its convolutions ran about 6x slower (an encoder's gradient: 26 ms outside a scan, 160-180 ms
   inside one; BUILD_NOTES, issue 18). Everywhere else one scanned chunk is the faster."""
   return cfg.observation == "image" and jax.default_backend() == "cpu"
 
