@@ -2,8 +2,8 @@
 
 The policy predicts a chunk of `chunk` actions from the last `obs_horizon` observations and
 executes the first `execute` of them before predicting again (receding horizon). Each
-episode is a `lax.scan` over replanning steps with an inner scan over executed actions
-(image policies on a CPU: the replanning steps are called from Python); episodes are `vmap`ped. The domain is a traced argument, so one compile serves every
+episode is a `lax.scan` over replanning steps with an inner scan over executed actions;
+episodes are `vmap`ped. The domain is a traced argument, so one compile serves every
 (domain, region). Rollouts also return every episode's joint positions over time (a few KB),
 so videos replay exactly the episodes that were scored.
 """
@@ -32,84 +32,50 @@ def scoring_key(run_seed: int) -> jax.Array:
 
 
 def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute: int, batch_size: int,
-                        mesh=None, stepped: bool = False):
-  """Returns `fn(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.)
+                        mesh=None):
+  """Returns jitted `fn(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.)
   -> (success, qpos)` for episodes first_episode ... first_episode + batch_size - 1: success
   is (batch_size,) bool, qpos (batch_size, horizon + 1, nq) from the reset state on. label
   (the domain's DOMAIN_LABELS index) and guidance only matter to label-conditioned (CFG)
-  policies. With a `mesh`, the episodes are split over its devices.
-  `stepped`: the replanning steps are calls of one compiled plan step from Python instead of a
-  compiled `lax.scan` (the same episodes): XLA:CPU runs an image encoder's convolutions about
-  6x slower inside a loop (gdacot.train.build.stepped_chunks)."""
+  policies. With a `mesh`, the episodes are split over its devices."""
   if not 1 <= execute <= chunk:
     raise ValueError(f"execute must be in [1, chunk={chunk}], got {execute}")
   num_plans = -(-env.horizon // execute)
 
-  def start(key, domain):
-    """An episode's first state, observation history and replanning keys."""
+  def episode(params, normalizer, key, domain, label, guidance):
+    policy = nnx.merge(graphdef, params)
     k_reset, k_plan = jax.random.split(key)
     state = env.reset(k_reset, domain)
-    return state, jax.random.split(k_plan, num_plans)
-
-  def first_carry(state, normalizer):
     history = jax.tree.map(lambda x: jnp.repeat(x[None], obs_horizon, axis=0), normalizer(state.obs))
-    return state, history, state.success
 
-  def plan(params, normalizer, carry, k, label, guidance):
-    """One replanning step: a chunk predicted from the history, its first `execute` actions run."""
-    policy = nnx.merge(graphdef, params)
-    state, history, success = carry
-    actions = policy.act(jax.tree.map(lambda h: h[None], history), k, label, guidance)[0]
-
-    def act(carry, action):
+    def plan(carry, k):
       state, history, success = carry
-      state = env.step(state, action)
-      history = jax.tree.map(lambda h, x: jnp.concatenate([h[1:], x[None]]), history, normalizer(state.obs))
-      # Steps past the horizon (when execute does not divide it) do not count.
-      success = success | (state.success & (state.t <= env.horizon))
-      return (state, history, success), state.data.qpos
+      actions = policy.act(jax.tree.map(lambda h: h[None], history), k, label, guidance)[0]
 
-    return jax.lax.scan(act, carry, actions[:execute])
+      def act(carry, action):
+        state, history, success = carry
+        state = env.step(state, action)
+        history = jax.tree.map(lambda h, x: jnp.concatenate([h[1:], x[None]]), history, normalizer(state.obs))
+        # Steps past the horizon (when execute does not divide it) do not count.
+        success = success | (state.success & (state.t <= env.horizon))
+        return (state, history, success), state.data.qpos
 
-  def episode_keys(key, first_episode):
-    # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
-    episodes = parallel.shard_batch(first_episode + jnp.arange(batch_size), mesh)
-    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
+      return jax.lax.scan(act, (state, history, success), actions[:execute])
 
-  def joined(first_qpos, qpos):  # (batch, plans, execute, nq) after the reset state's (batch, nq)
-    qpos = qpos.reshape(qpos.shape[0], num_plans * execute, -1)[:, : env.horizon]
-    return jnp.concatenate([first_qpos[:, None], qpos], axis=1)
-
-  if not stepped:
-    def episode(params, normalizer, key, domain, label, guidance):
-      state, plan_keys = start(key, domain)
-      (_, _, success), qpos = jax.lax.scan(lambda c, k: plan(params, normalizer, c, k, label, guidance),
-                                           first_carry(state, normalizer), plan_keys)
-      return success, joined(state.data.qpos[None], qpos[None])[0]
-
-    @jax.jit
-    def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
-      return jax.vmap(episode, in_axes=(None, None, 0, None, None, None))(
-          params, normalizer, episode_keys(key, first_episode), domain, label, guidance)
-
-    return rollout
+    carry = (state, history, state.success)
+    (_, _, success), qpos = jax.lax.scan(plan, carry, jax.random.split(k_plan, num_plans))
+    qpos = qpos.reshape(num_plans * execute, -1)[: env.horizon]
+    return success, jnp.concatenate([state.data.qpos[None], qpos])
 
   @jax.jit
-  def start_batch(normalizer, key, domain, first_episode):
-    state, plan_keys = jax.vmap(start, in_axes=(0, None))(episode_keys(key, first_episode), domain)
-    return jax.vmap(first_carry, in_axes=(0, None))(state, normalizer), plan_keys, state.data.qpos
+  def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
+    # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
+    episodes = parallel.shard_batch(first_episode + jnp.arange(batch_size), mesh)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
+    return jax.vmap(episode, in_axes=(None, None, 0, None, None, None))(params, normalizer, keys, domain,
+                                                                        label, guidance)
 
-  plan_batch = jax.jit(jax.vmap(plan, in_axes=(None, None, 0, 0, None, None)), donate_argnums=2)
-
-  def stepped_rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
-    carry, plan_keys, first_qpos = start_batch(normalizer, key, domain, first_episode)
-    qpos = []
-    for i in range(num_plans):
-      carry, q = plan_batch(params, normalizer, carry, plan_keys[:, i], label, guidance)
-      qpos.append(q)
-    return carry[2], joined(first_qpos, jnp.stack(qpos, axis=1))
-
-  return stepped_rollout
+  return rollout
 
 
 def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size: int, name: str = "eval",

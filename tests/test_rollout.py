@@ -27,22 +27,3 @@ def test_episodes_do_not_depend_on_the_batch_size():
   assert not np.allclose(qpos4[0], qpos4[1])  # distinct episodes
   assert not np.allclose(qpos4[0, 0], qpos4[0, -1])  # the pusher moved: the recording follows the episode
 
-
-def test_stepped_rollout_plays_the_scanned_rollouts_episodes():
-  # Image runs on a CPU evaluate through the stepped rollout (a compiled plan step called from
-  # Python): the same episodes as the compiled scan, with a horizon execute does not divide.
-  cfg = get_config("smoke")
-  cfg.execute = 7
-  env = make_env(cfg.task)
-  assert env.horizon % cfg.execute  # the last plan runs past the horizon
-  graphdef, _, state = build_policy_and_state(cfg, env.obs_size, env.action_size)
-  normalizer = Normalizer(mean=jnp.zeros(env.obs_size), std=jnp.ones(env.obs_size))
-  domain, key = make_domain("sim", "in"), jax.random.PRNGKey(5)
-  make = lambda stepped: rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
-                                                      execute=cfg.execute, batch_size=3, stepped=stepped)
-  success, qpos = make(False)(state.params, normalizer, key, domain, 6)
-  stepped_success, stepped_qpos = make(True)(state.params, normalizer, key, domain, 6)
-  assert stepped_qpos.shape == qpos.shape == (3, env.horizon + 1, env.mj_model.nq)
-  np.testing.assert_array_equal(stepped_success, success)
-  np.testing.assert_allclose(stepped_qpos, qpos, atol=1e-5)
-  assert not np.allclose(qpos[0, 0], qpos[0, -1])
