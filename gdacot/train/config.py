@@ -157,10 +157,10 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     except (ValueError, TypeError) as e:
       problems.append(f"model.{cfg.model.head}: {e}")
   d = cfg.data
-  if task_class.max_batch:
+  if task_class.batch_cap():
     for name, value in (("data.demo_batch", d.demo_batch), ("eval.batch_size", cfg.eval.batch_size)):
-      check(value <= task_class.max_batch, f"{name}={value}: task {cfg.task!r} runs at most "
-            f"{task_class.max_batch} episodes per compiled call (see its max_batch)")
+      check(value <= task_class.batch_cap(), f"{name}={value}: task {cfg.task!r} runs at most "
+            f"{task_class.batch_cap()} episodes per compiled call on the CPU (see its max_batch)")
   check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
   check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")
   for key in ("sim_regions", "real_regions"):
@@ -441,9 +441,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.head = "diffusion" if "diffusion" in variants else "flow"
     c.chunk = 16
     c.execute = 8
-  if task_class.max_batch:
-    c.data.demo_batch = min(c.data.demo_batch, task_class.max_batch)
-    c.eval.batch_size = min(c.eval.batch_size, task_class.max_batch)
+  if task_class.batch_cap():
+    c.data.demo_batch = min(c.data.demo_batch, task_class.batch_cap())
+    c.eval.batch_size = min(c.eval.batch_size, task_class.batch_cap())
   if "smoke" in variants:
     c.data.num_sim_demos = 16
     c.data.num_real_demos = 4

@@ -74,8 +74,8 @@ class ArmTask(Task):
   objects: ClassVar[tuple[str, ...]] = ("cube",)  # free-floating cubes: body, joint and geom of one name
   # XLA:CPU (jax 0.10.2, fusion emitters off) hangs in a futex wait, using no CPU, running an arm
   # task's rollout over too many episodes at once: lift at 256 (stack already at 128: its cap is
-  # lower); 128 run. Until that is understood, batches are capped (configs and checks enforce it).
-  # The cap is the CPU's: a GPU would take far larger batches (BUILD_NOTES).
+  # lower); 128 run. Until that is understood, batches on the CPU backend are capped (configs and
+  # checks enforce it, `Task.batch_cap`); other backends take any batch (BUILD_NOTES).
   max_batch: ClassVar[int] = 128
   positive_fields = ("cube_mass", "cube_half_size", "arm_gain", "gripper_force")
   non_negative_fields = ("cube_friction",)
