@@ -24,7 +24,7 @@ import jax
 
 from gdacot.align.adversarial import adversarial_loss
 from gdacot.align.mmd import mmd2
-from gdacot.align.uot import joint_cost, uot_loss
+from gdacot.align.uot import SOLVER_DEFAULTS, joint_cost, uot_loss
 
 AlignFn = Callable[..., tuple[jax.Array, dict]]
 
@@ -67,7 +67,7 @@ def _ot(*, joint: bool, balanced: bool) -> AlignFn:
 
 # align.sinkhorn_<setting> fields passed to the solver when the config has them (uot_loss's
 # defaults otherwise, for an align block built by hand).
-SOLVER_SETTINGS = ("recenter", "momentum", "check_every", "solver")
+SOLVER_SETTINGS = tuple(SOLVER_DEFAULTS)
 
 
 def _adversarial(z_sim, z_real, y_sim, y_real, cfg, policy):

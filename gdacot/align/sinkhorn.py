@@ -47,8 +47,7 @@ def _kl_rho(epsilon, tau):
 
 
 def solve(cost, a, b, *, epsilon: float, tau: float, threshold: float, max_iterations: int,
-          check_every: int = 5, momentum: float = 1.2, recenter: bool = True,
-          differentiable: bool = False) -> SinkhornResult:
+          check_every: int, momentum: float, recenter: bool, differentiable: bool = False) -> SinkhornResult:
   """The entropic OT plan of `cost` (n, m) with marginals a (n,), b (m,), both relaxed by
   OTT's tau (1: balanced). The regulariser is the entropy of P (OTT's, POT's "entropy"); the
   caller folds a KL to a b^T into the cost. `recenter` (unbalanced only), `momentum` and

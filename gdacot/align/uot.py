@@ -34,6 +34,11 @@ def tau_from_rho(rho: float | None, epsilon: float) -> float:
 
 
 SOLVERS = ("stabilized", "ott")
+# The solver's settings when not given; the config's align.sinkhorn_<name> fields default to
+# these. Speed (issue 18; tools.bench, BUILD_NOTES): OTT's re-centring and over-relaxation take
+# the solve on a 256 x 256 OT batch from 70 updates to 10-30, the same plan within the
+# threshold; the stabilised form makes each update 3-7x cheaper on a CPU.
+SOLVER_DEFAULTS = {"recenter": True, "momentum": 1.2, "check_every": 5, "solver": "stabilized"}
 
 
 def final_error(out) -> jax.Array:
@@ -42,8 +47,8 @@ def final_error(out) -> jax.Array:
   return errors[jnp.maximum(jnp.sum(errors != -1) - 1, 0)]
 
 
-def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, recenter=True, momentum=1.2,
-           check_every=5, solver="stabilized") -> SinkhornResult:
+def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, *, recenter, momentum,
+           check_every, solver) -> SinkhornResult:
   """The plan of `cost` by `solver`: "stabilized", gdacot's log-stabilised scaling form of
   OTT-JAX's iteration (gdacot/align/sinkhorn.py; 3-7x faster on a CPU, the same plan), or
   "ott", OTT-JAX's own log-domain Sinkhorn (what runs saved before it used)."""
@@ -75,11 +80,8 @@ def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, 
       min_iterations=max_iterations if differentiable else 0,
       # Convergence checked every `check_every` updates (each check costs about an update).
       inner_iterations=check_every,
-      # Speed (issue 18; tools.bench, BUILD_NOTES): on a 256 x 256 OT batch of this loss the
-      # plain solve took 70 updates to the threshold. Re-centring the potentials (OTT's option
-      # for unbalanced problems: it removes the drift of f + g that slows them) cut that to 20,
-      # and over-relaxation by 1.2 to 10, the same plan within the threshold (3.2x and 5.4x
-      # faster). Tests check the plan against POT's and the convergence report.
+      # Re-centring the potentials (for unbalanced problems) removes the drift of f + g that
+      # slows them: 70 -> 20 updates, and over-relaxation by 1.2 -> 10 (SOLVER_DEFAULTS).
       recenter_potentials=recenter,
       momentum=acceleration.Momentum(value=momentum),
   )
@@ -96,18 +98,26 @@ def unbalanced_plan(
     b: jax.Array | None = None,
     max_iterations: int = 1000,
     threshold: float = 1e-4,
-    solver: str = "stabilized",
+    **solver_settings,
 ) -> jax.Array:
   """The entropic unbalanced transport plan P (n, m) for a cost matrix (n, m).
 
   epsilon: entropic regularisation (absolute, in the cost's units).
   rho:     KL marginal penalty (POT's `reg_m`); OTT's tau = rho / (rho + epsilon); None: balanced.
   a, b:    marginals; uniform (summing to 1) when None.
-  solver:  "stabilized" (default) or "ott" (OTT-JAX's own Sinkhorn), the same plan.
+  solver_settings: of SOLVER_DEFAULTS, e.g. solver="ott" (OTT-JAX's own Sinkhorn, the same plan).
   Runs under `jit`; computed in float32 whatever the input dtype.
   """
   cost = jnp.asarray(cost, jnp.float32)
-  return _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable=False, solver=solver).plan
+  return _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable=False,
+                **_settings(solver_settings)).plan
+
+
+def _settings(given: dict) -> dict:
+  unknown = sorted(set(given) - set(SOLVER_DEFAULTS))
+  if unknown:
+    raise TypeError(f"unknown Sinkhorn setting(s) {unknown}; known: {sorted(SOLVER_DEFAULTS)}")
+  return {**SOLVER_DEFAULTS, **given}
 
 
 def joint_cost(
@@ -139,10 +149,7 @@ def uot_loss(
     differentiate_plan: bool = False,
     max_iterations: int = 200,
     threshold: float = 1e-3,
-    recenter: bool = True,
-    momentum: float = 1.2,
-    check_every: int = 5,
-    solver: str = "stabilized",
+    **solver_settings,
 ) -> tuple[jax.Array, dict]:
   """sum(P * C) for the unbalanced plan P of C (balanced when rho is None), with the metrics
   worth watching.
@@ -153,13 +160,14 @@ def uot_loss(
   differentiate_plan: False (default, as in paper A's code and DeepJDOT) solves P on the
     detached cost, so gradients reach the encoder through C only; True differentiates
     through the Sinkhorn iterations as well.
+  solver_settings: of SOLVER_DEFAULTS (recenter, momentum, check_every, solver).
   """
   cost = cost.astype(jnp.float32)
   scale = jax.lax.stop_gradient(jnp.mean(cost)) + 1e-8 if normalize else 1.0
   cost = cost / scale
   plan_cost = cost if differentiate_plan else jax.lax.stop_gradient(cost)
   out = _solve(plan_cost, epsilon, rho, None, None, max_iterations, threshold, differentiate_plan,
-               recenter, momentum, check_every, solver)
+               **_settings(solver_settings))
   plan = out.plan
   loss = jnp.sum(plan * cost)
   metrics = {

@@ -27,7 +27,7 @@ from flax import nnx
 from ml_collections import config_dict
 
 from gdacot.align import METHODS
-from gdacot.align.uot import SOLVERS
+from gdacot.align.uot import SOLVER_DEFAULTS, SOLVERS
 from gdacot.data.sources.config import (check_sources, legacy_rlds_config, reads_datasets, sources_config,
                                         upgrade_saved_config)
 from gdacot.envs import DEFAULT_TASK, DOMAIN_NAMES, GAP_NAMES, TASKS, domain_from_config, get_task
@@ -359,17 +359,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.align.differentiate_plan = False  # True: gradients through the Sinkhorn iterations too
   c.align.sinkhorn_iters = 200
   c.align.sinkhorn_threshold = 1e-3
-  # Solver speed-ups (OTT-JAX's options; same plan within the threshold, BUILD_NOTES issue 18):
-  # re-centre the potentials (unbalanced problems), over-relax each update by `momentum`, check
-  # convergence every `check_every` updates. A run saved before them keeps the solver it started
-  # with (False, 1.0, 10), so it resumes bitwise.
-  c.align.sinkhorn_recenter = True
-  c.align.sinkhorn_momentum = 1.2
-  c.align.sinkhorn_check_every = 5
-  # "stabilized": OTT's iteration in the log-stabilised scaling form (gdacot/align/sinkhorn.py),
-  # the same plan with one matrix exponential per `check_every` updates instead of two per
-  # update (3-7x faster solves on a CPU); "ott": OTT-JAX's own log-domain Sinkhorn.
-  c.align.sinkhorn_solver = "stabilized"
+  # The solver (gdacot/align/uot.py's SOLVER_DEFAULTS; BUILD_NOTES issue 18), the same plan
+  # whatever these say: sinkhorn_recenter re-centres the potentials (unbalanced problems),
+  # sinkhorn_momentum over-relaxes each update, sinkhorn_check_every updates run between
+  # convergence checks, sinkhorn_solver is "stabilized" (OTT's iteration in the log-stabilised
+  # scaling form, gdacot/align/sinkhorn.py: one matrix exponential per check instead of two per
+  # update) or "ott" (OTT-JAX's own). A run saved before a field keeps what it ran with.
+  for name, value in SOLVER_DEFAULTS.items():
+    c.align[f"sinkhorn_{name}"] = value
   # OT batches: "dtw" pairs each real frame with a sim frame near a DTW-matched frame of a
   # DTW-close sim demo (paper A's sampler); "random" draws the two batches independently.
   c.align.pairing = "dtw"
