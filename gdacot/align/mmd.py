@@ -17,23 +17,16 @@ def mmd2(x: jax.Array, y: jax.Array, bandwidth_scales=(0.25, 1.0, 4.0)) -> jax.A
   twice a uot_joint one on a CPU (issue 18, BUILD_NOTES); the mean is a reduction, and the three
   scales (a factor 16 apart) keep a kernel of the right width where the distances' distribution
   is skewed.
-  Cost (issue 18): the x-y block is computed once (not also as y-x), and the widest kernel is
-  the only exponential: a narrower one whose scale divides it by an integer r is its r-th
-  power (multiplications), exp(-d / s) = exp(-d / (r s))^r.
+  Cost (issue 18): three blocks (x-x, y-y, x-y), not the (n + m)^2 matrix of both sets, which
+  computed the x-y block twice: the loss and its gradient at 256 + 256 x 64 in 2.1 ms instead of
+  2.7 on this CPU. (Narrower kernels as powers of the widest, exp(-d / s) = exp(-d / (r s))^r,
+  cost more: 3.4 ms, the products' gradients outweighing the exponentials saved.)
   """
   x, y = x.astype(jnp.float32), y.astype(jnp.float32)
   blocks = {"xx": squared_distances(x, x), "yy": squared_distances(y, y), "xy": squared_distances(x, y)}
   n, m = x.shape[0], y.shape[0]
   total = blocks["xx"].sum() + blocks["yy"].sum() + 2.0 * blocks["xy"].sum()
   mean = jax.lax.stop_gradient(total / (n + m) ** 2) + 1e-8
-  widest = max(bandwidth_scales)
-
-  def kernel_mean(d2):
-    base = jnp.exp(-d2 / (widest * mean))
-    k = 0.0
-    for s in bandwidth_scales:
-      r = widest / s
-      k = k + (jax.lax.integer_pow(base, round(r)) if abs(r - round(r)) < 1e-9 else jnp.exp(-d2 / (s * mean)))
-    return jnp.mean(k)
+  kernel_mean = lambda d2: jnp.mean(sum(jnp.exp(-d2 / (s * mean)) for s in bandwidth_scales))
 
   return kernel_mean(blocks["xx"]) + kernel_mean(blocks["yy"]) - 2.0 * kernel_mean(blocks["xy"])
