@@ -26,10 +26,6 @@ from flax import struct
 from mujoco import mjx
 
 from gdacot.render import rays
-from gdacot.render.rays import CAPSULE as _CAPSULE
-from gdacot.render.rays import ELLIPSOID as _ELLIPSOID
-from gdacot.render.rays import PLANE as _PLANE
-from gdacot.render.rays import SPHERE as _SPHERE
 from gdacot.render.rays import TYPES as SHADED_TYPES
 
 TEXTURES = {"plain": 0, "checker": 1, "wood": 2}
@@ -106,27 +102,6 @@ def check_scene(mj_model: mujoco.MjModel) -> None:
                      f"the scene has {names}")
 
 
-def _local_normal(geom_type: int, size: jax.Array, p: jax.Array) -> jax.Array:
-  """Outward unit normals at points p (N, 3) on a geom's surface, in the geom's frame; size is
-  the geom's (3,) or each point's own geom's (N, 3)."""
-  size = jnp.broadcast_to(size, p.shape)
-  if geom_type == _PLANE:
-    n = jnp.broadcast_to(jnp.array([0.0, 0.0, 1.0]), p.shape)
-  elif geom_type == _SPHERE:
-    n = p
-  elif geom_type == _CAPSULE:
-    n = p.at[:, 2].set(p[:, 2] - jnp.clip(p[:, 2], -size[:, 1], size[:, 1]))
-  elif geom_type == _ELLIPSOID:
-    n = p / jnp.maximum(size, 1e-9) ** 2
-  else:  # box: the face whose slab the point is furthest out in
-    r = jnp.abs(p) / jnp.maximum(size, 1e-9)
-    x_face = (r[:, 0] >= r[:, 1]) & (r[:, 0] >= r[:, 2])
-    y_face = ~x_face & (r[:, 1] >= r[:, 2])
-    face = jnp.stack([x_face, y_face, ~x_face & ~y_face], axis=-1)  # comparisons: cheaper than argmax
-    n = jnp.where(face, jnp.sign(p), 0.0)
-  return n / jnp.maximum(jnp.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
-
-
 def _floor_texture(look: Look, xy: jax.Array, base: jax.Array) -> jax.Array:
   """The floor's colour at world points xy (N, 2): plain, checker or wood grain, then the decal."""
   s = look.texture_scale
@@ -138,7 +113,8 @@ def _floor_texture(look: Look, xy: jax.Array, base: jax.Array) -> jax.Array:
   # A switch, not a select: only the chosen texture is computed when the look is shared by a batch.
   mix = jax.lax.switch(look.floor_texture.astype(jnp.int32), (plain, checker, wood))
   rgb = (1 - mix[:, None]) * base + mix[:, None] * look.floor_rgb2
-  on_decal = jnp.linalg.norm(xy - look.decal_xy, axis=-1) < look.decal_radius
+  # Squared distance by components: XLA:CPU runs a norm over a 2-vector axis as its own pass.
+  on_decal = (x - look.decal_xy[0]) ** 2 + (y - look.decal_xy[1]) ** 2 < look.decal_radius**2
   return jnp.where(on_decal[:, None], look.decal_rgb, rgb)
 
 
@@ -147,29 +123,15 @@ def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, res
   """RGB (H, W, 3) in [0, 1] and depth (H, W) in metres of one scene. vmap it over scenes."""
   h, w = resolution.height, resolution.width
   dirs = ray_directions(camera, h, w).reshape(-1, 3)
-  dist, geom = rays.cast(mjx_model, data, camera.pos, dirs)  # as mjx.ray per pixel, 2-4x faster
+  light = look.light_dir / jnp.linalg.norm(look.light_dir)
+  # The hit geom's Lambert term comes with the ray cast, computed geom by geom in its own frame
+  # (rays.cast): no per-pixel gather of geom poses, which XLA:CPU ran as passes of their own.
+  dist, geom, lambert = rays.cast(mjx_model, data, camera.pos, dirs, light=light)
   hit = geom >= 0
   point = camera.pos + dist[:, None] * dirs
-
-  # Each pixel gathers the pose, size and colour of the geom it hit, then one pass per geom TYPE
-  # in the scene (at most 5) computes the normals of the pixels that hit that type, in the
-  # geom's frame, and the light is turned into that frame. Not a pass per geom: the arm has
-  # 20+ geoms, and a per-geom pass computed every pixel's normal for each of them (issue 18,
-  # BUILD_NOTES). Per-pixel 3-vectors are combined with explicit products, not (N, 3) x (3, 3)
-  # matmuls, which XLA's CPU backend runs slowly.
-  gid = jnp.maximum(geom, 0)
-  rot, offset = data.geom_xmat[gid], point - data.geom_xpos[gid]  # (N, 3, 3), (N, 3)
-  local = offset[:, :1] * rot[:, 0] + offset[:, 1:2] * rot[:, 1] + offset[:, 2:] * rot[:, 2]  # rot^T (p - x)
-  size = mjx_model.geom_size[gid]
-  light = look.light_dir / jnp.linalg.norm(look.light_dir)
-  light_local = light[0] * rot[:, 0] + light[1] * rot[:, 1] + light[2] * rot[:, 2]  # rot^T light
-  types = np.asarray(mjx_model.geom_type)
-  pixel_type = jnp.asarray(types)[gid]
-  lambert = jnp.zeros_like(dist)
-  for geom_type in sorted(set(types.tolist())):
-    normal = _local_normal(int(geom_type), size, local)
-    lambert = jnp.where(pixel_type == geom_type, -(normal * light_local).sum(-1), lambert)
-  base = look.geom_rgb[gid]
+  base = jnp.zeros_like(dirs)
+  for g in range(look.geom_rgb.shape[0]):  # each pixel's geom colour, by selects (not a gather)
+    base = jnp.where((geom == g)[:, None], look.geom_rgb[g], base)
   if floor_geom >= 0:
     base = jnp.where((geom == floor_geom)[:, None], _floor_texture(look, point[:, :2], look.geom_rgb[floor_geom]), base)
 

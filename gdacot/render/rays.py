@@ -90,31 +90,59 @@ _INTERSECT = {PLANE: _plane, SPHERE: _sphere, CAPSULE: _capsule, ELLIPSOID: _ell
 TYPES = tuple(_INTERSECT)  # the primitives cast (and mjx.ray) intersect
 
 
-def cast(m: mjx.Model, d: mjx.Data, origin: jax.Array, dirs: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _normal(geom_type: int, size, p):
+  """The outward normal (unnormalised) at a point p on a geom's surface, in the geom's frame."""
+  if geom_type == PLANE:
+    return [jnp.zeros_like(p[0]), jnp.zeros_like(p[0]), jnp.ones_like(p[0])]
+  if geom_type == SPHERE:
+    return p
+  if geom_type == CAPSULE:
+    return [p[0], p[1], p[2] - jnp.clip(p[2], -size[1], size[1])]
+  if geom_type == ELLIPSOID:
+    return [p[i] / jnp.maximum(size[i], 1e-9) ** 2 for i in range(3)]
+  # Box: the face whose slab the point is furthest out in.
+  r = [jnp.abs(p[i]) / jnp.maximum(size[i], 1e-9) for i in range(3)]
+  x_face = (r[0] >= r[1]) & (r[0] >= r[2])
+  y_face = ~x_face & (r[1] >= r[2])
+  z_face = ~x_face & ~y_face
+  return [jnp.where(face, jnp.sign(p[i]), 0.0) for i, face in enumerate((x_face, y_face, z_face))]
+
+
+def cast(m: mjx.Model, d: mjx.Data, origin: jax.Array, dirs: jax.Array, light: jax.Array | None = None):
   """(distance (N,), geom id (N,)) of rays from `origin` (3,) along `dirs` (N, 3): as
-  `vmap(mjx.ray, (None, None, None, 0))(m, d, origin, dirs)`. The scene's geom types must be
-  primitives (TYPES)."""
+  `vmap(mjx.ray, (None, None, None, 0))(m, d, origin, dirs)`. With a unit `light` direction
+  (3,, the way the light travels), also the Lambert term -n.light (N,) at each hit (n the
+  surface's unit normal; 0 where nothing is hit). The scene's geom types must be primitives
+  (TYPES).
+
+  One geom at a time, every quantity a per-pixel array and every geom pose a scalar, so XLA
+  fuses the whole cast (and the shading term) into a few passes over the pixels: no per-pixel
+  gather of a geom's pose, no reduction over a 3-vector axis, both of which XLA:CPU runs as
+  passes of their own (issue 18, BUILD_NOTES)."""
   geom_type = np.asarray(m.geom_type)
   if not set(geom_type.tolist()) <= set(TYPES):
     raise ValueError(f"cast draws primitive geoms only; the scene has types {sorted(set(geom_type.tolist()))}")
   # mjx.ray's visibility filter: a geom with alpha 0 (its own, or its material's) is not hit.
   visible = (m.geom_matid != -1) | (m.geom_rgba[:, 3] != 0)
   visible &= (m.geom_matid == -1) | (m.mat_rgba[m.geom_matid, 3] != 0)
-  dists, ids = [], []
-  for t in sorted(set(geom_type.tolist())):
-    (ids_t,) = np.nonzero(geom_type == t)
-    rot, pos = d.geom_xmat[ids_t], d.geom_xpos[ids_t]  # (G, 3, 3), (G, 3)
-    # Into each geom's frame (rot^T): the shared origin once, every direction by components.
-    rel = origin - pos
-    p = [(rel * rot[:, :, j]).sum(-1)[None, :] for j in range(3)]  # each (1, G)
-    v = [sum(dirs[:, k, None] * rot[None, :, k, j] for k in range(3)) for j in range(3)]  # each (N, G)
-    size = [m.geom_size[ids_t, i][None, :] for i in range(3)]
-    dist = _INTERSECT[t](size, p, v)
-    dists.append(jnp.where(visible[ids_t][None, :], dist, jnp.inf))
-    ids.append(ids_t)
-  dists = jnp.concatenate(dists, axis=1)  # (N, geoms), in the order of `ids`
-  ids = jnp.asarray(np.concatenate(ids))
-  nearest = jnp.argmin(dists, axis=1)
-  dist = jnp.take_along_axis(dists, nearest[:, None], axis=1)[:, 0]
-  missed = jnp.isinf(dist)
-  return jnp.where(missed, -1.0, dist), jnp.where(missed, -1, ids[nearest])
+  n = dirs.shape[0]
+  best, best_id, best_lambert = jnp.full(n, jnp.inf, dirs.dtype), jnp.full(n, -1), jnp.zeros(n, dirs.dtype)
+  # mjx.ray's order (by type, then id): the first of equally near geoms wins, as its argmin.
+  for g in sorted(range(len(geom_type)), key=lambda g: (geom_type[g], g)):
+    rot, rel = d.geom_xmat[g], origin - d.geom_xpos[g]
+    # Into the geom's frame (rot^T): the shared origin once, every direction by components.
+    p = [rel[0] * rot[0, j] + rel[1] * rot[1, j] + rel[2] * rot[2, j] for j in range(3)]
+    v = [dirs[:, 0] * rot[0, j] + dirs[:, 1] * rot[1, j] + dirs[:, 2] * rot[2, j] for j in range(3)]
+    size = [m.geom_size[g, i] for i in range(3)]
+    dist = jnp.where(visible[g], _INTERSECT[int(geom_type[g])](size, p, v), jnp.inf)
+    nearer = dist < best
+    best, best_id = jnp.where(nearer, dist, best), jnp.where(nearer, g, best_id)
+    if light is not None:
+      at = jnp.where(jnp.isinf(dist), 0.0, dist)
+      normal = _normal(int(geom_type[g]), size, [p[j] + at * v[j] for j in range(3)])
+      light_local = [light[0] * rot[0, j] + light[1] * rot[1, j] + light[2] * rot[2, j] for j in range(3)]
+      norm = jnp.maximum(jnp.sqrt(_dot(normal, normal)), 1e-9)
+      best_lambert = jnp.where(nearer, -_dot(normal, light_local) / norm, best_lambert)
+  missed = jnp.isinf(best)
+  out = (jnp.where(missed, -1.0, best), best_id)
+  return out if light is None else (*out, best_lambert)
