@@ -114,13 +114,14 @@ class Task:
   # add its own (e.g. a wrist camera, from `view_camera`). Several views are drawn side by side.
   camera_views: ClassVar[tuple[str, ...]] = ("front",)
   default_views: ClassVar[tuple[str, ...]] = ("front",)
-  # The most episodes one compiled call may step together on the CPU backend (0: no limit);
-  # configs are capped to it there (`batch_cap`).
+  # The most episodes one compiled call may step together on the CPU backend (0: no limit):
+  # config defaults stay within it, and validation enforces it there (`batch_cap`).
   max_batch: ClassVar[int] = 0
 
   @classmethod
   def batch_cap(cls) -> int:
-    """`max_batch` where it applies, XLA:CPU (whose hang it avoids), else 0: no limit."""
+    """`max_batch` where it applies, XLA:CPU (whose hang it avoids), else 0: no limit. It asks
+    the backend, so call it after a multi-process run's jax.distributed.initialize()."""
     return cls.max_batch if jax.default_backend() == "cpu" else 0
 
   def __init__(self, horizon: int, frame_skip: int = 1, *, observation: str = "state",

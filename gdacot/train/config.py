@@ -438,9 +438,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.head = "diffusion" if "diffusion" in variants else "flow"
     c.chunk = 16
     c.execute = 8
-  if task_class.batch_cap():
-    c.data.demo_batch = min(c.data.demo_batch, task_class.batch_cap())
-    c.eval.batch_size = min(c.eval.batch_size, task_class.batch_cap())
+  # Defaults within the CPU's cap on every backend: asking the backend here would initialise it
+  # before a multi-process run's jax.distributed.initialize(). The check (validate_config) is
+  # the backend's own, so a GPU run may raise them.
+  if task_class.max_batch:
+    c.data.demo_batch = min(c.data.demo_batch, task_class.max_batch)
+    c.eval.batch_size = min(c.eval.batch_size, task_class.max_batch)
   if "smoke" in variants:
     c.data.num_sim_demos = 16
     c.data.num_real_demos = 4
