@@ -4,9 +4,10 @@
 with its defaults (distance to the first visible geom hit and its id; -1 and -1 for none), with
 the same intersection formulas. What differs is the layout: `mjx.ray` vmapped over pixels
 turns every 2- and 3-vector dot product and every ray's change of frame into a small batched
-matmul or gather, which XLA's CPU backend runs slowly. Here the rays' directions are turned into
-each geom's frame once, as explicit products of (pixels, geoms) arrays, and every formula works
-on whole (pixels, geoms) arrays by components (issue 18, BUILD_NOTES).
+matmul or gather, which XLA's CPU backend runs slowly. Here the geoms are visited one at a
+time: each pose is a scalar, the rays' directions are turned into the geom's frame by explicit
+products, and every formula works on per-pixel arrays by components; the camera's light term
+comes in the same pass (issue 18, BUILD_NOTES).
 """
 
 from __future__ import annotations
