@@ -232,3 +232,30 @@ def test_the_batched_ray_caster_gives_mjx_rays_hits():
     hit_types |= set(np.asarray(mj_model.geom_type)[geom[geom >= 0]].tolist())
     assert (geom < 0).any() and 1 not in geom  # some rays miss; the invisible plane is never hit
   assert hit_types == {0, 2, 3, 4, 6}  # plane, sphere, capsule, ellipsoid, box
+
+
+def test_the_ray_casts_light_term_is_the_surfaces_lambert_term():
+  # With light falling straight down, -n.light is the hit surface's unit normal's z: 1 on the
+  # table, (hit - centre)_z / r on the sphere, the face's normal z on the box (rotated).
+  import mujoco
+  from mujoco import mjx
+
+  from gdacot.render import rays
+
+  mj_model = mujoco.MjModel.from_xml_string(SCENE)
+  m = mjx.put_model(mj_model)
+  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
+  origin = jnp.asarray([0.02, -0.03, 0.7])
+  dirs = jax.random.normal(jax.random.PRNGKey(1), (3000, 3)) * jnp.asarray([0.4, 0.4, 0.0]) - jnp.asarray([0, 0, 1.0])
+  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  dist, geom, lambert = jax.jit(rays.cast)(m, d, origin, dirs, jnp.asarray([0.0, 0.0, -1.0]))
+  dist, geom, lambert = np.asarray(dist), np.asarray(geom), np.asarray(lambert)
+  hit = np.asarray(origin) + dist[:, None] * np.asarray(dirs)
+  table, box, sphere = geom == 0, geom == 2, geom == 4  # the scene's geom ids
+  assert table.sum() > 100 and sphere.sum() > 20
+  np.testing.assert_allclose(lambert[table], 1.0, atol=1e-6)
+  centre, radius = np.asarray(d.geom_xpos[4]), 0.06
+  np.testing.assert_allclose(lambert[sphere], (hit[sphere, 2] - centre[2]) / radius, atol=1e-3)
+  assert box.sum() > 20
+  face_z = np.abs(np.asarray(d.geom_xmat[2])[2])  # |z| of each box axis: its faces' normals' |z|
+  assert np.all(np.min(np.abs(np.abs(lambert[box])[:, None] - face_z[None]), axis=1) < 1e-5)

@@ -26,4 +26,3 @@ def test_episodes_do_not_depend_on_the_batch_size():
   np.testing.assert_allclose(np.concatenate(halves), qpos4, atol=1e-6)
   assert not np.allclose(qpos4[0], qpos4[1])  # distinct episodes
   assert not np.allclose(qpos4[0, 0], qpos4[0, -1])  # the pusher moved: the recording follows the episode
-

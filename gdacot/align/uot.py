@@ -22,7 +22,6 @@ from ott.solvers.linear import acceleration
 from ott.solvers.linear import sinkhorn as ott_sinkhorn
 
 from gdacot.align import sinkhorn
-
 from gdacot.align.distances import squared_distances
 from gdacot.align.sinkhorn import SinkhornResult
 

@@ -21,7 +21,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import mujoco
-import numpy as np
 from flax import struct
 from mujoco import mjx
 
