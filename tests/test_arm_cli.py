@@ -1,43 +1,7 @@
-"""The arm tasks train through the command line, with every method of the registry.
+"""The arm tasks from the command line's side: the task flag and the CPU's batch cap. (Every
+task trains through the CLI with a share of the methods in test_methods.)"""
 
-Each method runs once, on one of the three arm tasks in turn (every task gets three or four
-methods): a task changes only the environment and a method only the train step, so this
-covers every task and every method at a third of the cost of all thirty pairs. Demo
-generation and evaluation compiles are shared through the persistent compilation cache.
-"""
-
-import json
-import os
-
-import numpy as np
 import pytest
-from runs import SMOKE, cotrain
-
-from test_methods import DESIGN_METHODS
-
-ARM_TASKS = ("lift", "stack", "pick_place")
-PAIRS = [(ARM_TASKS[i % 3], method) for i, method in enumerate(DESIGN_METHODS)]
-_FEW_STEPS = ("--config.steps=10", "--config.log_every=5", "--config.ckpt_every=10",
-              "--config.ckpt_eval.episodes=0", "--config.best_metric=", "--config.keep_best=0",
-              "--config.eval.episodes=4", "--config.eval.batch_size=4", "--config.eval.pairs=('real:in','real:ood')",
-              "--config.analysis.frames=32")
-
-
-@pytest.mark.parametrize("task,method", PAIRS)
-def test_arm_task_trains_from_the_cli(tmp_path, task, method):
-  workdir = str(tmp_path / "run")
-  proc = cotrain(f"--workdir={workdir}", f"{SMOKE},{task}", *_FEW_STEPS, f"--config.method={method}")
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  assert [r["step"] for r in rows] == [5, 10]
-  assert all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
-  with open(os.path.join(workdir, "eval.json")) as f:
-    out = json.load(f)
-  assert {(r["method"], r["domain"], r["region"]) for r in out["results"]} == {
-      (method, "real", "in"), (method, "real", "ood")}
-  with open(os.path.join(workdir, "config.json")) as f:
-    assert json.load(f)["task"] == task
 
 
 def test_config_task_flag_alone_builds_the_arm_task():

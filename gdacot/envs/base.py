@@ -147,6 +147,11 @@ class Task:
     # On this process's own device: MJX defaults to jax.devices()[0], which in a multi-process
     # run belongs to process 0.
     self.mjx_model = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
+    # Every rollout (demos, evaluation, checkpoint scoring, each at its batch size) nests these
+    # in its own jit. Jitted here, each is traced once per task object and later rollouts reuse
+    # the trace: tracing lift's reset, step and expert (MJX walks the arm's kinematic tree) took
+    # about 10 s per rollout on this CPU, half of a warm smoke run (BUILD_NOTES).
+    self.reset, self.step, self.expert_action = map(jax.jit, (self.reset, self.step, self.expert_action))
 
   # --- What a task writes. -------------------------------------------------------------------
 
