@@ -13,6 +13,11 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _OWN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="gdacot-jax-cache-")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# One demo cache too (gdacot.data.demo_cache): the smoke runs that ask for the same demos
+# generate them once (tracing a demo rollout alone costs a run 4-9 s).
+_OWN_DEMOS = None
+if "GDACOT_DEMO_CACHE" not in os.environ:
+  _OWN_DEMOS = os.environ["GDACOT_DEMO_CACHE"] = tempfile.mkdtemp(prefix="gdacot-demos-")
 
 from runs import SMOKE_RUN_ARGS, cotrain  # noqa: E402
 
@@ -36,5 +41,6 @@ def smoke_run(tmp_path_factory):
 
 
 def pytest_sessionfinish(session, exitstatus):
-  if _OWN_CACHE:
-    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+  for own in (_OWN_CACHE, _OWN_DEMOS):
+    if own:
+      shutil.rmtree(own, ignore_errors=True)

@@ -1,0 +1,96 @@
+"""Generated demos kept on disk, so runs that would generate the same demos generate them once.
+
+Opt-in: set the environment variable GDACOT_DEMO_CACHE to a directory. The cells of a method
+table share their demos this way (every method trains on the same ones), as do the tests'
+smoke runs. Like JAX's compilation cache it changes no result: an entry is found only under a
+key that holds everything the demos depend on -- the config fields that build the task and its
+domains and ask for the demos, the demos' PRNG key, the source of gdacot and of the task's own
+module, the MJCF files, the JAX and MuJoCo versions and the backend. Any code change misses.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import os
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from gdacot.data import observations
+from gdacot.data.demos import Demos
+
+ENV_VAR = "GDACOT_DEMO_CACHE"
+# The config fields demo generation reads: the task (and its camera and observations), the
+# domains and their gap, and the data block (counts, regions, batch, noise, seed).
+_CONFIG_FIELDS = ("task", "observation", "render", "gap", "domains", "data")
+
+
+def cache_dir() -> str | None:
+  return os.environ.get(ENV_VAR) or None
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest(*paths: str) -> str:
+  """A digest of every .py and .xml file under the package and of the given extra files."""
+  package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  digest = hashlib.blake2b(digest_size=16)
+  files = sorted(os.path.join(d, f) for d, _, fs in os.walk(package) for f in fs if f.endswith((".py", ".xml")))
+  for path in files + sorted(set(paths)):
+    digest.update(os.path.relpath(path, package).encode())
+    with open(path, "rb") as f:
+      digest.update(f.read())
+  return digest.hexdigest()
+
+
+def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
+  """The key of domain `name`'s demos ("sim" or "real") as `cfg` asks for them."""
+  task_file = inspect.getsourcefile(type(env)) or ""
+  fields = {f: cfg.get(f) for f in _CONFIG_FIELDS}
+  fields = json.loads(json.dumps({k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in fields.items()},
+                                 default=str))
+  identity = {
+      "domain": name,
+      "config": fields,
+      "key": np.asarray(jax.random.key_data(key)).tolist(),
+      "code": _source_digest(task_file),
+      "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
+      "jax": jax.__version__,
+      "mujoco": mujoco.__version__,
+      "backend": jax.default_backend(),
+      "devices": 1 if mesh is None else int(mesh.size),
+  }
+  return hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=20).hexdigest()
+
+
+def _path(directory: str, key: str) -> str:
+  return os.path.join(directory, f"demos-{key}.npz")
+
+
+def load(directory: str, key: str):
+  """The cached Demos under `key`, or None. An unreadable entry counts as missing."""
+  try:
+    with np.load(_path(directory, key), allow_pickle=False) as f:
+      obs_keys = [k for k in f.files if k.startswith("obs/")]
+      obs = f["obs/"] if obs_keys == ["obs/"] else {k[4:]: f[k] for k in obs_keys}
+      return Demos(obs=observations.stored(obs), actions=jnp.asarray(f["actions"]), lengths=jnp.asarray(f["lengths"]))
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return None
+
+
+def save(directory: str, key: str, demos) -> None:
+  """Writes the entry atomically (a temporary file, then a rename): runs in parallel, or a run
+  killed while writing, never leave a partial entry."""
+  os.makedirs(directory, exist_ok=True)
+  obs = demos.obs if isinstance(demos.obs, dict) else {"": demos.obs}
+  arrays = {f"obs/{k}": np.asarray(v) for k, v in obs.items()}
+  arrays.update(actions=np.asarray(demos.actions), lengths=np.asarray(demos.lengths))
+  tmp = _path(directory, key) + f".{os.getpid()}.tmp"
+  with open(tmp, "wb") as f:
+    np.savez(f, **arrays)
+  os.replace(tmp, _path(directory, key))

@@ -1,0 +1,59 @@
+"""gdacot.data.demo_cache: a hit gives the generated demos bitwise, anything they depend on
+misses, and a damaged entry is generated anew."""
+
+import os
+
+import numpy as np
+
+from gdacot.data import demo_cache, demos_key
+from gdacot.envs import env_from_config
+from gdacot.train.build import generate_demos_for
+from gdacot.train.config import get_config
+
+
+def _smoke():
+  cfg = get_config("smoke")
+  cfg.data.num_sim_demos, cfg.data.num_real_demos = 4, 2
+  return cfg
+
+
+def _demos(cfg, env):
+  lines = []
+  out = generate_demos_for(cfg, env, None, log=lines.append)
+  return out, lines
+
+
+def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monkeypatch):
+  monkeypatch.setenv(demo_cache.ENV_VAR, str(tmp_path))
+  cfg = _smoke()
+  env = env_from_config(cfg)
+  generated, lines = _demos(cfg, env)
+  assert not any("demo cache" in line for line in lines)
+  assert len(os.listdir(tmp_path)) == 2  # sim and real
+
+  cached, lines = _demos(cfg, env)
+  assert sum("from the demo cache" in line for line in lines) == 2
+  for name in ("sim", "real"):
+    assert cached[name].fingerprint() == generated[name].fingerprint()
+
+  # What the demos depend on is in the key: the noise, the seed, a domain's field.
+  for change in (lambda c: setattr(c.data, "expert_noise", 0.2), lambda c: setattr(c, "seed", 7),
+                 lambda c: setattr(c.domains.real, "cube_mass", 2.0)):
+    changed = _smoke()
+    change(changed)
+    assert (demo_cache.cache_key(changed, env, "real", demos_key(changed))
+            != demo_cache.cache_key(cfg, env, "real", demos_key(cfg)))
+
+
+def test_a_damaged_entry_is_generated_anew(tmp_path, monkeypatch):
+  monkeypatch.setenv(demo_cache.ENV_VAR, str(tmp_path))
+  cfg = _smoke()
+  env = env_from_config(cfg)
+  generated, _ = _demos(cfg, env)
+  for f in os.listdir(tmp_path):
+    with open(tmp_path / f, "r+b") as fh:
+      fh.truncate(100)
+  again, lines = _demos(cfg, env)
+  assert not any("demo cache" in line for line in lines)
+  assert again["sim"].fingerprint() == generated["sim"].fingerprint()
+  assert np.array_equal(np.asarray(again["real"].actions), np.asarray(generated["real"].actions))
