@@ -8,6 +8,7 @@
   mean_interval(values)             {"mean", "ci95", "per_seed"} of a per-seed metric
   paired_difference(a, b)           a - b seed by seed: mean, t-interval and a verdict
   pearson(xs, ys)                   correlation with its p-value and Fisher interval
+  seeds_to_detect(sd, delta)        seeds a paired comparison needs to detect a difference
 """
 
 from __future__ import annotations
@@ -112,3 +113,17 @@ def pearson(xs, ys) -> dict:
   if len(x) > 3:
     out["ci95"] = [float(v) for v in res.confidence_interval(0.95)]
   return out
+
+
+def seeds_to_detect(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8, most: int = 1000) -> int | None:
+  """The fewest seeds n at which a two-sided paired t-test at level `alpha` detects a true mean
+  difference `delta` with probability `power`, when per-seed differences spread with standard
+  deviation `sd`: the smallest n >= 2 with t(1 - alpha/2, n-1) + t(power, n-1) <= delta sqrt(n) / sd
+  (the usual approximation to the noncentral t). None when even `most` seeds are not enough."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  if not delta > 0 or sd < 0:
+    raise ValueError(f"need delta > 0 and sd >= 0, got delta={delta}, sd={sd}")
+  for n in range(2, most + 1):
+    if sd == 0 or stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1) <= delta * math.sqrt(n) / sd:
+      return n
+  return None

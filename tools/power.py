@@ -1,0 +1,108 @@
+r"""How many seeds a method comparison needs, from the spread of a measured method table.
+
+  python -m tools.power experiments/results/method_table_physics/method_table.json
+  python -m tools.power TABLE.json [TABLE2.json ...] --a=uot_joint --b=cotrain --delta=0.10 \
+      --pairs=real:ood,real:in [--alpha=0.05 --power=0.8] [--out=power.json]
+
+For each table, gap and evaluation pair holding both methods: the per-seed differences a - b
+(paired by seed, as the tables' claims are; cells a rerun skipped count, their results kept), their mean and standard deviation, and the seeds a
+two-sided paired t-test needs to detect a true difference of `delta` with the given power
+(`gdacot.stats.seeds_to_detect`). Prints a Markdown table; --out also writes it as JSON (an
+existing file is refused). Exit code 2 with `error: ...` on a bad flag or an unreadable table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+from gdacot import stats
+
+USAGE = ("usage: python -m tools.power TABLE.json [...] [--a=uot_joint] [--b=cotrain] [--delta=0.10] "
+         "[--pairs=real:ood,real:in] [--alpha=0.05] [--power=0.8] [--out=FILE.json]")
+DEFAULTS = {"a": "uot_joint", "b": "cotrain", "delta": "0.10", "pairs": "real:ood,real:in", "alpha": "0.05",
+            "power": "0.8", "out": ""}
+
+
+def rows_of(record: dict, a: str, b: str, pairs: list[str], delta: float, alpha: float, power: float) -> list[dict]:
+  """One row per (gap, pair) of a method_table record in which both methods ran."""
+  by_cell = {(c["labels"].get("gap"), c["labels"]["method"]): c for c in record["cells"] if c.get("success")}
+  rows = []
+  for gap in sorted({g for g, _ in by_cell}, key=str):
+    if (gap, a) not in by_cell or (gap, b) not in by_cell:
+      continue
+    for pair in pairs:
+      sa, sb = by_cell[(gap, a)]["success"].get(pair), by_cell[(gap, b)]["success"].get(pair)
+      if sa is None or sb is None:
+        continue
+      diff = stats.paired_difference(dict(zip(sa["seeds"], sa["per_seed"])), dict(zip(sb["seeds"], sb["per_seed"])))
+      d = diff["per_seed_diff"]
+      sd = math.sqrt(sum((x - diff["mean_diff"]) ** 2 for x in d) / (len(d) - 1)) if len(d) > 1 else None
+      # No spread (every seed the same difference, e.g. both saturated at 1.0) says nothing of
+      # the noise: no count is given for it.
+      needed = None if not sd else stats.seeds_to_detect(sd, delta, alpha, power)
+      rows.append({"gap": gap, "pair": pair, "seeds": diff["seeds"], "mean_diff": diff["mean_diff"],
+                   "ci95": diff["ci95"], "sd_diff": sd, "seeds_needed": needed, "verdict": diff["verdict"]})
+  return rows
+
+
+def main(argv: list[str]) -> int:
+  flags, tables = dict(DEFAULTS), []
+  for arg in argv:
+    if arg.startswith("--"):
+      name, eq, value = arg[2:].partition("=")
+      if name not in flags or not eq:
+        return _error(f"unknown flag {arg!r}")
+      flags[name] = value
+    else:
+      tables.append(arg)
+  if not tables:
+    return _error("name at least one method_table JSON")
+  try:
+    delta, alpha, power = float(flags["delta"]), float(flags["alpha"]), float(flags["power"])
+  except ValueError as e:
+    return _error(f"--delta, --alpha and --power take numbers: {e}")
+  if not (delta > 0 and 0 < alpha < 1 and 0 < power < 1):
+    return _error(f"need delta > 0 and alpha, power in (0, 1); got {delta}, {alpha}, {power}")
+  pairs = [p for p in flags["pairs"].split(",") if p]
+  if flags["out"] and os.path.exists(flags["out"]):
+    return _error(f"{flags['out']} exists; choose another --out")
+  result = {"a": flags["a"], "b": flags["b"], "delta": delta, "alpha": alpha, "power": power, "tables": []}
+  for path in tables:
+    try:
+      with open(path) as f:
+        record = json.load(f)
+      rows = rows_of(record, flags["a"], flags["b"], pairs, delta, alpha, power)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      return _error(f"{path} is not a readable method_table JSON: {e!r}")
+    result["tables"].append({"path": path, "rows": rows})
+  print(markdown(result))
+  if flags["out"]:
+    with open(flags["out"], "w") as f:
+      json.dump(result, f, indent=2)
+  return 0
+
+
+def markdown(result: dict) -> str:
+  lines = [f"{result['a']} - {result['b']}: seeds for a two-sided paired t-test (alpha {result['alpha']}) to detect "
+           f"a difference of {result['delta']:.2f} with power {result['power']}", "",
+           "| table | gap | pair | seeds | mean diff [95% CI] | sd of diffs | seeds needed |", "|---|---|---|---|---|---|---|"]
+  for table in result["tables"]:
+    for r in table["rows"]:
+      ci = "" if r["ci95"] is None else f" [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
+      sd = "-" if r["sd_diff"] is None else f"{r['sd_diff']:.3f}"
+      need = ("- (no spread)" if not r["sd_diff"] else r["seeds_needed"] or "over 1000")
+      lines.append(f"| {table['path']} | {r['gap']} | {r['pair']} | {len(r['seeds'])} | {r['mean_diff']:+.3f}{ci} "
+                   f"| {sd} | {need} |")
+  return "\n".join(lines)
+
+
+def _error(message: str) -> int:
+  print(f"error: {message}\n{USAGE}", file=sys.stderr)
+  return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
