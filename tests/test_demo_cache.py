@@ -43,6 +43,10 @@ def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monk
     change(changed)
     assert (demo_cache.cache_key(changed, env, "real", demos_key(changed))
             != demo_cache.cache_key(cfg, env, "real", demos_key(cfg)))
+  # So are XLA's flags: its codegen changes float rounding (test_compat's old run caught it).
+  before = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+  assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
 
 
 def test_a_damaged_entry_is_generated_anew(tmp_path, monkeypatch):

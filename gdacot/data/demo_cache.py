@@ -5,7 +5,7 @@ table share their demos this way (every method trains on the same ones), as do t
 smoke runs. Like JAX's compilation cache it changes no result: an entry is found only under a
 key that holds everything the demos depend on -- the config fields that build the task and its
 domains and ask for the demos, the demos' PRNG key, the source of gdacot and of the task's own
-module, the MJCF files, the JAX and MuJoCo versions and the backend. Any code change misses.
+module, the MJCF files, the JAX and MuJoCo versions, the backend and XLA's flags. Any code change misses.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "jax": jax.__version__,
       "mujoco": mujoco.__version__,
       "backend": jax.default_backend(),
+      # Codegen and precision settings change float rounding, so the demos (test_compat).
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "x64": bool(jax.config.jax_enable_x64),
+      "matmul_precision": str(jax.config.jax_default_matmul_precision),
       "devices": 1 if mesh is None else int(mesh.size),
   }
   return hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=20).hexdigest()
