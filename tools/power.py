@@ -18,7 +18,7 @@ import math
 import os
 import sys
 
-from gdacot import stats
+from gdacot import io, stats
 
 USAGE = ("usage: python -m tools.power TABLE.json [...] [--a=uot_joint] [--b=cotrain] [--delta=0.10] "
          "[--pairs=real:ood,real:in] [--alpha=0.05] [--power=0.8] [--out=FILE.json]")
@@ -80,8 +80,10 @@ def main(argv: list[str]) -> int:
     result["tables"].append({"path": path, "rows": rows})
   print(markdown(result))
   if flags["out"]:
-    with open(flags["out"], "w") as f:
-      json.dump(result, f, indent=2)
+    try:
+      io.write_json(flags["out"], result, overwrite=False)
+    except OSError as e:  # appeared meanwhile, or an unwritable directory
+      return _error(f"cannot write {flags['out']}: {e}")
   return 0
 
 

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
+from gdacot import io
 from gdacot.data import observations
 from gdacot.data.demos import Demos
 
@@ -88,13 +89,11 @@ def load(directory: str, key: str):
 
 
 def save(directory: str, key: str, demos) -> None:
-  """Writes the entry atomically (a temporary file, then a rename): runs in parallel, or a run
-  killed while writing, never leave a partial entry."""
+  """Writes the entry atomically (gdacot.io): runs in parallel, or a run killed while writing,
+  never leave a partial entry."""
   os.makedirs(directory, exist_ok=True)
   obs = demos.obs if isinstance(demos.obs, dict) else {"": demos.obs}
   arrays = {f"obs/{k}": np.asarray(v) for k, v in obs.items()}
   arrays.update(actions=np.asarray(demos.actions), lengths=np.asarray(demos.lengths))
-  tmp = _path(directory, key) + f".{os.getpid()}.tmp"
-  with open(tmp, "wb") as f:
+  with io.open_atomic(_path(directory, key), "wb") as f:
     np.savez(f, **arrays)
-  os.replace(tmp, _path(directory, key))
