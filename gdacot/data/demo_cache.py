@@ -51,7 +51,7 @@ def _source_digest(*paths: str) -> str:
 
 def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
   """The key of domain `name`'s demos ("sim" or "real") as `cfg` asks for them."""
-  task_file = inspect.getsourcefile(type(env)) or ""
+  task_file = inspect.getsourcefile(type(env))
   fields = {f: cfg.get(f) for f in _CONFIG_FIELDS}
   fields = json.loads(json.dumps({k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in fields.items()},
                                  default=str))
@@ -59,7 +59,7 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "domain": name,
       "config": fields,
       "key": np.asarray(jax.random.key_data(key)).tolist(),
-      "code": _source_digest(task_file),
+      "code": _source_digest(*([task_file] if task_file else [])),
       "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
       "jax": jax.__version__,
       "mujoco": mujoco.__version__,

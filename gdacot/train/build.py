@@ -92,15 +92,16 @@ def generate_demos_for(cfg, env: Task, mesh, from_files: dict | None = None, log
       out[name] = d.demos
     else:
       cache = demo_cache.cache_dir()
-      entry = cache and demo_cache.cache_key(cfg, env, name, key, mesh)
-      out[name] = cache and demo_cache.load(cache, entry)
-      if out[name] is not None:
-        log(f"demos {name}: {out[name].num_episodes} demos, {out[name].num_frames} frames from the demo cache "
+      entry = demo_cache.cache_key(cfg, env, name, key, mesh) if cache else None
+      cached = demo_cache.load(cache, entry) if cache else None
+      if cached is not None:
+        log(f"demos {name}: {cached.num_episodes} demos, {cached.num_frames} frames from the demo cache "
             f"({demo_cache.ENV_VAR}={cache})")
+        out[name] = cached
         continue
       expert = expert or make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise, mesh)
       out[name] = generate_configured_demos(env, cfg, name, key, expert, log=log)
-      if cache and jax.process_index() == 0:
+      if cache and jax.process_index() == 0:  # one writer; every process generated the same demos
         demo_cache.save(cache, entry, out[name])
   return out
 
