@@ -14,8 +14,8 @@ existing file is refused). Exit code 2 with `error: ...` on a bad flag or an unr
 from __future__ import annotations
 
 import json
-import math
 import os
+import statistics
 import sys
 
 from gdacot import io, stats
@@ -39,7 +39,7 @@ def rows_of(record: dict, a: str, b: str, pairs: list[str], delta: float, alpha:
         continue
       diff = stats.paired_difference(dict(zip(sa["seeds"], sa["per_seed"])), dict(zip(sb["seeds"], sb["per_seed"])))
       d = diff["per_seed_diff"]
-      sd = math.sqrt(sum((x - diff["mean_diff"]) ** 2 for x in d) / (len(d) - 1)) if len(d) > 1 else None
+      sd = statistics.stdev(d) if len(d) > 1 else None
       # No spread (every seed the same difference, e.g. both saturated at 1.0) says nothing of
       # the noise: no count is given for it.
       needed = None if not sd else stats.seeds_to_detect(sd, delta, alpha, power)
