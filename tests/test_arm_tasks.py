@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from mujoco import mjx
+from runs import OPTIMISED
 
 from gdacot.envs import Lift, PickPlace, Stack, make_domain, noisy_expert_action
 from gdacot.envs.arm.task import FINGER_TRAVEL, NUM_JOINTS
@@ -49,7 +50,7 @@ def closed_loop(name):
 
     return jax.lax.scan(body, state, jax.random.split(key, env.horizon))[1]
 
-  return jax.jit(jax.vmap(episode, in_axes=(0, None, 0, None)))
+  return jax.jit(jax.vmap(episode, in_axes=(0, None, 0, None)), compiler_options=OPTIMISED)
 
 
 # Every call runs this many episodes (the last one padded), so each task compiles its closed
