@@ -20,9 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from ott.geometry import epsilon_scheduler, geometry
-from ott.problems.linear import linear_problem
-from ott.solvers.linear import acceleration, sinkhorn
 
 from gdacot.align.distances import squared_distances
 
@@ -30,6 +27,10 @@ from gdacot.align.distances import squared_distances
 @functools.partial(jax.jit, static_argnames=("max_iterations",))
 def _w2_squared(z_sim, z_real, epsilon, threshold, max_iterations):
   """(<P, C>, converged, iterations) for the entropic plan P of the squared-Euclidean cost C."""
+  # OTT-JAX imported here (see gdacot.align.uot): a process that trains no run never pays for it.
+  from ott.geometry import epsilon_scheduler, geometry  # pylint: disable=g-import-not-at-top
+  from ott.problems.linear import linear_problem  # pylint: disable=g-import-not-at-top
+  from ott.solvers.linear import acceleration, sinkhorn  # pylint: disable=g-import-not-at-top
   cost = squared_distances(z_sim, z_real)
   # Solve on the cost divided by its mean, so epsilon is relative to the typical squared
   # distance whatever the features' scale and dimension; the transport cost is scaled back.

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from ott.geometry import geometry
-from ott.problems.linear import linear_problem
-from ott.solvers.linear import acceleration
-from ott.solvers.linear import sinkhorn as ott_sinkhorn
 
 from gdacot.align import sinkhorn
 from gdacot.align.distances import squared_distances
@@ -66,6 +62,12 @@ def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, 
                           differentiable=differentiable)
   if solver != "ott":
     raise ValueError(f"unknown Sinkhorn solver {solver!r}; use one of {SOLVERS}")
+  # Imported here, not at the top: OTT-JAX (with jaxopt, scipy.optimize and matplotlib under it)
+  # costs 1.6-2.8 s of every process's start, and only this solver and the W2 analysis use it.
+  from ott.geometry import geometry  # pylint: disable=g-import-not-at-top
+  from ott.problems.linear import linear_problem  # pylint: disable=g-import-not-at-top
+  from ott.solvers.linear import acceleration  # pylint: disable=g-import-not-at-top
+  from ott.solvers.linear import sinkhorn as ott_sinkhorn  # pylint: disable=g-import-not-at-top
   geom = geometry.Geometry(cost_matrix=cost, epsilon=epsilon)
   problem = linear_problem.LinearProblem(geom, a=a, b=b, tau_a=tau, tau_b=tau)
   ott_solver = ott_sinkhorn.Sinkhorn(
