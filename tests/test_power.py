@@ -43,3 +43,26 @@ def test_cli_pairs_by_seed_and_refuses_bad_input(tmp_path, capsys):
   assert power.main([str(table), "--delta=0"]) == 2
   assert power.main([str(tmp_path / "missing.json")]) == 2
   assert "error:" in capsys.readouterr().err
+
+
+def test_pool_joins_tables_run_on_other_seeds_and_refuses_a_seed_twice(tmp_path, capsys):
+  def table(name, first, a, b):
+    cells = [_cell("visual", "uot_joint", a), _cell("visual", "cotrain", b)]
+    for c in cells:
+      c["success"]["real:ood"]["seeds"] = list(range(first, first + len(a)))
+    path = tmp_path / name
+    path.write_text(json.dumps({"cells": cells}))
+    return str(path)
+  early = table("seeds_0_1.json", 0, [0.5, 0.7], [0.4, 0.5])
+  late = table("seeds_2_4.json", 2, [0.4, 0.6, 0.9], [0.4, 0.4, 0.6])
+  out = tmp_path / "pooled.json"
+  assert power.main([early, late, "--pool", "--pairs=real:ood", f"--out={out}"]) == 0
+  (pooled,) = json.loads(out.read_text())["tables"]
+  (row,) = pooled["rows"]
+  assert row["seeds"] == [0, 1, 2, 3, 4] and pooled["path"] == f"{early} + {late}"
+  assert row["mean_diff"] == pytest.approx(stats.t_interval([0.1, 0.2, 0.0, 0.2, 0.3])[0])
+  capsys.readouterr()
+  overlap = table("seeds_1_3.json", 1, [0.4, 0.6, 0.9], [0.4, 0.4, 0.6])
+  assert power.main([early, overlap, "--pool"]) == 2
+  assert "seed(s) [1] of uot_joint" in capsys.readouterr().err
+  assert power.main([early, "--pool=yes"]) == 2  # a switch, not a value

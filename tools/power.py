@@ -3,6 +3,11 @@ r"""How many seeds a method comparison needs, from the spread of a measured meth
   python -m tools.power experiments/results/method_table_physics/method_table.json
   python -m tools.power TABLE.json [TABLE2.json ...] --a=uot_joint --b=cotrain --delta=0.10 \
       --pairs=real:ood,real:in [--alpha=0.05 --power=0.8] [--out=power.json]
+  python -m tools.power SEEDS_0_4.json SEEDS_5_15.json --pool   # one table run in parts
+
+With --pool the tables are one experiment run in parts (the same cells, other seeds, e.g.
+`--config.seed=5 --config.num_seeds=11` after seeds 0-4): each cell's per-seed rates are
+joined, and a seed that two tables both hold is refused.
 
 For each table, gap and evaluation pair holding both methods: the per-seed differences a - b
 (paired by seed, as the tables' claims are; cells a rerun skipped count, their results kept), their mean and standard deviation, and the seeds a
@@ -21,9 +26,9 @@ import sys
 from gdacot import io, stats
 
 USAGE = ("usage: python -m tools.power TABLE.json [...] [--a=uot_joint] [--b=cotrain] [--delta=0.10] "
-         "[--pairs=real:ood,real:in] [--alpha=0.05] [--power=0.8] [--out=FILE.json]")
+         "[--pairs=real:ood,real:in] [--alpha=0.05] [--power=0.8] [--out=FILE.json] [--pool]")
 DEFAULTS = {"a": "uot_joint", "b": "cotrain", "delta": "0.10", "pairs": "real:ood,real:in", "alpha": "0.05",
-            "power": "0.8", "out": ""}
+            "power": "0.8", "out": "", "pool": False}
 
 
 def rows_of(record: dict, a: str, b: str, pairs: list[str], delta: float, alpha: float, power: float) -> list[dict]:
@@ -48,12 +53,34 @@ def rows_of(record: dict, a: str, b: str, pairs: list[str], delta: float, alpha:
   return rows
 
 
+def pool(records: list[dict]) -> dict:
+  """One method_table record from several runs of the same cells on disjoint seeds."""
+  cells = {}
+  for record in records:
+    for c in record["cells"]:
+      if not c.get("success"):
+        continue
+      key = (c["labels"].get("gap"), c["labels"]["method"])
+      merged = cells.setdefault(key, {"labels": c["labels"], "success": {}})
+      for pair, s in c["success"].items():
+        seeds = merged["success"].setdefault(pair, {"seeds": [], "per_seed": []})
+        twice = sorted(set(seeds["seeds"]) & set(s["seeds"]))
+        if twice:
+          raise ValueError(f"seed(s) {twice} of {key[1]} ({key[0]} gap, {pair}) are in two tables")
+        seeds["seeds"] += s["seeds"]
+        seeds["per_seed"] += s["per_seed"]
+  return {"cells": list(cells.values())}
+
+
 def main(argv: list[str]) -> int:
   flags, tables = dict(DEFAULTS), []
   for arg in argv:
     if arg.startswith("--"):
       name, eq, value = arg[2:].partition("=")
-      if name not in flags or not eq:
+      if name == "pool" and not eq:
+        flags["pool"] = True
+        continue
+      if name not in flags or not eq or name == "pool":
         return _error(f"unknown flag {arg!r}")
       flags[name] = value
     else:
@@ -70,14 +97,22 @@ def main(argv: list[str]) -> int:
   if flags["out"] and os.path.exists(flags["out"]):
     return _error(f"{flags['out']} exists; choose another --out")
   result = {"a": flags["a"], "b": flags["b"], "delta": delta, "alpha": alpha, "power": power, "tables": []}
+  records = []
   for path in tables:
     try:
       with open(path) as f:
-        record = json.load(f)
-      rows = rows_of(record, flags["a"], flags["b"], pairs, delta, alpha, power)
+        records.append(json.load(f))
+      rows = rows_of(records[-1], flags["a"], flags["b"], pairs, delta, alpha, power)
     except (OSError, ValueError, KeyError, TypeError) as e:
       return _error(f"{path} is not a readable method_table JSON: {e!r}")
-    result["tables"].append({"path": path, "rows": rows})
+    if not flags["pool"]:
+      result["tables"].append({"path": path, "rows": rows})
+  if flags["pool"]:
+    try:
+      rows = rows_of(pool(records), flags["a"], flags["b"], pairs, delta, alpha, power)
+    except ValueError as e:
+      return _error(f"cannot pool the tables: {e}")
+    result["tables"].append({"path": " + ".join(tables), "rows": rows})
   print(markdown(result))
   if flags["out"]:
     try:
