@@ -3,6 +3,7 @@ misses, and a damaged entry is generated anew."""
 
 import os
 
+import jax
 import numpy as np
 
 from gdacot.data import demo_cache, demos_key
@@ -47,6 +48,13 @@ def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monk
   before = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
   assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
+  # And JAX's cheap-compile switch (the tests run with it on, conftest.py; a default run has it off).
+  before, switch = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)), jax.config.read("jax_disable_most_optimizations")
+  try:
+    jax.config.update("jax_disable_most_optimizations", not switch)
+    assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
+  finally:
+    jax.config.update("jax_disable_most_optimizations", switch)
 
 
 def test_a_damaged_entry_is_generated_anew(tmp_path, monkeypatch):

@@ -66,6 +66,7 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "backend": jax.default_backend(),
       # Codegen and precision settings change float rounding, so the demos (test_compat).
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "disable_most_optimizations": bool(jax.config.read("jax_disable_most_optimizations")),
       "x64": bool(jax.config.jax_enable_x64),
       "matmul_precision": str(jax.config.jax_default_matmul_precision),
       "devices": 1 if mesh is None else int(mesh.size),
