@@ -9,15 +9,19 @@ SMOKE = "--config=experiments/configs/cotrain.py:smoke"
 # The smoke run most tests share: uot_joint, 60 steps, checkpoints at 20, 40, 60.
 SMOKE_RUN_ARGS = (SMOKE, "--config.steps=60", "--config.method=uot_joint")
 # `jax.jit(..., compiler_options=OPTIMISED)`: XLA's default optimisation, for the loops a test
-# runs long in-process (the suite compiles with JAX_DISABLE_MOST_OPTIMIZATIONS, conftest.py):
-# unoptimised, stack's expert test took 204 s instead of 116 s.
-OPTIMISED = {"xla_backend_optimization_level": 3, "xla_llvm_disable_expensive_passes": False}
+# runs long in-process (the suite compiles at level 0, conftest.py): unoptimised, stack's expert
+# test took 204 s instead of 116 s.
+OPTIMISED = {"xla_backend_optimization_level": 3}
 ENTRY_KEYS = {"method", "domain", "region", "episodes", "successes", "success_rate", "ci95", "step", "seed"}
 
 
 def env_for_subprocess(**extra):
   return dict(os.environ, JAX_PLATFORMS="cpu", **extra)
 
+
+def xla_flags(*flags):
+  """XLA_FLAGS for a subprocess: this session's (conftest.py's optimisation level) plus `flags`."""
+  return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
 
 
 def module(name, *args, timeout=600, **env):

@@ -48,7 +48,7 @@ def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monk
   before = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
   assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
-  # And JAX's cheap-compile switch (the tests run with it on, conftest.py; a default run has it off).
+  # And JAX's own cheap-compile switch (JAX_DISABLE_MOST_OPTIMIZATIONS; tools.bench_render's test sets it).
   before, switch = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)), jax.config.read("jax_disable_most_optimizations")
   try:
     jax.config.update("jax_disable_most_optimizations", not switch)

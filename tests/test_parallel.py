@@ -11,13 +11,13 @@ import sys
 
 import numpy as np
 import pytest
-from runs import ROOT, env_for_subprocess
+from runs import ROOT, env_for_subprocess, xla_flags
 
 CHECK = os.path.join(ROOT, "tests", "sharded_check.py")
 
 
 def _run(devices, *args, wait=True):
-  env = env_for_subprocess(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env = env_for_subprocess(XLA_FLAGS=xla_flags(f"--xla_force_host_platform_device_count={devices}"))
   cmd = [sys.executable, CHECK, *map(str, args)]
   if not wait:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -82,11 +82,11 @@ def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(tmp_p
   from runs import SMOKE, cotrain  # pylint: disable=g-import-not-at-top
   args = (SMOKE, "--config.steps=20")
   one = str(tmp_path / "one")
-  proc = cotrain(f"--workdir={one}", *args, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  proc = cotrain(f"--workdir={one}", *args, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"))
   assert proc.returncode == 0, proc.stderr[-3000:]
   two = str(tmp_path / "two")
   port = _free_port()
-  env = env_for_subprocess(XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = env_for_subprocess(XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=1"))
   procs = [subprocess.Popen([sys.executable, "-m", "experiments.cotrain", f"--workdir={two}", *args,
                              f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
