@@ -77,12 +77,14 @@ def main(argv: list[str]) -> int:
   for arg in argv:
     if arg.startswith("--"):
       name, eq, value = arg[2:].partition("=")
-      if name == "pool" and not eq:
+      if name == "pool":  # a switch: --pool, never --pool=...
+        if eq:
+          return _error(f"--pool takes no value, got {arg!r}")
         flags["pool"] = True
-        continue
-      if name not in flags or not eq or name == "pool":
+      elif name in flags and eq:
+        flags[name] = value
+      else:
         return _error(f"unknown flag {arg!r}")
-      flags[name] = value
     else:
       tables.append(arg)
   if not tables:
@@ -110,8 +112,8 @@ def main(argv: list[str]) -> int:
   if flags["pool"]:
     try:
       rows = rows_of(pool(records), flags["a"], flags["b"], pairs, delta, alpha, power)
-    except ValueError as e:
-      return _error(f"cannot pool the tables: {e}")
+    except (ValueError, KeyError, TypeError) as e:
+      return _error(f"cannot pool the tables: {e!r}")
     result["tables"].append({"path": " + ".join(tables), "rows": rows})
   print(markdown(result))
   if flags["out"]:
