@@ -15,7 +15,7 @@ from experiments.configs.cotrain import get_config
 from gdacot.align import METHODS
 from tools import bench
 from tools import hlo
-from tools.bench import HOST_POT, IMAGE_NOTE, host_pot_align, host_pot_method
+from tools.bench import BATCHES_ONLY, HOST_POT, IMAGE_NOTE, host_pot_align, host_pot_method
 
 
 def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
@@ -31,7 +31,11 @@ def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
   assert r["device"]["jax_backend"] == "cpu" and r["device"]["device_count"] >= 1
   assert r["versions"]["jax"] == jax.__version__ and r["versions"]["mujoco"]
   methods = r["train"]["methods"]
-  assert set(methods) == {"uot_joint", "cotrain", HOST_POT}
+  assert set(methods) == {"uot_joint", "cotrain", BATCHES_ONLY, HOST_POT}
+  # The OT-free variant trains on the OT batches' features, and reports no OT metrics.
+  assert "ot_cost" in methods["uot_joint"]["last_chunk_metrics"]
+  assert "ot_cost" not in methods[BATCHES_ONLY]["last_chunk_metrics"]
+  assert methods[BATCHES_ONLY]["last_chunk_metrics"]["align_loss"] != 0
   for m in methods.values():
     assert m["steps_per_s"]["median"] > 0 and len(m["steps_per_s"]["all"]) == 1
     assert m["samples_per_s"] == pytest.approx(m["steps_per_s"]["median"] * r["train"]["batch_size"])
@@ -39,12 +43,14 @@ def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
   speedup = r["uot_vs_host_pot_speedup"]
   assert math.isfinite(speedup) and speedup > 0
   assert math.isfinite(r["ot_share"]) and r["ot_share"] < 1
+  assert math.isfinite(r["ot_batches_share"]) and r["ot_batches_share"] < 1
   assert r["train"]["host_pot_check"]["relative_difference"] < 1e-2
   assert r["demos"]["mjx_expert"]["median"] > 0 and r["demos"]["c_mujoco"]["median"] > 0
   assert r["demos"]["mjx_over_c_mujoco"] > 0
   assert r["eval"]["episodes_per_s"]["median"] > 0
   assert r["hlo"]["collectives"]["total"]["count"] == 0  # one device
   assert "uot_joint_host_pot" in proc.stdout and "episodes/s" in proc.stdout  # the table
+  assert "the OT batches' encoding" in proc.stdout
 
   before = os.path.getmtime(out)
   again = module("tools.bench", "--smoke", "--repeats=1", f"--out={out}", timeout=120)

@@ -15,10 +15,15 @@ that compiles; every call ends in `jax.block_until_ready`):
          (`align.pairing=random`; DTW pairing is a one-off cost). One call = --chunk_steps steps.
          Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
          on the host by POT each step (paper A's reference code), through `jax.pure_callback`,
-         and `uot_joint_ott`: uot_joint solved by OTT-JAX's Sinkhorn (`align.sinkhorn_solver=ott`).
+         and `uot_joint_ott`: uot_joint solved by OTT-JAX's Sinkhorn (`align.sinkhorn_solver=ott`),
+         and `uot_joint_batches_only`: uot_joint's step with the alignment term replaced by the
+         mean product of the two OT batches' features (the batches sampled and encoded, forward
+         and backward, as uot_joint does; no cost matrix, no solve): what the OT share cannot go
+         below at these batch sizes, whatever the solver costs.
          Repeats go round-robin over the methods, so a load change on a shared machine hits
          them alike. Reports steps/s, samples/s (BC batch per step), `ot_share = 1 - t_cotrain /
-         t_uot_joint` and `uot_vs_host_pot_speedup` (on-device over host-POT samples/s), checks
+         t_uot_joint`, its floor `ot_batches_share = 1 - t_cotrain / t_batches_only`, and
+         `uot_vs_host_pot_speedup` (on-device over host-POT samples/s), checks
          once that both plans give the same ot_cost on one OT batch, and breaks the alignment
          term's time down on that batch (solve vs joint cost vs pure_callback round trip).
   demos  Demo generation: the MJX scripted expert (`make_expert_rollout`: physics, expert policy
@@ -52,7 +57,11 @@ from tools import hlo
 HOST_POT = "uot_joint_host_pot"
 # uot_joint with OTT-JAX's own Sinkhorn (`align.sinkhorn_solver=ott`) in place of the default.
 OTT_SOLVER = "uot_joint_ott"
-DEFAULT_METHODS = ("uot_joint", "cotrain", HOST_POT)
+# uot_joint with the OT batches encoded but no OT term: the part of the OT share that is not the OT.
+BATCHES_ONLY = "uot_joint_batches_only"
+# Variants of uot_joint's step that the registry does not hold.
+UOT_VARIANTS = (HOST_POT, OTT_SOLVER, BATCHES_ONLY)
+DEFAULT_METHODS = ("uot_joint", "cotrain", BATCHES_ONLY, HOST_POT)
 SECTIONS = ("train", "demos", "eval", "hlo")
 IMAGE_NOTE = ("state observations (--observation=image: the image config's train step); camera rendering "
               "and image-pipeline memory: python -m tools.bench_render")
@@ -121,10 +130,24 @@ def host_pot_method():
                              description="uot_joint with the plan solved on the host by POT each step")
 
 
+def batches_only_align(z_sim, z_real, y_sim, y_real, cfg, policy):
+  """A stand-in for the OT term that costs next to nothing but still sends a gradient into both
+  OT batches' features, so their encoder passes (forward and backward) stay in the step."""
+  import jax.numpy as jnp
+
+  del y_sim, y_real, cfg, policy
+  return jnp.mean(z_sim * z_real), {}
+
+
 def method_for(name: str):
   from gdacot.align import get_method
 
-  return host_pot_method() if name == HOST_POT else get_method("uot_joint" if name == OTT_SOLVER else name)
+  if name == HOST_POT:
+    return host_pot_method()
+  if name == BATCHES_ONLY:
+    return dataclasses.replace(get_method("uot_joint"), name=BATCHES_ONLY, align=batches_only_align,
+                               description="uot_joint's OT batches encoded, no OT term")
+  return get_method("uot_joint" if name in UOT_VARIANTS else name)
 
 
 # --- Timing helpers. --------------------------------------------------------------------------
@@ -248,7 +271,7 @@ def bench_train(cfg, env, opts, log) -> dict:
   runs = {}
   for name in opts["methods"]:
     mcfg = copy.deepcopy(cfg)
-    mcfg.method = "uot_joint" if name in (HOST_POT, OTT_SOLVER) else name
+    mcfg.method = "uot_joint" if name in UOT_VARIANTS else name
     if name == OTT_SOLVER:
       mcfg.align.sinkhorn_solver = "ott"
     # Assembled as a training run assembles it (the method's own normaliser), on the same demos.
@@ -289,6 +312,8 @@ def bench_train(cfg, env, opts, log) -> dict:
   }
   t = {k: v["steps_per_s"]["call_s_median"] for k, v in methods.items()}
   out["ot_share"] = 1.0 - t["cotrain"] / t["uot_joint"] if {"cotrain", "uot_joint"} <= set(t) else None
+  # The floor of ot_share: the OT batches' sampling and encoding alone, with no OT term.
+  out["ot_batches_share"] = (1.0 - t["cotrain"] / t[BATCHES_ONLY]) if {"cotrain", BATCHES_ONLY} <= set(t) else None
   out["uot_vs_host_pot_speedup"] = (methods["uot_joint"]["samples_per_s"] / methods[HOST_POT]["samples_per_s"]
                                     if {"uot_joint", HOST_POT} <= set(t) else None)
   # The same step with OTT-JAX's Sinkhorn: what the default solver buys.
@@ -432,7 +457,7 @@ def define_flags(fv: flags.FlagValues) -> None:
   flags.DEFINE_bool("smoke", False, "The smoke config's sizes (seconds; for tests).", flag_values=fv)
   flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement (after one warm-up call).", flag_values=fv)
   flags.DEFINE_list("methods", list(DEFAULT_METHODS),
-                    f"Train-step methods: any registry method, or {HOST_POT}.", flag_values=fv)
+                    f"Train-step methods: any registry method, or one of {list(UOT_VARIANTS)}.", flag_values=fv)
   flags.DEFINE_list("sections", list(SECTIONS), f"Sections to run, of {list(SECTIONS)}.", flag_values=fv)
   flags.DEFINE_integer("ot_batch", None, "OT batch (align.batch_size); default 256, 32 with --smoke.", flag_values=fv)
   flags.DEFINE_integer("chunk_steps", None, "Train steps per timed call; default 50, 5 with --smoke.",
@@ -481,7 +506,7 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   for name in ("repeats", "ot_batch", "chunk_steps", "eval_batch", "demo_batch", "mujoco_threads"):
     if opts[name] < 1:
       raise BenchError(f"--{name} must be a positive integer, got {opts[name]}")
-  known = sorted(METHODS) + [HOST_POT, OTT_SOLVER]
+  known = sorted(METHODS) + list(UOT_VARIANTS)
   unknown = [m for m in opts["methods"] if m not in known]
   if unknown or not opts["methods"]:
     raise BenchError(f"unknown or no --methods {unknown}; known: {known}")
@@ -537,6 +562,8 @@ def _table(result: dict) -> str:
                    max(m["samples_per_s_all"])))
     if train["ot_share"] is not None:
       rows.append(("OT share of the uot_joint step", train["ot_share"], "", None, None))
+    if train.get("ot_batches_share") is not None:
+      rows.append(("  of it, the OT batches' encoding", train["ot_batches_share"], "", None, None))
     if train["uot_vs_host_pot_speedup"] is not None:
       rows.append(("uot_joint vs host-POT speedup", train["uot_vs_host_pot_speedup"], "x", None, None))
     if train.get("uot_vs_ott_solver_speedup") is not None:
@@ -614,9 +641,11 @@ def run(opts: dict, cfg) -> dict:
   if train is not None:
     result["train"] = {k: v for k, v in train.items() if not k.startswith("_")}
     result["ot_share"] = train["ot_share"]
+    result["ot_batches_share"] = train["ot_batches_share"]
     result["uot_vs_host_pot_speedup"] = train["uot_vs_host_pot_speedup"]
   result["wall_s"] = time.perf_counter() - t0
-  first = ("tool", "argv", "flags", "versions", "device", "config", "timing", "ot_share", "uot_vs_host_pot_speedup",
+  first = ("tool", "argv", "flags", "versions", "device", "config", "timing", "ot_share", "ot_batches_share",
+           "uot_vs_host_pot_speedup",
            "train", "demos", "eval", "hlo", "image")
   return {**{k: result[k] for k in first if k in result}, **{k: v for k, v in result.items() if k not in first}}
 
