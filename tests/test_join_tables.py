@@ -1,4 +1,4 @@
-"""tools.join_tables: a method table run in parts joins into the table one command would give."""
+"""experiments.join_tables: a method table run in parts joins into the table one command would give."""
 
 import copy
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tools import join_tables
+from experiments import join_tables
 
 TABLE = os.path.join(os.path.dirname(__file__), "..", "experiments", "results", "method_table_lift_visual16",
                      "method_table.json")

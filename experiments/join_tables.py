@@ -1,6 +1,6 @@
 r"""One method table from tables that ran the same experiment for different methods.
 
-  python -m tools.join_tables OUT_DIR A/method_table.json B/method_table.json [...]
+  python -m experiments.join_tables OUT_DIR A/method_table.json B/method_table.json [...]
 
 A method table grows in parts when its cells take hours: seven methods in one workdir, three
 more later in another (`--config.methods=...` differs, so experiments.grid keeps them apart).
@@ -23,7 +23,7 @@ import sys
 
 from experiments import grid, method_table
 
-USAGE = "usage: python -m tools.join_tables OUT_DIR TABLE.json TABLE.json [...]"
+USAGE = "usage: python -m experiments.join_tables OUT_DIR TABLE.json TABLE.json [...]"
 
 
 class JoinError(ValueError):
