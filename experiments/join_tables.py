@@ -70,9 +70,10 @@ def join(records: list[dict], paths: list[str]) -> tuple[dict, dict]:
   record = {
       **{k: v for k, v in records[0].items() if k not in ("config", "cells", "claims", "outputs")},
       "config": config, "cells": cells,
-      "wall_time_s": sum(r["wall_time_s"] for r in records),
-      "cells_run": sum(r["cells_run"] for r in records),
-      "cells_skipped": sum(r["cells_skipped"] for r in records),
+      # Each table's own wall time counts only its last invocation (a rerun skips finished
+      # cells); the cells' times add up to the compute the joined table took.
+      "wall_time_s": sum(c.get("wall_time_s") or 0.0 for c in cells),
+      "cells_run": len(cells), "cells_skipped": 0,
       "joined_from": [os.path.abspath(p) for p in paths],
   }
   record["claims"] = method_table.claims(cfg, cells)

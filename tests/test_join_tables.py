@@ -46,6 +46,7 @@ def test_joined_parts_give_the_whole_tables_claims(parts, tmp_path):
   assert joined["claims"] == json.loads(json.dumps(whole["claims"]))
   assert (out / "method_table.md").read_text().count("| cfg_adda |") == 2
   assert (out / "method_table.png").stat().st_size > 0
+  assert joined["wall_time_s"] == pytest.approx(sum(c["wall_time_s"] for c in whole["cells"]))
 
 
 def test_claims_of_one_part_differ_from_the_whole(parts):
