@@ -21,6 +21,8 @@ import json
 import os
 import sys
 
+import ml_collections
+
 from experiments import grid, method_table
 
 USAGE = "usage: python -m experiments.join_tables OUT_DIR TABLE.json TABLE.json [...]"
@@ -66,7 +68,7 @@ def join(records: list[dict], paths: list[str]) -> tuple[dict, dict]:
   for record in records:
     methods += [m for m in record["config"]["methods"] if m not in methods]
   config = dict(first, methods=methods)
-  cfg = _config_dict(config)
+  cfg = ml_collections.ConfigDict(config)
   record = {
       **{k: v for k, v in records[0].items() if k not in ("config", "cells", "claims", "outputs")},
       "config": config, "cells": cells,
@@ -78,11 +80,6 @@ def join(records: list[dict], paths: list[str]) -> tuple[dict, dict]:
   }
   record["claims"] = method_table.claims(cfg, cells)
   return cfg, record
-
-
-def _config_dict(config: dict):
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  return ml_collections.ConfigDict(config)
 
 
 def main(argv: list[str]) -> int:
