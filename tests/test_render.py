@@ -259,3 +259,27 @@ def test_the_ray_casts_light_term_is_the_surfaces_lambert_term():
   assert box.sum() > 20
   face_z = np.abs(np.asarray(d.geom_xmat[2])[2])  # |z| of each box axis: its faces' normals' |z|
   assert np.all(np.min(np.abs(np.abs(lambert[box])[:, None] - face_z[None]), axis=1) < 1e-5)
+
+
+def test_one_geoms_distance_is_the_casts_where_that_geom_is_nearest():
+  # The floor's texture is shaded at geom_distance's points: they must be the cast's hit points
+  # wherever the floor is the nearest geom, also for a world-body geom posed from the model
+  # (the table) and a moving one (the box on its free joint), and inf where the geom is missed.
+  import mujoco
+  from mujoco import mjx
+
+  from gdacot.render import rays
+
+  mj_model = mujoco.MjModel.from_xml_string(SCENE)
+  m = mjx.put_model(mj_model)
+  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
+  origin = jnp.asarray([0.02, -0.03, 0.7])
+  dirs = jax.random.normal(jax.random.PRNGKey(2), (3000, 3)) * jnp.asarray([0.5, 0.5, 0.0]) - jnp.asarray([0, 0, 1.0])
+  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  dist, geom = jax.jit(rays.cast)(m, d, origin, dirs)
+  for g in (0, 2):  # the table (world body), the box
+    own = np.asarray(jax.jit(rays.geom_distance, static_argnums=2)(m, d, g, origin, dirs))
+    nearest = np.asarray(geom) == g
+    assert nearest.sum() > 20
+    np.testing.assert_allclose(own[nearest], np.asarray(dist)[nearest], rtol=1e-6)
+    assert np.isinf(own).any() and np.all(np.isinf(own) <= ~nearest)

@@ -127,12 +127,16 @@ def render(mjx_model: mjx.Model, data: mjx.Data, camera: Camera, look: Look, res
   # (rays.cast): no per-pixel gather of geom poses, which XLA:CPU ran as passes of their own.
   dist, geom, lambert = rays.cast(mjx_model, data, camera.pos, dirs, light=light)
   hit = geom >= 0
-  point = camera.pos + dist[:, None] * dirs
   base = jnp.zeros_like(dirs)
   for g in range(look.geom_rgb.shape[0]):  # each pixel's geom colour, by selects (not a gather)
     base = jnp.where((geom == g)[:, None], look.geom_rgb[g], base)
   if floor_geom >= 0:
-    base = jnp.where((geom == floor_geom)[:, None], _floor_texture(look, point[:, :2], look.geom_rgb[floor_geom]), base)
+    # The texture at the floor's own hit points (the cast's wherever the floor is the nearest
+    # geom), which for a camera and a floor shared by a batch of scenes are computed once for
+    # the batch: the texture was a quarter of a 32x32 frame when computed per scene.
+    floor_dist = rays.geom_distance(mjx_model, data, floor_geom, camera.pos, dirs)
+    floor_point = camera.pos[:2] + jnp.where(jnp.isinf(floor_dist), 0.0, floor_dist)[:, None] * dirs[:, :2]
+    base = jnp.where((geom == floor_geom)[:, None], _floor_texture(look, floor_point, look.geom_rgb[floor_geom]), base)
 
   lit = base * (look.ambient + (1 - look.ambient) * jnp.maximum(lambert, 0.0))[:, None] * look.brightness
   rgb = jnp.where(hit[:, None], lit, look.sky_rgb)

@@ -53,8 +53,9 @@ def _plane(size, p, v):
   return jnp.where(valid, x, jnp.inf)
 
 
-def _sphere(size, p, v):
-  return _nearest(*_quadratic(_dot(v, v), _dot(v, p), _dot(p, p) - size[0] * size[0]))
+def _sphere(size, p, v, vv):
+  """`vv` = v.v, shared by every sphere of a cast (a sphere needs no frame: p, v are world's)."""
+  return _nearest(*_quadratic(vv, _dot(v, p), _dot(p, p) - size[0] * size[0]))
 
 
 def _capsule(size, p, v):
@@ -79,34 +80,114 @@ def _ellipsoid(size, p, v):
 
 
 def _box(size, p, v):
-  x = jnp.inf
-  for axis, (i, j) in ((0, (1, 2)), (1, (0, 2)), (2, (0, 1))):
-    for hit in (_div(size[axis] - p[axis], v[axis]), -_div(size[axis] + p[axis], v[axis])):
-      valid = (jnp.abs(p[i] + hit * v[i]) <= size[i]) & (jnp.abs(p[j] + hit * v[j]) <= size[j]) & (hit >= 0)
-      x = jnp.minimum(x, jnp.where(valid, hit, jnp.inf))
-  return x
+  """The distance by slabs: inside the box between the latest entry into and the earliest exit
+  from the three axes' slabs (one division per axis, where testing each face took one per face
+  and a bounds check). Also the face's Lambert factor: `lambert(light)` for a light direction in
+  the box's frame."""
+  inv = [_div(1.0, v[i]) for i in range(3)]
+  lo = [(-size[i] - p[i]) * inv[i] for i in range(3)]
+  hi = [(size[i] - p[i]) * inv[i] for i in range(3)]
+  near = [jnp.minimum(lo[i], hi[i]) for i in range(3)]
+  far = [jnp.maximum(lo[i], hi[i]) for i in range(3)]
+  t_near = jnp.maximum(jnp.maximum(near[0], near[1]), near[2])
+  t_far = jnp.minimum(jnp.minimum(far[0], far[1]), far[2])
+  enters = t_near >= 0  # else the origin is inside and the ray leaves through a face
+  dist = jnp.where((t_near <= t_far) & (t_far >= 0), jnp.where(enters, t_near, t_far), jnp.inf)
+
+  def lambert(light):
+    # The ray enters through the face of the slab it enters last, whose outward normal is
+    # -sign(v) along that axis, so -n.light = sign(v_i) light_i (leaving: the opposite).
+    along = [jnp.where(v[i] > 0, light[i], -light[i]) for i in range(3)]
+    entry = jnp.where(near[0] == t_near, along[0], jnp.where(near[1] == t_near, along[1], along[2]))
+    exit_ = jnp.where(far[0] == t_far, along[0], jnp.where(far[1] == t_far, along[1], along[2]))
+    return jnp.where(enters, entry, -exit_)
+  return dist, lambert
 
 
-_INTERSECT = {PLANE: _plane, SPHERE: _sphere, CAPSULE: _capsule, ELLIPSOID: _ellipsoid, BOX: _box}
-TYPES = tuple(_INTERSECT)  # the primitives cast (and mjx.ray) intersect
+TYPES = (PLANE, SPHERE, CAPSULE, ELLIPSOID, BOX)  # the primitives cast (and mjx.ray) intersect
+_INTERSECT = {PLANE: _plane, CAPSULE: _capsule, ELLIPSOID: _ellipsoid}  # the rest have their own calls
 
 
 def _normal(geom_type: int, size, p):
-  """The outward normal (unnormalised) at a point p on a geom's surface, in the geom's frame."""
-  if geom_type == PLANE:
-    return [jnp.zeros_like(p[0]), jnp.zeros_like(p[0]), jnp.ones_like(p[0])]
-  if geom_type == SPHERE:
-    return p
+  """The outward normal at a point p on a capsule's or an ellipsoid's surface, in its frame, and
+  its length (a capsule's is its radius)."""
   if geom_type == CAPSULE:
-    return [p[0], p[1], p[2] - jnp.clip(p[2], -size[1], size[1])]
-  if geom_type == ELLIPSOID:
-    return [p[i] / jnp.maximum(size[i], 1e-9) ** 2 for i in range(3)]
-  # Box: the face whose slab the point is furthest out in.
-  r = [jnp.abs(p[i]) / jnp.maximum(size[i], 1e-9) for i in range(3)]
-  x_face = (r[0] >= r[1]) & (r[0] >= r[2])
-  y_face = ~x_face & (r[1] >= r[2])
-  z_face = ~x_face & ~y_face
-  return [jnp.where(face, jnp.sign(p[i]), 0.0) for i, face in enumerate((x_face, y_face, z_face))]
+    return [p[0], p[1], p[2] - jnp.clip(p[2], -size[1], size[1])], size[0]
+  normal = [p[i] / jnp.maximum(size[i], 1e-9) ** 2 for i in range(3)]
+  return normal, jnp.maximum(jnp.sqrt(_dot(normal, normal)), 1e-9)
+
+
+def _into(rot, u):
+  """A world vector (3 scalars or 3 per-pixel arrays) in a geom's frame (rot^T u), by components."""
+  return [u[0] * rot[0, j] + u[1] * rot[1, j] + u[2] * rot[2, j] for j in range(3)]
+
+
+def _quat_to_mat(q):
+  """(3, 3) rotation of a unit quaternion (w, x, y, z), as MuJoCo's mju_quat2Mat."""
+  w, x, y, z = q[0], q[1], q[2], q[3]
+  return jnp.array([[w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                    [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
+                    [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]])
+
+
+def _pose(m: mjx.Model, d: mjx.Data, g: int):
+  """Geom g's world position and rotation. A geom of the world body (a table, a floor) is posed
+  from the model, so under a vmap over scenes of one model its hits are computed once for the
+  whole batch instead of once per scene (the data's pose is the same, but batched)."""
+  if int(np.asarray(m.geom_bodyid)[g]) == 0:
+    return m.geom_pos[g], _quat_to_mat(m.geom_quat[g])
+  return d.geom_xpos[g], d.geom_xmat[g]
+
+
+def _visible(m: mjx.Model) -> jax.Array:
+  """mjx.ray's visibility filter: a geom with alpha 0 (its own, or its material's) is not hit."""
+  visible = (m.geom_matid != -1) | (m.geom_rgba[:, 3] != 0)
+  return visible & ((m.geom_matid == -1) | (m.mat_rgba[m.geom_matid, 3] != 0))
+
+
+def _check(m: mjx.Model) -> np.ndarray:
+  geom_type = np.asarray(m.geom_type)
+  if not set(geom_type.tolist()) <= set(TYPES):
+    raise ValueError(f"cast draws primitive geoms only; the scene has types {sorted(set(geom_type.tolist()))}")
+  return geom_type
+
+
+def _hit(m: mjx.Model, d: mjx.Data, g: int, origin, d_world, vv, light):
+  """Distance along each ray to geom g (inf for a miss), and with a `light` the Lambert term
+  -n.light there (n the unit outward normal; None without a light)."""
+  kind = int(np.asarray(m.geom_type)[g])
+  pos, rot = _pose(m, d, g)
+  rel = origin - pos
+  size = [m.geom_size[g, i] for i in range(3)]
+  # Into the geom's frame (rot^T): the shared origin once, the directions by components. A
+  # sphere needs no frame: it is hit in the world's.
+  if kind == SPHERE:
+    dist = _sphere(size, rel, d_world, vv)
+  else:
+    p, v = _into(rot, rel), _into(rot, d_world)
+    if kind == BOX:
+      dist, box_lambert = _box(size, p, v)
+    else:
+      dist = _INTERSECT[kind](size, p, v)
+  dist = jnp.where(_visible(m)[g], dist, jnp.inf)
+  if light is None:
+    return dist, None
+  # By the cheapest route for each type.
+  if kind == PLANE:
+    return dist, -_into(rot, light)[2]  # the same for every pixel
+  if kind == SPHERE:  # n = (rel + t dir) / r in the world frame
+    at = jnp.where(jnp.isinf(dist), 0.0, dist)
+    return dist, -(_dot(rel, light) + at * _dot(d_world, light)) / size[0]
+  if kind == BOX:
+    return dist, box_lambert(_into(rot, light))
+  at = jnp.where(jnp.isinf(dist), 0.0, dist)
+  normal, length = _normal(kind, size, [p[j] + at * v[j] for j in range(3)])
+  return dist, -_dot(normal, _into(rot, light)) / length
+
+
+def _world_dirs(dirs):
+  d_world = [dirs[:, i] for i in range(3)]
+  return d_world, _dot(d_world, d_world)  # v.v, shared by the spheres
 
 
 def cast(m: mjx.Model, d: mjx.Data, origin: jax.Array, dirs: jax.Array, light: jax.Array | None = None):
@@ -120,30 +201,25 @@ def cast(m: mjx.Model, d: mjx.Data, origin: jax.Array, dirs: jax.Array, light: j
   fuses the whole cast (and the shading term) into a few passes over the pixels: no per-pixel
   gather of a geom's pose, no reduction over a 3-vector axis, both of which XLA:CPU runs as
   passes of their own (issue 18, BUILD_NOTES)."""
-  geom_type = np.asarray(m.geom_type)
-  if not set(geom_type.tolist()) <= set(TYPES):
-    raise ValueError(f"cast draws primitive geoms only; the scene has types {sorted(set(geom_type.tolist()))}")
-  # mjx.ray's visibility filter: a geom with alpha 0 (its own, or its material's) is not hit.
-  visible = (m.geom_matid != -1) | (m.geom_rgba[:, 3] != 0)
-  visible &= (m.geom_matid == -1) | (m.mat_rgba[m.geom_matid, 3] != 0)
+  geom_type = _check(m)
   n = dirs.shape[0]
   best, best_id, best_lambert = jnp.full(n, jnp.inf, dirs.dtype), jnp.full(n, -1), jnp.zeros(n, dirs.dtype)
+  d_world, vv = _world_dirs(dirs)
   # mjx.ray's order (by type, then id): the first of equally near geoms wins, as its argmin.
   for g in sorted(range(len(geom_type)), key=lambda g: (geom_type[g], g)):
-    rot, rel = d.geom_xmat[g], origin - d.geom_xpos[g]
-    # Into the geom's frame (rot^T): the shared origin once, every direction by components.
-    p = [rel[0] * rot[0, j] + rel[1] * rot[1, j] + rel[2] * rot[2, j] for j in range(3)]
-    v = [dirs[:, 0] * rot[0, j] + dirs[:, 1] * rot[1, j] + dirs[:, 2] * rot[2, j] for j in range(3)]
-    size = [m.geom_size[g, i] for i in range(3)]
-    dist = jnp.where(visible[g], _INTERSECT[int(geom_type[g])](size, p, v), jnp.inf)
+    dist, lambert = _hit(m, d, g, origin, d_world, vv, light)
     nearer = dist < best
     best, best_id = jnp.where(nearer, dist, best), jnp.where(nearer, g, best_id)
     if light is not None:
-      at = jnp.where(jnp.isinf(dist), 0.0, dist)
-      normal = _normal(int(geom_type[g]), size, [p[j] + at * v[j] for j in range(3)])
-      light_local = [light[0] * rot[0, j] + light[1] * rot[1, j] + light[2] * rot[2, j] for j in range(3)]
-      norm = jnp.maximum(jnp.sqrt(_dot(normal, normal)), 1e-9)
-      best_lambert = jnp.where(nearer, -_dot(normal, light_local) / norm, best_lambert)
+      best_lambert = jnp.where(nearer, lambert, best_lambert)
   missed = jnp.isinf(best)
   out = (jnp.where(missed, -1.0, best), best_id)
   return out if light is None else (*out, best_lambert)
+
+
+def geom_distance(m: mjx.Model, d: mjx.Data, g: int, origin: jax.Array, dirs: jax.Array) -> jax.Array:
+  """(N,) distance along each ray to geom g alone (inf for a miss): `cast`'s distance wherever g
+  is the nearest geom (the same arithmetic). For shading that depends only on where g is hit (a floor's
+  texture): for a world-body geom it is the same for every scene of a batch."""
+  _check(m)
+  return _hit(m, d, g, origin, *_world_dirs(dirs), None)[0]
