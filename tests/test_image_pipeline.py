@@ -104,7 +104,8 @@ def test_gap_variants_set_the_gap_and_only_one_is_allowed():
 
 def test_stepped_chunk_matches_the_scanned_chunk():
   # Image runs on a CPU train through SteppedChunk (n calls of one compiled step): the same
-  # states and step-averaged metrics as the scanned chunk, and the jitted chunk's interface.
+  # states and step-averaged metrics as the scanned chunk, and the jitted chunk's interface,
+  # for one seed and for several.
   import jax
   import jax.numpy as jnp
 
@@ -131,6 +132,18 @@ def test_stepped_chunk_matches_the_scanned_chunk():
   again, _ = compiled(copy(state), data)
   np.testing.assert_allclose(again["x"], stepped_state["x"])
   assert "convolution" in compiled.as_text()
+  # Seeds stacked on a leading axis: the stepped chunk steps each with the one-seed step, and
+  # gives what the scanned chunk of the vmapped step gives (the states, per-seed metrics).
+  seeds = jax.tree.map(lambda x: jnp.stack([x, 0.5 * x]), state)
+  scanned_state, scanned_metrics = make_train_chunk(jax.vmap(step, in_axes=(0, None)))(copy(seeds), data, 3)
+  per_seed = make_train_chunk(step, stepped=True, seeds=2)
+  stepped_state, stepped_metrics = per_seed(copy(seeds), data, 3)
+  np.testing.assert_allclose(stepped_state["x"], scanned_state["x"], rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(stepped_state["step"], [3, 3])
+  np.testing.assert_allclose(stepped_metrics["mean"], scanned_metrics["mean"], rtol=1e-5)
+  assert stepped_metrics["mean"].shape == (2,) and stepped_metrics["mean"][0] != stepped_metrics["mean"][1]
+  again, _ = per_seed.lower(copy(seeds), data, 3).compile()(copy(seeds), data)
+  np.testing.assert_allclose(again["x"], stepped_state["x"])
   # Which runs step: image observations on the CPU backend; state runs keep the scan.
   assert stepped_chunks(get_config("image,smoke")) == (jax.default_backend() == "cpu")
   assert not stepped_chunks(get_config("smoke"))

@@ -47,7 +47,7 @@ class Run:
   spec: dict  # the policy's inputs and outputs: obs_size, action_size, image_shape
   graphdef: Any
   state: TrainState  # fresh; seed-stacked on a leading axis when num_seeds > 1
-  chunk_fn: Callable  # chunk(state, data, n): n train steps under one jit (vmapped over seeds if several)
+  chunk_fn: Callable  # chunk(state, data, n): n train steps of every seed (make_train_chunk)
   rollout: Callable  # the compiled evaluation rollout (gdacot.rollout.make_policy_rollout)
   # The data (None when built without it):
   demos: dict[str, Demos] | None = None  # "sim", "real"
@@ -162,14 +162,16 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
 
   graphdef, tx, state = build_policy_and_state(cfg, spec["obs_size"], spec["action_size"], spec["image_shape"])
   step_fn = make_train_step(graphdef, tx, method, cfg, env.proprio_slice, mesh)
-  if len(run_seeds(cfg)) > 1:  # purejaxrl: one program trains every seed; the data are shared
+  seeds, stepped = len(run_seeds(cfg)), stepped_chunks(cfg)
+  if seeds > 1 and not stepped:  # purejaxrl: one program trains every seed; the data are shared
     step_fn = jax.vmap(step_fn, in_axes=(0, None))
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=cfg.eval.batch_size, mesh=mesh)
   if mesh is not None:  # every device holds the parameters and the datasets (data parallelism)
     state, data, normalizer = parallel.replicate((state, data, normalizer), mesh)
   return Run(method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef, state=state,
-             chunk_fn=make_train_chunk(step_fn, mesh, stepped=stepped_chunks(cfg)), rollout=rollout,
+             chunk_fn=make_train_chunk(step_fn, mesh, stepped=stepped, seeds=seeds if seeds > 1 else 0),
+             rollout=rollout,
              demos=demos if with_data else None, normalizer=normalizer, data=data)
 
 

@@ -276,7 +276,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # real_only | sim_only | cotrain | mmd | ot_marginal | ot_joint | uot_joint | adda | cfg | cfg_adda
   c.method = "uot_joint"
   c.seed = 0
-  # Seeds trained together in one program (vmap over the train state, as purejaxrl does):
+  # Seeds trained together in one program (vmap over the train state, as purejaxrl does; an
+  # image run on a CPU steps them in turn, gdacot.train.step.SteppedChunk):
   # seed, seed + 1, ..., seed + num_seeds - 1. They share the demos (generated with data.seed);
   # evaluation reports every seed and the interval over seeds.
   c.num_seeds = 1

@@ -161,16 +161,21 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
   return step
 
 
-def make_train_chunk(step_fn, mesh=None, *, stepped: bool = False):
+def make_train_chunk(step_fn, mesh=None, *, stepped: bool = False, seeds: int = 0):
   """`chunk(state, data, n)`: n steps in one compiled `lax.scan`; metrics averaged over the
   steps (per seed when the step is vmapped over seeds). With a mesh, the state, the datasets
   and the metrics are replicated over it. `stepped`: the n steps are n calls of one compiled
   step from Python instead (SteppedChunk), for XLA:CPU, which runs convolutions inside a loop
-  about 6x slower than outside one (BUILD_NOTES, issue 18)."""
+  about 6x slower than outside one (BUILD_NOTES, issue 18).
+
+  `seeds`: the state holds this many seeds stacked on a leading axis. The scanned chunk takes
+  a step already vmapped over them; a stepped chunk takes the one-seed step and steps each seed
+  in turn, because XLA:CPU runs a convolution vmapped over seeds' kernels (a grouped
+  convolution) about 3x slower per seed than one seed's (BUILD_NOTES, issue 18)."""
   shardings = {} if mesh is None else {"in_shardings": (parallel.replicated(mesh),) * 2,
                                        "out_shardings": (parallel.replicated(mesh),) * 2}
   if stepped:
-    return SteppedChunk(jax.jit(step_fn, donate_argnums=0, **shardings))
+    return SteppedChunk(jax.jit(step_fn, donate_argnums=0, **shardings), seeds=seeds)
 
   def chunk(state, data, n: int):
     state, metrics = jax.lax.scan(lambda s, _: step_fn(s, data), state, None, length=n)
@@ -186,34 +191,43 @@ def _mean_over_steps(metrics):
 class SteppedChunk:
   """A train chunk run as n calls of one compiled step, with the jitted chunk's interface:
   `chunk(state, data, n)` and `chunk.lower(state, data, n).compile()` -> `compiled(state, data)`
-  (what tools/ use to time the compile apart), so callers need not know which they hold."""
+  (what tools/ use to time the compile apart), so callers need not know which they hold.
+  With `seeds`, the step is one seed's and the state holds `seeds` seeds stacked: each takes its
+  n steps in turn, and the state and metrics come back stacked as a vmapped step gives them."""
 
-  def __init__(self, step):
-    self.step = step
+  def __init__(self, step, seeds: int = 0):
+    self.step, self.seeds = step, seeds
 
-  def __call__(self, state, data, n: int):
+  def _steps(self, state, data, n: int):
     metrics = []
     for _ in range(n):
       state, m = self.step(state, data)
       metrics.append(m)
     return state, _mean_over_steps(jax.tree.map(lambda *m: jnp.stack(m), *metrics))
 
+  def __call__(self, state, data, n: int):
+    if not self.seeds:
+      return self._steps(state, data, n)
+    per_seed = [self._steps(jax.tree.map(lambda x, i=i: x[i], state), data, n) for i in range(self.seeds)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed)
+
   def lower(self, state, data, n: int) -> "SteppedChunk._Lowered":
-    return SteppedChunk._Lowered(self.step.lower(state, data), n)
+    one = jax.tree.map(lambda x: x[0], state) if self.seeds else state
+    return SteppedChunk._Lowered(self.step.lower(one, data), n, self.seeds)
 
   class _Lowered:
-    def __init__(self, lowered, n: int):
-      self.lowered, self.n = lowered, n
+    def __init__(self, lowered, n: int, seeds: int):
+      self.lowered, self.n, self.seeds = lowered, n, seeds
 
     def compile(self) -> "SteppedChunk._Compiled":
-      return SteppedChunk._Compiled(self.lowered.compile(), self.n)
+      return SteppedChunk._Compiled(self.lowered.compile(), self.n, self.seeds)
 
   class _Compiled:
-    def __init__(self, compiled, n: int):
-      self.compiled, self.n = compiled, n
+    def __init__(self, compiled, n: int, seeds: int):
+      self.compiled, self.n, self.seeds = compiled, n, seeds
 
     def __call__(self, state, data):
-      return SteppedChunk(self.compiled)(state, data, self.n)
+      return SteppedChunk(self.compiled, self.seeds)(state, data, self.n)
 
     def as_text(self) -> str:
       return self.compiled.as_text()
