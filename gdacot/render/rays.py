@@ -2,7 +2,8 @@
 
 `cast(m, d, origin, dirs)` gives, for every direction, what `mjx.ray(m, d, origin, dir)` gives
 with its defaults (distance to the first visible geom hit and its id; -1 and -1 for none), with
-the same intersection formulas. What differs is the layout: `mjx.ray` vmapped over pixels
+the same intersection formulas but for boxes, hit by slabs (the same hits, half the divisions).
+What differs is the layout: `mjx.ray` vmapped over pixels
 turns every 2- and 3-vector dot product and every ray's change of frame into a small batched
 matmul or gather, which XLA's CPU backend runs slowly. Here the geoms are visited one at a
 time: each pose is a scalar, the rays' directions are turned into the geom's frame by explicit
