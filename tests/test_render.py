@@ -203,17 +203,31 @@ SCENE = """
 """
 
 
+def _scene():
+  """SCENE as (MjModel, mjx.Model, mjx.Data after forward kinematics)."""
+  import mujoco
+  from mujoco import mjx
+
+  mj_model = mujoco.MjModel.from_xml_string(SCENE)
+  m = mjx.put_model(mj_model)
+  return mj_model, m, mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
+
+
+def _downward_rays(seed: int, spread: float):
+  """From above the table, 3000 unit directions fanned around straight down."""
+  origin = jnp.asarray([0.02, -0.03, 0.7])
+  dirs = jax.random.normal(jax.random.PRNGKey(seed), (3000, 3)) * jnp.asarray([spread, spread, 0.0]) - jnp.asarray([0, 0, 1.0])
+  return origin, dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+
+
 def test_the_batched_ray_caster_gives_mjx_rays_hits():
   # rays.cast answers as mjx.ray per ray (distance and geom id, -1 for a miss; invisible geoms
   # skipped) for every primitive type, seen from above, the side and below the table.
-  import mujoco
   from mujoco import mjx
 
   from gdacot.render import rays
 
-  mj_model = mujoco.MjModel.from_xml_string(SCENE)
-  m = mjx.put_model(mj_model)
-  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
+  mj_model, m, d = _scene()
   dirs = jax.random.normal(jax.random.PRNGKey(0), (4000, 3))
   dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
   hit_types = set()
@@ -237,17 +251,10 @@ def test_the_batched_ray_caster_gives_mjx_rays_hits():
 def test_the_ray_casts_light_term_is_the_surfaces_lambert_term():
   # With light falling straight down, -n.light is the hit surface's unit normal's z: 1 on the
   # table, (hit - centre)_z / r on the sphere, the face's normal z on the box (rotated).
-  import mujoco
-  from mujoco import mjx
-
   from gdacot.render import rays
 
-  mj_model = mujoco.MjModel.from_xml_string(SCENE)
-  m = mjx.put_model(mj_model)
-  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
-  origin = jnp.asarray([0.02, -0.03, 0.7])
-  dirs = jax.random.normal(jax.random.PRNGKey(1), (3000, 3)) * jnp.asarray([0.4, 0.4, 0.0]) - jnp.asarray([0, 0, 1.0])
-  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  _, m, d = _scene()
+  origin, dirs = _downward_rays(1, 0.4)
   dist, geom, lambert = jax.jit(rays.cast)(m, d, origin, dirs, jnp.asarray([0.0, 0.0, -1.0]))
   dist, geom, lambert = np.asarray(dist), np.asarray(geom), np.asarray(lambert)
   hit = np.asarray(origin) + dist[:, None] * np.asarray(dirs)
@@ -265,17 +272,10 @@ def test_one_geoms_distance_is_the_casts_where_that_geom_is_nearest():
   # The floor's texture is shaded at geom_distance's points: they must be the cast's hit points
   # wherever the floor is the nearest geom, also for a world-body geom posed from the model
   # (the table) and a moving one (the box on its free joint), and inf where the geom is missed.
-  import mujoco
-  from mujoco import mjx
-
   from gdacot.render import rays
 
-  mj_model = mujoco.MjModel.from_xml_string(SCENE)
-  m = mjx.put_model(mj_model)
-  d = mjx.forward(m, mjx.put_data(mj_model, mujoco.MjData(mj_model)))
-  origin = jnp.asarray([0.02, -0.03, 0.7])
-  dirs = jax.random.normal(jax.random.PRNGKey(2), (3000, 3)) * jnp.asarray([0.5, 0.5, 0.0]) - jnp.asarray([0, 0, 1.0])
-  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  _, m, d = _scene()
+  origin, dirs = _downward_rays(2, 0.5)
   dist, geom = jax.jit(rays.cast)(m, d, origin, dirs)
   for g in (0, 2):  # the table (world body), the box
     own = np.asarray(jax.jit(rays.geom_distance, static_argnums=2)(m, d, g, origin, dirs))

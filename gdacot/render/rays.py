@@ -140,10 +140,10 @@ def _pose(m: mjx.Model, d: mjx.Data, g: int):
   return d.geom_xpos[g], d.geom_xmat[g]
 
 
-def _visible(m: mjx.Model) -> jax.Array:
+def _visible(m: mjx.Model, g: int) -> jax.Array:
   """mjx.ray's visibility filter: a geom with alpha 0 (its own, or its material's) is not hit."""
-  visible = (m.geom_matid != -1) | (m.geom_rgba[:, 3] != 0)
-  return visible & ((m.geom_matid == -1) | (m.mat_rgba[m.geom_matid, 3] != 0))
+  mat = m.geom_matid[g]
+  return ((mat != -1) | (m.geom_rgba[g, 3] != 0)) & ((mat == -1) | (m.mat_rgba[mat, 3] != 0))
 
 
 def _check(m: mjx.Model) -> np.ndarray:
@@ -170,7 +170,7 @@ def _hit(m: mjx.Model, d: mjx.Data, g: int, origin, d_world, vv, light):
       dist, box_lambert = _box(size, p, v)
     else:
       dist = _INTERSECT[kind](size, p, v)
-  dist = jnp.where(_visible(m)[g], dist, jnp.inf)
+  dist = jnp.where(_visible(m, g), dist, jnp.inf)
   if light is None:
     return dist, None
   # By the cheapest route for each type.
