@@ -15,16 +15,12 @@ import hashlib
 import inspect
 import json
 import os
-import zipfile
 
 import jax
-import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from gdacot import io
-from gdacot.data import observations
-from gdacot.data.demos import Demos
+from gdacot.data import demo_files
 
 ENV_VAR = "GDACOT_DEMO_CACHE"
 # The config fields demo generation reads: the task (and its camera and observations), the
@@ -81,20 +77,12 @@ def _path(directory: str, key: str) -> str:
 def load(directory: str, key: str):
   """The cached Demos under `key`, or None. An unreadable entry counts as missing."""
   try:
-    with np.load(_path(directory, key), allow_pickle=False) as f:
-      obs_keys = [k for k in f.files if k.startswith("obs/")]
-      obs = f["obs/"] if obs_keys == ["obs/"] else {k[4:]: f[k] for k in obs_keys}
-      return Demos(obs=observations.stored(obs), actions=jnp.asarray(f["actions"]), lengths=jnp.asarray(f["lengths"]))
-  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return demo_files.read(_path(directory, key))
+  except demo_files.READ_ERRORS:
     return None
 
 
 def save(directory: str, key: str, demos) -> None:
-  """Writes the entry atomically (gdacot.io): runs in parallel, or a run killed while writing,
-  never leave a partial entry."""
-  os.makedirs(directory, exist_ok=True)
-  obs = demos.obs if isinstance(demos.obs, dict) else {"": demos.obs}
-  arrays = {f"obs/{k}": np.asarray(v) for k, v in obs.items()}
-  arrays.update(actions=np.asarray(demos.actions), lengths=np.asarray(demos.lengths))
-  with io.open_atomic(_path(directory, key), "wb") as f:
-    np.savez(f, **arrays)
+  """Writes the entry atomically: runs in parallel, or a run killed while writing, never leave a
+  partial entry."""
+  demo_files.write(_path(directory, key), demos)

@@ -36,8 +36,9 @@ from gdacot.envs import as_json, domain_from_config, env_from_config
 from gdacot.io import open_atomic, write_json
 from gdacot.stats import aggregate_over_seeds
 from gdacot.progress import Progress
+from gdacot.train import kept_demos
 from gdacot.train.build import build, checkpoint_record, run_seeds, seed_slice
-from gdacot.train.checkpoints import CheckpointError, Checkpoints
+from gdacot.train.checkpoints import Checkpoints
 from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, validate_config
 from gdacot.train.metrics import MetricsWriter
 from gdacot.train.preemption import CHECKPOINT, EVALUATION, SETUP, TRAINING, PreemptionGuard
@@ -89,8 +90,11 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
        f"workdir={workdir}{' (resuming)' if resume else ''}")
 
   # --- Assemble: demos, datasets, pairing, policy, train state, step, rollout. -------------
-  run = build(cfg, mesh, env=env, from_files=from_files, pairing_file=os.path.join(workdir, "pairing.npz"),
-              log=_log)
+  # Generated demos are kept in the workdir: a resume samples from the very same ones, on any CPU.
+  generated = [name for name in ("sim", "real") if name not in from_files]
+  kept = kept_demos.read(workdir, generated, log=_log)
+  run = build(cfg, mesh, env=env, demos=kept, from_files=from_files,
+              pairing_file=os.path.join(workdir, "pairing.npz"), log=_log)
   method, seeds, num_seeds = run.method, run.seeds, run.num_seeds
   n_real, n_sim = run.demos["real"].num_frames, run.demos["sim"].num_frames
   _log(f"mixing ratio w={method.mixing_ratio(cfg.w)} (per sample). Guideline (paper B): natural "
@@ -107,13 +111,12 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   preemption.enter(SETUP, f"no training step was lost; the rerun resumes from {resumes_from(latest)}")
   state, normalizer, data = run.state, run.normalizer, run.data
   if latest is not None:
-    saved = ckpts.read_record(latest)["sampler"]["data"]
-    if saved != data_ids:  # demos are a function of the config: a difference means changed code
-      raise CheckpointError(f"the demos now differ from those checkpoint {latest} was trained on "
-                            f"(saved {saved}, now {data_ids}): a dataset file, or the task or expert "
-                            "code, changed since; resume with the same data, or use a new --workdir")
+    kept_demos.check(ckpts.read_record(latest)["sampler"]["data"], data_ids, step=latest, workdir=workdir,
+                     kept=kept, generated=generated)
     state, _ = ckpts.restore(latest, state, normalizer, sharding=parallel.replicated(mesh))
     _log(f"resumed from checkpoint step {latest}")
+  if chief:  # after the check: demos that a checkpoint refuses are not kept
+    kept_demos.write(workdir, run.demos, [name for name in generated if name not in kept])
 
   def save(state, step, metrics):
     record = checkpoint_record(cfg.to_dict(), state_rng=parallel.to_host(state.rng), step=step,
