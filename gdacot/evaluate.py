@@ -20,7 +20,6 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import json
-import runpy
 import sys
 import time
 
@@ -92,21 +91,11 @@ def _load_config(workdir: str):
 
 
 def _domain_file_overrides(domain_file: str | None) -> dict:
-  overrides = {}
-  if domain_file:
-    if not os.path.isfile(domain_file):
-      raise EvaluateError(f"--domain_file={domain_file} does not exist")
-    try:
-      namespace = runpy.run_path(domain_file)
-    except Exception as e:
-      raise EvaluateError(f"--domain_file={domain_file} fails to load: {type(e).__name__}: {e}") from e
-    if not callable(namespace.get("get_domain")):
-      raise EvaluateError(f"--domain_file={domain_file} must define get_domain() -> dict of domain fields")
-    extra = namespace["get_domain"]()
-    if not isinstance(extra, dict):
-      raise EvaluateError(f"--domain_file={domain_file}: get_domain() returned {type(extra).__name__}, not dict")
-    overrides.update(extra)
-  return overrides
+  from gdacot.envs import domain_file_overrides  # pylint: disable=g-import-not-at-top
+  try:
+    return domain_file_overrides(domain_file)
+  except ValueError as e:
+    raise EvaluateError(str(e)) from e
 
 
 def _resolve_step(ckpts, step_flag: str | None) -> int:

@@ -16,15 +16,12 @@ import pytest
 from gdacot.data.sources import DatasetError, KeyMap, load, summary
 from gdacot.data.sources.lerobot_write import write_lerobot
 from gdacot.data.sources.video import write_mp4
-from runs import ROOT
-from test_rlds import BRIDGE, needs_bridge, needs_tf
+from test_rlds import BRIDGE, BRIDGE_LEROBOT, needs_bridge, needs_bridge_lerobot, needs_tf
 from tools import dataset_info
 
 
-BRIDGE_LEROBOT = os.path.normpath(os.path.join(ROOT, "..", "shared", "datasets", "bridge_lerobot"))
-needs_bridge_lerobot = pytest.mark.skipif(not os.path.isdir(BRIDGE_LEROBOT) and not os.environ.get("CI"),
-                                          reason=f"no LeRobot Bridge copy at {BRIDGE_LEROBOT}")
 STATE, CAMERA = "observation.state", "observation.images.camera"
+FRONT = "observation.images.front"  # the camera make_demos writes for push_cube
 LEROBOT_KEYS = KeyMap(state_key=STATE, image_keys=(CAMERA,))
 # Mean absolute error (0-255 scale) that H.264 (crf 18, yuv420p) stays under. Measured: 3.3 on the
 # generated 16x16 camera frames (episodes 3.1 to 3.6), 4.3 on the synthetic frames below (a
@@ -85,13 +82,13 @@ def generated(tmp_path_factory):
 
 def test_generated_demos_round_trip_through_make_demos(generated):
   path, demos = generated
-  back = load(path, LEROBOT_KEYS, min_length=8)
+  back = load(path, KeyMap(state_key=STATE, image_keys=(FRONT,)), min_length=8)
   lengths = np.asarray(demos.lengths)
   np.testing.assert_array_equal(np.asarray(back.demos.lengths), lengths)
   for e, n in enumerate(lengths):  # valid frames: exactly the same float32 numbers
     np.testing.assert_array_equal(np.asarray(back.demos.obs[e, :n]), np.asarray(demos.obs["state"][e, :n]))
     np.testing.assert_array_equal(np.asarray(back.demos.actions[e, :n]), np.asarray(demos.actions[e, :n]))
-    images = back.images[CAMERA][e, :n].astype(np.float64)
+    images = back.images[FRONT][e, :n].astype(np.float64)
     want = np.asarray(demos.obs["image"][e, :n, ..., :3]).astype(np.float64)
     mae = np.abs(images - want).mean()
     assert mae < H264_MAE, f"episode {e}: mean absolute error {mae:.2f}"
@@ -99,12 +96,12 @@ def test_generated_demos_round_trip_through_make_demos(generated):
   with open(os.path.join(path, "meta", "info.json")) as f:
     info = json.load(f)
   assert info["codebase_version"] == "v3.0" and info["fps"] == 50 and info["total_episodes"] == 4
-  assert info["features"][CAMERA]["dtype"] == "video" and info["features"][CAMERA]["shape"] == [16, 16, 3]
+  assert info["features"][FRONT]["dtype"] == "video" and info["features"][FRONT]["shape"] == [16, 16, 3]
   with open(os.path.join(path, "meta", "stats.json")) as f:
     stats = json.load(f)
   valid = np.concatenate([np.asarray(demos.actions[e, :n]) for e, n in enumerate(lengths)])
   np.testing.assert_allclose(stats["action"]["mean"], valid.mean(0), rtol=1e-5, atol=1e-6)
-  assert stats["action"]["count"] == [int(lengths.sum())] and len(stats[CAMERA]["mean"]) == 3
+  assert stats["action"]["count"] == [int(lengths.sum())] and len(stats[FRONT]["mean"]) == 3
   tasks = pq.read_table(os.path.join(path, "meta", "tasks.parquet")).to_pylist()
   assert tasks == [{"task_index": 0, "__index_level_0__": "push_cube"}]
   with pytest.raises(DatasetError, match="exists; writing never overwrites"):

@@ -25,6 +25,10 @@ needs_tf = pytest.mark.skipif(not HAVE_TF and not os.environ.get("CI"),
                               reason="reading TFRecord needs the [rlds] extra (tensorflow-cpu)")
 needs_bridge = pytest.mark.skipif(not os.path.isdir(BRIDGE) and not os.environ.get("CI"),
                                   reason=f"no Bridge sample at {BRIDGE}")
+# The same sample as LeRobot v3.0, written by LeRobot 0.4.4 (tests/test_lerobot.py reads it).
+BRIDGE_LEROBOT = os.path.normpath(os.path.join(ROOT, "..", "shared", "datasets", "bridge_lerobot"))
+needs_bridge_lerobot = pytest.mark.skipif(not os.path.isdir(BRIDGE_LEROBOT) and not os.environ.get("CI"),
+                                          reason=f"no LeRobot Bridge copy at {BRIDGE_LEROBOT}")
 IMAGES = tuple(f"observation/image_{i}" for i in range(4))
 
 
@@ -93,16 +97,22 @@ def test_dataset_info_prints_episodes_steps_and_every_feature():
 
 @needs_tf
 @needs_bridge
-def test_bridge_trains_a_smoke_run_as_the_real_domain(tmp_path):
-  # No simulator of the Bridge robot exists here: its val split stands in for the sim domain
-  # so both domains share the 7-d state and action. This checks the plumbing, not transfer.
+@needs_bridge_lerobot
+def test_bridge_trains_a_smoke_run_with_its_camera_images(tmp_path):
+  # No simulator of the Bridge robot exists here: the RLDS sample's val split stands in for the
+  # sim domain, and its LeRobot copy (written by LeRobot, nobody here) is the real domain, both
+  # through their cameras. This checks the plumbing, not transfer.
   workdir = tmp_path / "run"
   # rlds.sim.split is the README's older spelling of sources.sim.split: it still works, with a note.
-  proc = cotrain(f"--workdir={workdir}", SMOKE, "--config.steps=20", f"--config.real_data={BRIDGE}",
-                 f"--config.sim_data={BRIDGE}", "--config.rlds.sim.split=val", "--config.keep_best=0", timeout=300)
+  proc = cotrain(f"--workdir={workdir}", "--config=experiments/configs/cotrain.py:image,smoke", "--config.steps=20",
+                 f"--config.real_data={BRIDGE_LEROBOT}", "--config.sources.real.state_key=observation.state",
+                 "--config.sources.real.image_keys=('observation.images.image_0',)",
+                 f"--config.sim_data={BRIDGE}", "--config.rlds.sim.split=val",
+                 "--config.sources.sim.image_keys=('observation/image_0',)", "--config.keep_best=0", timeout=300)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   assert "note: rlds.sim.split is the old name of sources.sim.split" in proc.stdout
   assert "real: 25 episodes" in proc.stdout and "note: no MJX evaluation of real:in" in proc.stdout
+  assert "images 16x16, 1 camera" in proc.stdout
   with open(workdir / "metrics.jsonl") as f:
     rows = [json.loads(line) for line in f]
   assert [r["step"] for r in rows] == [10, 20] and all(np.isfinite(r["bc_loss"]) for r in rows)
@@ -110,7 +120,8 @@ def test_bridge_trains_a_smoke_run_as_the_real_domain(tmp_path):
     out = json.load(f)
   assert out["results"] == [] and out["demos"]["real_frames"] == 25 * 10
   assert [s["pair"] for s in out["skipped"]] == ["real:in", "real:ood"]
-  assert "(7, 7)" in out["skipped"][0]["reason"] and "(8, 3)" in out["skipped"][0]["reason"]
+  assert "(7, 7)" in out["skipped"][0]["reason"] and "(3, 3)" in out["skipped"][0]["reason"]
+  assert np.isfinite(out["alignment"]["discernibility"])  # the CNN's features of both domains' frames
 
 
 @needs_tf
@@ -327,7 +338,7 @@ def test_image_keys_with_a_state_encoder_are_refused_not_dropped(tmp_path):
   path = _write(tmp_path, [_episode(12)])
   proc = cotrain(f"--workdir={tmp_path / 'run'}", SMOKE, f"--config.real_data={path}",
                  "--config.sources.real.image_keys=('observation/image_0',)", timeout=120)
-  assert proc.returncode == 2 and "cannot consume images" in proc.stderr
+  assert proc.returncode == 2 and "observation='state' trains on the state vector alone" in proc.stderr
   assert not (tmp_path / "run").exists()
 
 

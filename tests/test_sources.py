@@ -192,4 +192,4 @@ def test_check_sources_names_every_problem(tiny, tmp_path):
   problems = []
   check_sources(c, problems)
   assert len(problems) == 1 and "sources.real.image_keys=('observation/image_0',)" in problems[0]
-  assert "encoder 'mlp' takes a flat state vector and cannot consume images" in problems[0]
+  assert "observation='state' trains on the state vector alone; set observation='image'" in problems[0]

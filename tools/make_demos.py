@@ -2,7 +2,8 @@ r"""Generates expert demos on the device and writes them as an RLDS or a LeRobot
 
   python -m tools.make_demos --task=push_cube --domain=sim --region=in --episodes=100 \
       --out_dir=data/sim_in [--seed=0] [--noise=0.1] [--batch=128] [--name=push_cube_sim_in] \
-      [--format=rlds|lerobot] [--observation=state|image --height=32 --width=32]
+      [--format=rlds|lerobot] [--observation=state|image --height=32 --width=32 --views=front,wrist]
+      [--gap=visual] [--domain_file=my_domain.py]
 
 --format=rlds (default) writes OUT_DIR/NAME/1.0.0 (array_record, no TensorFlow needed): steps
 hold observation/state, action, reward, discount, is_first, is_last, is_terminal;
@@ -10,12 +11,15 @@ episode_metadata holds task, domain, region, seed, episode and expert_noise. Sta
 observations only.
 
 --format=lerobot writes OUT_DIR/NAME as a LeRobot v3.0 dataset: `observation.state` and
-`action` (float32, exact) in parquet, and with --observation=image the on-device camera's
-frames as `observation.images.camera` (H.264 mp4), at the task's control rate (fps); the task
+`action` (float32, exact) in parquet, and with --observation=image one video per camera,
+`observation.images.<view>` (H.264 mp4; `front`, and `wrist` for the arm tasks, as --views
+lists them, default the task's own), at the task's control rate (fps); the task
 (e.g. push_cube) is each episode's LeRobot task, the rest of the metadata is kept per episode
 in meta/episodes as gdacot/<key> columns. A LeRobot user trains on it as it is.
 
-Neither overwrites. Train on it with `python -m experiments.cotrain --config.sim_data=OUT_DIR ...`
+--gap names the gap preset the domain is shifted by (default the task's), and --domain_file a
+Python file whose `get_domain()` returns domain-field overrides (as `gdacot.evaluate` takes
+it), so any "real" domain can be written to files. Neither format overwrites. Train on it with `python -m experiments.cotrain --config.sim_data=OUT_DIR ...`
 (a LeRobot directory: add --config.sources.sim.state_key=observation.state).
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 
@@ -46,20 +51,26 @@ _OBSERVATION = flags.DEFINE_enum("observation", "state", ["state", "image"],
                                  "Observations: the state vector, or camera images plus proprioception (lerobot only).", flag_values=_FV)
 _HEIGHT = flags.DEFINE_integer("height", 32, "Camera image height with --observation=image (even).", flag_values=_FV)
 _WIDTH = flags.DEFINE_integer("width", 32, "Camera image width with --observation=image (even).", flag_values=_FV)
+_VIEWS = flags.DEFINE_list("views", None, "Cameras with --observation=image (default: the task's own views).",
+                           flag_values=_FV)
+_GAP = flags.DEFINE_string("gap", None, "Gap preset the domain is shifted by (default: the task's).", flag_values=_FV)
+_DOMAIN_FILE = flags.DEFINE_string("domain_file", None, "Python file with get_domain() -> dict of domain-field "
+                                   "overrides.", flag_values=_FV)
 
-LEROBOT_CAMERA = "observation.images.camera"
+LEROBOT_CAMERA_PREFIX = "observation.images."  # + the view's name, as LeRobot names cameras
 
 
 def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str, *, seed: int = 0,
                noise: float = 0.1, batch: int = 128, name: str | None = None, format: str = "rlds",  # pylint: disable=redefined-builtin
-               observation: str = "state", height: int = 32, width: int = 32):
+               observation: str = "state", height: int = 32, width: int = 32, views=None, gap: str | None = None,
+               domain_file: str | None = None):
   """Generates and writes the demos; returns a summary (path, counts, timings) and the demos."""
   import jax  # pylint: disable=g-import-not-at-top
 
   from gdacot.data import generate_demos  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
 
-  from gdacot.envs import env_from_config, get_task, make_domain  # pylint: disable=g-import-not-at-top
+  from gdacot.envs import domain_file_overrides, env_from_config, get_task, make_domain  # pylint: disable=g-import-not-at-top
 
   if observation != "state" and format != "lerobot":
     raise ValueError(f"--observation={observation} needs --format=lerobot (gdacot's RLDS writer stores states only)")
@@ -69,18 +80,23 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   env = env_from_config(ml_collections.ConfigDict({
       "task": task, "observation": observation,
       "render": {"height": height, "width": width, "depth": False, "far": 2.0, "camera_pos": tuple(camera_pos),
-                 "camera_lookat": tuple(camera_lookat), "fovy": float(fovy)}}))
-  spec = make_domain(domain, region, task=task)
+                 "camera_lookat": tuple(camera_lookat), "fovy": float(fovy),
+                 "views": tuple(views) if views else None}}))
+  overrides = domain_file_overrides(domain_file)
+  spec = make_domain(domain, region, overrides, gap=gap, task=task)
   t0 = time.perf_counter()
   demos, stats = generate_demos(env, spec, jax.random.PRNGKey(seed), episodes, noise=noise,
                                 batch_size=min(batch, episodes), name=f"demos {domain}/{region}")
   t_gen = time.perf_counter() - t0
   meta = [{"task": task, "domain": domain, "region": region, "seed": seed, "episode": e,
-           "expert_noise": float(noise)} for e in range(demos.num_episodes)]
+           "expert_noise": float(noise), "gap": gap or get_task(task).default_gap,
+           **({"domain_file": os.path.basename(domain_file)} if domain_file else {})}
+          for e in range(demos.num_episodes)]
   t0 = time.perf_counter()
   name = name or f"{task}_{domain}_{region}"
   if format == "lerobot":
-    path = write_lerobot_demos(out_dir, name, demos, meta, fps=round(1.0 / env.control_dt))
+    path = write_lerobot_demos(out_dir, name, demos, meta, fps=round(1.0 / env.control_dt),
+                               views=env.views if observation == "image" else ())
   else:
     from gdacot.data.sources.rlds import write_rlds  # pylint: disable=g-import-not-at-top
     path = write_rlds(out_dir, name, demos, meta,
@@ -93,10 +109,9 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   return summary, demos
 
 
-def write_lerobot_demos(out_dir: str, name: str, demos, metadata, *, fps: int) -> str:
-  """Demos (padded, state or state + image observations) -> a LeRobot v3.0 dataset at OUT_DIR/NAME."""
-  import os  # pylint: disable=g-import-not-at-top
-
+def write_lerobot_demos(out_dir: str, name: str, demos, metadata, *, fps: int, views=()) -> str:
+  """Demos (padded, state or state + image observations) -> a LeRobot v3.0 dataset at OUT_DIR/NAME,
+  one video per camera of `views` (the rendered views lie side by side in the image)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from gdacot.data.observations import image_of, state_of  # pylint: disable=g-import-not-at-top
@@ -105,7 +120,12 @@ def write_lerobot_demos(out_dir: str, name: str, demos, metadata, *, fps: int) -
   lengths = np.asarray(demos.lengths)
   cut = lambda x: [np.asarray(x[e, :n]) for e, n in enumerate(lengths)]  # valid frames only: padding is not data
   image = image_of(demos.obs)
-  images = {} if image is None else {LEROBOT_CAMERA: cut(np.asarray(image)[..., :3])}  # RGB (a depth channel is not video)
+  images = {}
+  if image is not None:
+    image = np.asarray(image)[..., :3]  # RGB (a depth channel is not video)
+    width = image.shape[3] // len(views)
+    images = {LEROBOT_CAMERA_PREFIX + view: cut(image[:, :, :, i * width:(i + 1) * width])
+              for i, view in enumerate(views)}
   return write_lerobot(os.path.join(out_dir, name), states=cut(np.asarray(state_of(demos.obs))),
                        actions=cut(np.asarray(demos.actions)), images=images, fps=fps,
                        tasks=[m["task"] for m in metadata], metadata=metadata)
@@ -143,19 +163,26 @@ def main(argv):
       out, _ = make_demos(_TASK.value, _DOMAIN.value, _REGION.value, _EPISODES.value, _OUT_DIR.value,
                           seed=_SEED.value, noise=_NOISE.value, batch=_BATCH.value, name=_NAME.value,
                           format=_FORMAT.value, observation=_OBSERVATION.value, height=_HEIGHT.value,
-                          width=_WIDTH.value)
-  except DatasetError as e:
+                          width=_WIDTH.value, views=_VIEWS.value, gap=_GAP.value, domain_file=_DOMAIN_FILE.value)
+  except (DatasetError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   print(json.dumps(out, indent=2))
 
 
 def _parse(argv):
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+    print(__doc__ + "\nFlags:\n" + _FV.get_help())
+    sys.exit(0)
   try:
-    return _FV(argv)
+    args = _FV(argv)
   except flags.Error as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  # app.run requires absl's global FLAGS parsed (absl-py >= 2.2 checks); this tool keeps its
+  # own flags in _FV, so the global set has nothing to parse.
+  flags.FLAGS.mark_as_parsed()
+  return args
 
 
 if __name__ == "__main__":

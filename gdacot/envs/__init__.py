@@ -6,7 +6,7 @@ Adding a task: a folder like `push_cube/` (task.py, its XML, domain.py, expert.p
 
 from gdacot.envs.base import (GAP_NAMES, DomainSpec, Region, State, Task, noisy_expert_action, sense_position)
 from gdacot.envs.registry import DEFAULT_TASK, TASKS, env_from_config, get_task, make_env, register_task
-from gdacot.envs.domains import DOMAIN_NAMES, as_json, domain_from_config, make_domain
+from gdacot.envs.domains import DOMAIN_NAMES, as_json, domain_file_overrides, domain_from_config, make_domain
 # Built-in tasks register themselves on import.
 from gdacot.envs import lift, pick_place, push_cube, stack  # noqa: F401  pylint: disable=unused-import
 from gdacot.envs.arm import ArmDomain, ArmTask

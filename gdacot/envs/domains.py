@@ -16,6 +16,8 @@ benchmark's gap (both).
 from __future__ import annotations
 
 import dataclasses
+import os
+import runpy
 from typing import Any, Mapping
 
 import jax.numpy as jnp
@@ -92,3 +94,22 @@ def as_json(spec: DomainSpec) -> dict:
          if f.name != "region"}
   out["table_texture"] = {v: k for k, v in TEXTURES.items()}[int(out["table_texture"])]
   return out
+
+
+def domain_file_overrides(domain_file: str | None, flag: str = "--domain_file") -> dict:
+  """The domain-field overrides of a user's Python file defining `get_domain() -> dict` (e.g.
+  `{"cube_mass": 0.5}`); {} for None. Raises ValueError naming the file and what is wrong."""
+  if not domain_file:
+    return {}
+  if not os.path.isfile(domain_file):
+    raise ValueError(f"{flag}={domain_file} does not exist")
+  try:
+    namespace = runpy.run_path(domain_file)
+  except Exception as e:
+    raise ValueError(f"{flag}={domain_file} fails to load: {type(e).__name__}: {e}") from e
+  if not callable(namespace.get("get_domain")):
+    raise ValueError(f"{flag}={domain_file} must define get_domain() -> dict of domain fields")
+  extra = namespace["get_domain"]()
+  if not isinstance(extra, dict):
+    raise ValueError(f"{flag}={domain_file}: get_domain() returned {type(extra).__name__}, not dict")
+  return dict(extra)

@@ -88,7 +88,7 @@ def generate_demos_for(cfg, env: Task, mesh, from_files: dict | None = None, log
     if name in from_files:
       d = from_files[name]
       log(f"  {name}: {d.demos.num_episodes} episodes, {d.demos.num_frames} frames from {d.path} "
-          f"[{d.split}] ({d.file_format})")
+          f"[{d.split}] ({d.file_format}){describe_images(d.demos, d.cameras)}")
       for p in d.parts:  # a weighted mixture: weights are per sample
         log(f"    {p.name}: {p.episodes} episodes, {p.frames} frames from {p.path} ({p.format}), "
             f"{p.share:.1%} of the {name} samples")
@@ -104,9 +104,22 @@ def generate_demos_for(cfg, env: Task, mesh, from_files: dict | None = None, log
         continue
       expert = expert or make_expert_rollout(env, cfg.data.demo_batch, cfg.data.expert_noise, mesh)
       out[name] = generate_configured_demos(env, cfg, name, key, expert, log=log)
+      if observations.image_of(out[name].obs) is not None:
+        log(f"  {name}: {out[name].num_episodes} demos{describe_images(out[name], env.views)}")
       if cache and jax.process_index() == 0:  # one writer; every process generated the same demos
         demo_cache.save(cache, entry, out[name])
   return out
+
+
+def describe_images(demos: Demos, cameras) -> str:
+  """', images HxW, N cameras, X MiB': what a domain's frames hold on the device ('' for states)."""
+  image = observations.image_of(demos.obs)
+  if image is None:
+    return ""
+  n = max(len(cameras), 1)
+  height, width = int(image.shape[2]), int(image.shape[3]) // n
+  return (f", images {height}x{width}, {n} camera{'s' if n > 1 else ''} ({', '.join(cameras)}), "
+          f"{observations.nbytes(image) / 2**20:.1f} MiB")
 
 
 def build_policy_and_state(cfg, obs_size: int, action_size: int, image_shape=None):

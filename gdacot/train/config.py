@@ -237,9 +237,8 @@ def _check_observation(cfg, problems: list, task_class) -> None:
                         f"known: {list(task_class.camera_views)}")
     if cfg.augment.random_shift < 0 or cfg.augment.random_shift >= min(r.height, r.width):
       problems.append(f"augment.random_shift must be in [0, image size), got {cfg.augment.random_shift}")
-    if reads_datasets(cfg):
-      problems.append("observation='image' with RLDS datasets: dataset images are not wired to the image "
-                      "encoder yet; use MJX-generated demos")
+    if reads_datasets(cfg) and r.get("depth", False):
+      problems.append("render.depth with datasets: dataset cameras give colour only; set render.depth=False")
     if cfg.model.encoder == "cnn":
       try:  # the encoder checks its own settings, on a tiny copy (one view's image size)
         ENCODERS["cnn"](1, (r.height, r.width, 3), 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get("cnn", {})))

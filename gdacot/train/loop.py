@@ -80,7 +80,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   chief = parallel.is_chief()
   # Demos given as dataset files are read and checked whole before the workdir is claimed.
   env = env_from_config(cfg)
-  from_files = load_configured(cfg, env.obs_size, env.action_size)
+  from_files = load_configured(cfg, env.obs_size, env.action_size, env.views if env.image_shape else ())
   check_scorable(cfg, from_files, env)
   resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
   preemption.enter(SETUP, "no training step was lost; the rerun redoes the demos, the DTW pairing and the compiles")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gdacot.data import observations
 from gdacot.data.demos import Demos
 
 
@@ -25,7 +26,7 @@ class KeyMap:
 
   state_key: str = "observation/state"
   action_key: str = "action"
-  image_keys: tuple[str, ...] = ()  # read and checked; the MLP encoder cannot consume them yet
+  image_keys: tuple[str, ...] = ()  # cameras, in the order of the policy's views (render.views)
   state_slice: str = ""  # START:STOP on the last axis; '' keeps all
   action_slice: str = ""
   split: str = "train"
@@ -143,10 +144,12 @@ class SourceData:
   # A domain's weighted mixture of several datasets (load.load_mixture): one Part per dataset, in
   # order, its episodes consecutive in `demos`. Empty for a single dataset.
   parts: tuple["Part", ...] = ()
+  cameras: tuple[str, ...] = ()  # the image keys read, in the order of the policy's views
+  fps: float | None = None  # the recording's frame rate, where the format states it
 
   @property
   def obs_size(self) -> int:
-    return int(self.demos.obs.shape[-1])
+    return int(observations.state_of(self.demos.obs).shape[-1])
 
   @property
   def action_size(self) -> int:

@@ -190,25 +190,22 @@ def apply_legacy_rlds(cfg) -> ml_collections.ConfigDict:
 def check_sources(cfg, problems: list[str]) -> None:
   """Dataset paths, formats and key maps, appended to `problems`; the data themselves are
   checked when they are read (DatasetError), still before the workdir is touched."""
-  # Imported here: the data package sits below the models in the import chain.
-  from gdacot.models import ENCODERS  # pylint: disable=g-import-not-at-top
-
-  encoder = ENCODERS.get(cfg.model.encoder)
+  observation = cfg.get("observation", "state")
   read = datasets(cfg, problems)
   for name, fields in configured_sources(cfg).items():
     if name not in read:  # generated in MJX; the key map is still checked (a later <domain>_data uses it)
-      _check_dataset("", str(fields["format"] or ""), fields, f"sources.{name}", f"{name}_data", encoder,
-                     cfg.model.encoder, problems)
+      _check_dataset("", str(fields["format"] or ""), fields, f"sources.{name}", f"{name}_data", observation,
+                     problems)
       continue
     mixture = bool(tuple(fields.get("mixture") or ()))
     for i, spec in enumerate(read[name]):
       where = f"sources.{name}.mixture[{i}]" if mixture else f"sources.{name}"
       _check_dataset(spec.path, spec.format, dataclasses.asdict(spec.key_map), where,
-                     f"{where}.path" if mixture else f"{name}_data", encoder, cfg.model.encoder, problems)
+                     f"{where}.path" if mixture else f"{name}_data", observation, problems)
 
 
-def _check_dataset(path: str, fmt: str, fields: Mapping[str, Any], where: str, origin: str, encoder,
-                   encoder_name: str, problems: list[str]) -> None:
+def _check_dataset(path: str, fmt: str, fields: Mapping[str, Any], where: str, origin: str, observation: str,
+                   problems: list[str]) -> None:
   """One dataset's path, format and key map, appended to `problems`."""
   if fmt and fmt not in SOURCES:
     problems.append(f"{where}.format: unknown format {fmt!r}; known: {sorted(SOURCES)} "
@@ -229,11 +226,11 @@ def _check_dataset(path: str, fmt: str, fields: Mapping[str, Any], where: str, o
       parse_slice(fields[field], f"{where}.{field}")
     except DatasetError as e:
       problems.append(str(e))
-  # The trainer feeds the encoder a flat state vector; images would be dropped silently.
-  if path and tuple(fields["image_keys"] or ()) and not getattr(encoder, "consumes_images", False):
-    problems.append(f"{where}.image_keys={tuple(fields['image_keys'])}: encoder {encoder_name!r} "
-                    "takes a flat state vector and cannot consume images; leave image_keys empty "
-                    "(tools.dataset_info and gdacot.data.sources.load read and check images already)")
+  # A state policy would drop the cameras silently.
+  if path and tuple(fields["image_keys"] or ()) and observation != "image":
+    problems.append(f"{where}.image_keys={tuple(fields['image_keys'])}: observation={observation!r} trains on "
+                    "the state vector alone; set observation='image' (the :image config variant) to train on "
+                    "the cameras, or leave image_keys empty")
 
 
 def upgrade_saved_config(saved: dict) -> dict:

@@ -154,3 +154,30 @@ def check_domains_fit(specs: Mapping[str, tuple[int, int]], sources: Mapping[str
           f"observation (state) size differs between {names[0]} (states of shape ({o0},), from "
           f"{sources[names[0]]}) and {other} (states of shape ({o1},), from {sources[other]}): set "
           "--config.sources.<domain>.state_slice so both have the same size")
+
+
+def _camera_name(key: str) -> str:
+  """A camera key's last part: 'observation.images.front' -> 'front', 'obs/agentview_image' -> 'agentview_image'."""
+  return key.replace("/", ".").rsplit(".", 1)[-1]
+
+
+def check_cameras_fit(cameras: Mapping[str, tuple[str, tuple[str, ...]]]) -> None:
+  """Every domain must show the policy the same number of cameras, in the same order.
+
+  `cameras` maps a domain to (verb, camera names): ("has", dataset image keys) or ("renders",
+  the MJX task's views). Names differ between datasets and tasks, so the order is checked only
+  where a camera's name says which view it is (a key ending in a rendered view's name).
+  """
+  names = list(cameras)
+  describe = lambda n: (f"{n} {cameras[n][0]} {len(cameras[n][1])} camera{'s' if len(cameras[n][1]) != 1 else ''} "
+                        f"({', '.join(cameras[n][1])})")
+  for other in names[1:]:
+    a, b = cameras[names[0]][1], cameras[other][1]
+    if len(a) != len(b):
+      raise DatasetError(f"{describe(names[0])}, {describe(other)}: both domains must show the policy the same "
+                         "cameras; set sources.<domain>.image_keys (dataset cameras, in view order) or render.views")
+    short_a, short_b = [_camera_name(k) for k in a], [_camera_name(k) for k in b]
+    for i, (x, y) in enumerate(zip(short_a, short_b)):
+      if x != y and x in short_b and y in short_a:
+        raise DatasetError(f"{describe(names[0])}, {describe(other)}: camera {i + 1} is {x!r} in one and {y!r} in "
+                           "the other; list image_keys in the order of render.views")

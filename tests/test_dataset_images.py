@@ -1,0 +1,126 @@
+"""Dataset cameras train (sources.<domain>.image_keys with observation='image'): frames resized
+once at load and laid side by side as the rendered views are, in every format and in mixtures;
+domains that show the policy different cameras are refused; and a LeRobot dataset written by
+tools.make_demos co-trains with MJX-rendered sim and is evaluated in MJX."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gdacot.data.sources import DatasetError, KeyMap, load, load_configured
+from gdacot.data.sources.images import policy_image, resize_frames
+from gdacot.data.sources.lerobot_write import write_lerobot
+from gdacot.data.sources.validate import check_cameras_fit
+from runs import ROOT, cotrain, module
+from test_robomimic import EEF, IMAGE, LENGTHS, MASKS, write_robomimic_file
+from test_sources import _config
+
+WRIST = "obs/robot0_eye_in_hand_image"
+IMAGE_SMOKE = "--config=experiments/configs/cotrain.py:image,smoke"
+
+
+def _with_wrist(name, arrays):
+  arrays[WRIST] = np.roll(arrays[IMAGE], 3, axis=1)  # a second camera, unlike the first
+
+
+@pytest.fixture(scope="module")
+def h5(tmp_path_factory):
+  """A robomimic file with two 16x16 cameras (agentview, eye in hand)."""
+  path = str(tmp_path_factory.mktemp("robomimic") / "two_cameras.hdf5")
+  return path, write_robomimic_file(path, LENGTHS, MASKS, change=_with_wrist)
+
+
+def _image_config(**top):
+  c = _config(observation="image", **top)
+  c.render = {"height": 8, "width": 12}
+  return c
+
+
+def test_resize_is_antialiased_and_views_lie_side_by_side():
+  # A 1-pixel checkerboard shrunk 4x averages to grey; point sampling would keep 0s or 255s.
+  board = (np.indices((32, 32)).sum(0) % 2 * 255).astype(np.uint8)[None, :, :, None].repeat(3, -1)
+  small = resize_frames(board, 8, 8)
+  assert small.shape == (1, 8, 8, 3) and small.dtype == np.uint8 and np.abs(small.astype(int) - 128).max() <= 2
+  grey = resize_frames(board[..., :1], 8, 8)  # one channel -> RGB
+  np.testing.assert_array_equal(grey, small)
+  two = policy_image({"a": board, "b": 255 - board}, ("b", "a"), 8, 8)
+  assert two.shape == (1, 8, 16, 3)
+  np.testing.assert_array_equal(two[:, :, 8:], small)  # "a" second, as listed
+
+
+def test_robomimic_cameras_enter_the_observation_resized_in_key_order(h5):
+  path, written = h5
+  keys = KeyMap(state_key=EEF, action_key="actions", image_keys=(WRIST, IMAGE))
+  raw = load(path, keys, min_length=8)
+  data = load(path, keys, min_length=8, image_size=(8, 12))
+  assert data.images == {} and data.cameras == (WRIST, IMAGE) and data.obs_size == 3
+  image = np.asarray(data.demos.obs["image"])
+  assert image.shape == (3, 12, 8, 24, 3) and image.dtype == np.uint8
+  for e, n in enumerate(np.asarray(data.demos.lengths)):
+    want = policy_image({k: raw.images[k][e, :n] for k in keys.image_keys}, keys.image_keys, 8, 12)
+    np.testing.assert_array_equal(image[e, :n], want)
+  np.testing.assert_array_equal(np.asarray(data.demos.obs["state"]), np.asarray(raw.demos.obs))
+
+
+def test_a_mixture_of_camera_datasets_loads_as_one_domain(h5, tmp_path):
+  path, _ = h5
+  rng = np.random.default_rng(0)
+  frames = [rng.integers(0, 256, (10, 20, 30, 3), dtype=np.uint8) for _ in range(3)]
+  lerobot = write_lerobot(str(tmp_path / "lerobot"), states=[rng.normal(size=(10, 3)).astype(np.float32)] * 3,
+                          actions=[rng.normal(size=(10, 7)).astype(np.float32)] * 3, tasks=["t"] * 3, fps=10,
+                          images={"observation.images.front": frames, "observation.images.wrist": frames})
+  c = _image_config()
+  c.sources.sim.mixture = (
+      {"path": lerobot, "weight": 1, "state_key": "observation.state",
+       "image_keys": ("observation.images.front", "observation.images.wrist")},
+      {"path": path, "weight": 1, "state_key": EEF, "action_key": "actions", "image_keys": (IMAGE, WRIST)})
+  sim = load_configured(c, 3, 7, task_views=("front", "wrist"))["sim"]
+  assert sim.demos.obs["image"].shape == (6, 12, 8, 24, 3) and [p.episodes for p in sim.parts] == [3, 3]
+  c.sources.sim.mixture = c.sources.sim.mixture[:1] + (dict(c.sources.sim.mixture[1], image_keys=(IMAGE,)),)
+  with pytest.raises(DatasetError, match="the sim datasets differ in images"):
+    load_configured(c, 3, 7, task_views=("front", "wrist"))
+
+
+def test_domains_showing_other_cameras_are_refused_naming_both(h5):
+  path, _ = h5
+  c = _image_config(real_data=path)
+  c.sources.real.update(state_key=EEF, action_key="actions", image_keys=(IMAGE, WRIST))
+  with pytest.raises(DatasetError) as e:
+    load_configured(c, 3, 7, task_views=("front",))
+  assert str(e.value).startswith(f"real has 2 cameras ({IMAGE}, {WRIST}), sim renders 1 camera (front)")
+  c.sources.real.image_keys = ()
+  with pytest.raises(DatasetError, match="sources.real: the policy takes camera images .* image_keys names none"):
+    load_configured(c, 3, 7, task_views=("front",))
+  with pytest.raises(DatasetError, match="camera 1 is 'wrist' in one and 'front' in the other"):
+    check_cameras_fit({"real": ("has", ("observation.images.wrist", "observation.images.front")),
+                       "sim": ("renders", ("front", "wrist"))})
+  check_cameras_fit({"real": ("has", ("cam_high", "cam_left_wrist")), "sim": ("renders", ("front", "wrist"))})
+
+
+def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp_path):
+  """The loop closed at smoke size: push_cube's real domain (visual gap) written by the
+  make_demos command line as LeRobot video, co-trained with MJX-rendered sim, evaluated by MJX
+  in the real domain that made the files."""
+  out = tmp_path / "data"
+  proc = module("tools.make_demos", "--task=push_cube", "--domain=real", "--gap=visual", "--episodes=4", "--batch=4",
+                "--format=lerobot", "--observation=image", "--height=16", "--width=16", f"--out_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  path = json.loads(proc.stdout)["path"]
+  with open(os.path.join(path, "meta", "info.json")) as f:
+    assert json.load(f)["features"]["observation.images.front"]["shape"] == [16, 16, 3]
+  workdir = tmp_path / "run"
+  args = (f"--workdir={workdir}", IMAGE_SMOKE, "--config.steps=20", f"--config.real_data={path}",
+          "--config.sources.real.state_key=observation.state")
+  proc = cotrain(*args, "--config.sources.real.image_keys=('observation.images.front', 'observation.images.front')",
+                 timeout=300)
+  assert proc.returncode == 2 and "real has 2 cameras" in proc.stderr and "sim renders 1 camera (front)" in proc.stderr
+  assert not workdir.exists()
+  proc = cotrain(*args, "--config.sources.real.image_keys=('observation.images.front',)", timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "real: 4 episodes" in proc.stdout
+  with open(workdir / "eval.json") as f:
+    results = {(r["domain"], r["region"]): r for r in json.load(f)["results"]}
+  assert set(results) == {("real", "in"), ("real", "ood")} and results[("real", "in")]["episodes"] == 8
+  assert not os.path.exists(workdir / "demos" / "real.npz") and os.path.exists(workdir / "demos" / "sim.npz")
