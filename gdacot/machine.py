@@ -66,3 +66,15 @@ def describe_in_subprocess(cwd: str | None = None, env: dict | None = None) -> d
 
 if __name__ == "__main__":
   print(json.dumps(describe()))
+
+
+def device_memory_bytes(device) -> int:
+  """What one device can hold: its allocator's limit on a GPU or TPU, the host's memory on a CPU
+  (whose `memory_stats()` is None)."""
+  try:
+    stats = device.memory_stats() or {}
+  except Exception:  # pylint: disable=broad-except  (backends without memory stats)
+    stats = {}
+  if stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -5,6 +5,7 @@ tools.make_demos co-trains with MJX-rendered sim and is evaluated in MJX."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_domains_showing_other_cameras_are_refused_naming_both(h5):
 def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp_path):
   """The loop closed at smoke size: push_cube's real domain (visual gap) written by the
   make_demos command line as LeRobot video, co-trained with MJX-rendered sim, evaluated by MJX
-  in the real domain that made the files."""
+  in the real domain that made the files; one real episode held out ranks the checkpoints."""
   out = tmp_path / "data"
   proc = module("tools.make_demos", "--task=push_cube", "--domain=real", "--gap=visual", "--episodes=4", "--batch=4",
                 "--format=lerobot", "--observation=image", "--height=16", "--width=16", f"--out_dir={out}")
@@ -117,10 +118,26 @@ def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp
                  timeout=300)
   assert proc.returncode == 2 and "real has 2 cameras" in proc.stderr and "sim renders 1 camera (front)" in proc.stderr
   assert not workdir.exists()
-  proc = cotrain(*args, "--config.sources.real.image_keys=('observation.images.front',)", timeout=600)
+  proc = cotrain(*args, "--config.sources.real.image_keys=('observation.images.front',)",
+                 "--config.sources.real.val_episodes=1", "--config.best_metric=val/real/action_mse",
+                 "--config.best_mode=min", timeout=600)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  assert "real: 4 episodes" in proc.stdout
+  assert "real: 4 episodes" in proc.stdout and "images 16x16, 1 camera (observation.images.front)" in proc.stdout
+  assert "real: 1 episodes" in proc.stdout and "held out (val/real/...)" in proc.stdout
+  with open(workdir / "metrics.jsonl") as f:
+    rows = {r["step"]: r for r in map(json.loads, f)}
+  for step in (20,):  # the checkpoint: scored on the held-out episode, per action dimension too
+    assert rows[step]["val/real/action_mse"] > 0 and {f"val/real/action_mse_{i}" for i in range(3)} <= set(rows[step])
   with open(workdir / "eval.json") as f:
     results = {(r["domain"], r["region"]): r for r in json.load(f)["results"]}
   assert set(results) == {("real", "in"), ("real", "ood")} and results[("real", "in")]["episodes"] == 8
   assert not os.path.exists(workdir / "demos" / "real.npz") and os.path.exists(workdir / "demos" / "sim.npz")
+
+
+def test_images_over_the_device_budget_are_refused_before_the_workdir(tmp_path):
+  workdir = tmp_path / "run"
+  proc = cotrain(f"--workdir={workdir}", IMAGE_SMOKE, "--config.data.image_memory_fraction=1e-9", timeout=300)
+  assert proc.returncode == 2 and re.search(r"the images would take [\d.]+ MiB on every device \(sim [\d.]+ MiB "
+                                            r"\(16 episodes x \d+ steps\); real", proc.stderr), proc.stderr[-2000:]
+  assert "over the budget of" in proc.stderr and "lower render.height and render.width" in proc.stderr
+  assert "data.num_sim_demos or data.num_real_demos" in proc.stderr and not workdir.exists()

@@ -91,7 +91,7 @@ class Dataset:
                      part_log_share=jnp.asarray(np.log(shares / shares.sum()), jnp.float32),
                      part_names=tuple(name for name, _, _ in parts))
     return cls(
-        obs=normalizer(demos.obs),
+        obs=jax.tree.map(jnp.asarray, normalizer(demos.obs)),  # dataset images arrive from the host
         actions=demos.actions,
         lengths=demos.lengths,
         frames=jnp.asarray(frames),

@@ -32,6 +32,7 @@ from gdacot.data.pairing import load_pairing, make_pairing, save_pairing, summar
 from gdacot.envs import Task, env_from_config
 from gdacot.models import make_policy
 from gdacot.train.step import TrainData, TrainState, init_train_state, make_optimizer, make_train_chunk, make_train_step
+from gdacot.train.validation import held_out
 
 RECORD_VERSION = 1
 TRAIN_RNG_OFFSET = 1_000_003  # the train-state RNG seed is cfg.seed + this (apart from the model's)
@@ -50,9 +51,10 @@ class Run:
   chunk_fn: Callable  # chunk(state, data, n): n train steps of every seed (make_train_chunk)
   rollout: Callable  # the compiled evaluation rollout (gdacot.rollout.make_policy_rollout)
   # The data (None when built without it):
-  demos: dict[str, Demos] | None = None  # "sim", "real"
+  demos: dict[str, Demos] | None = None  # "sim", "real": every episode, held-out ones included
   normalizer: Normalizer | None = None
   data: TrainData | None = None
+  val: dict[str, Dataset] | None = None  # held-out episodes per domain (sources.<domain>.val_episodes)
 
   @property
   def num_seeds(self) -> int:
@@ -155,10 +157,11 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
   """
   method = method or get_method(cfg.method)
   env = env or env_from_config(cfg)
-  normalizer = data = None
+  normalizer = data = val = None
   if with_data:
     demos = generate_demos_for(cfg, env, mesh, from_files, log, given=demos)
-    sim_demos, real_demos = demos["sim"], demos["real"]
+    held = {name: held_out(demos[name], val_episodes(cfg, name)) for name in ("sim", "real")}
+    (sim_demos, sim_val), (real_demos, real_val) = held["sim"], held["real"]
     # Sizes from the demos: datasets may differ from the task (then MJX cannot evaluate them).
     obs_spec = observations.spec(sim_demos.obs, batch_dims=2)
     spec = {"obs_size": obs_spec["obs_size"], "action_size": int(sim_demos.actions.shape[-1]),
@@ -173,6 +176,10 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
     if method.align is not None and cfg.align.pairing == "dtw":
       pairing = _dtw_pairing(cfg, env, sim_data, real_data, pairing_file, log)
     data = TrainData(sim=sim_data, real=real_data, pairing=pairing)
+    val = {name: Dataset.create(d, normalizer, cfg.obs_horizon, cfg.chunk)
+           for name, d in (("sim", sim_val), ("real", real_val)) if d is not None}
+    for name, d in val.items():
+      log(f"  {name}: {d.lengths.shape[0]} episodes, {d.num_frames} frames held out (val/{name}/...)")
   else:
     spec = {"obs_size": env.obs_size, "action_size": env.action_size, "image_shape": env.image_shape}
 
@@ -184,11 +191,16 @@ def build(cfg, mesh, *, env: Task | None = None, demos: dict[str, Demos] | None 
   rollout = rollouts.make_policy_rollout(env, graphdef, obs_horizon=cfg.obs_horizon, chunk=cfg.chunk,
                                          execute=cfg.execute, batch_size=cfg.eval.batch_size, mesh=mesh)
   if mesh is not None:  # every device holds the parameters and the datasets (data parallelism)
-    state, data, normalizer = parallel.replicate((state, data, normalizer), mesh)
+    state, data, normalizer, val = parallel.replicate((state, data, normalizer, val), mesh)
   return Run(method=method, seeds=run_seeds(cfg), env=env, spec=spec, graphdef=graphdef, state=state,
              chunk_fn=make_train_chunk(step_fn, mesh, stepped=stepped, seeds=seeds if seeds > 1 else 0),
              rollout=rollout,
-             demos=demos if with_data else None, normalizer=normalizer, data=data)
+             demos=demos if with_data else None, normalizer=normalizer, data=data, val=val or None)
+
+
+def val_episodes(cfg, name: str) -> int:
+  """Episodes of domain `name` held out of training (0 for a config from before the field)."""
+  return int(cfg.sources[name].get("val_episodes", 0)) if "sources" in cfg else 0
 
 
 def stepped_chunks(cfg) -> bool:

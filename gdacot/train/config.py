@@ -142,6 +142,11 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
   check(cfg.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {cfg.keep_checkpoints}")
   check(cfg.keep_best >= 0, f"keep_best must be >= 0, got {cfg.keep_best}")
   check(cfg.best_mode in ("max", "min"), f"best_mode must be 'max' or 'min', got {cfg.best_mode!r}")
+  if cfg.best_metric.startswith("val/") and "sources" in cfg:
+    name = cfg.best_metric.split("/")[1]
+    check(name in cfg.sources and cfg.sources[name].get("val_episodes", 0) > 0,
+          f"best_metric {cfg.best_metric!r} is not scored at checkpoints: set sources.{name}.val_episodes to "
+          "hold episodes out for it")
   if cfg.best_metric.startswith("eval/"):
     scored = {f"eval/{p}" for p in cfg.ckpt_eval.pairs} if cfg.ckpt_eval.episodes > 0 else set()
     check(cfg.best_metric in scored, f"best_metric {cfg.best_metric!r} is not scored at checkpoints: "
@@ -163,6 +168,8 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
             f"{task_class.batch_cap()} episodes per compiled call on the CPU (see its max_batch)")
   check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
   check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")
+  fraction = d.get("image_memory_fraction", 0.5)
+  check(0 < fraction <= 1, f"data.image_memory_fraction must be in (0, 1], got {fraction}")
   for key in ("sim_regions", "real_regions"):
     regions = tuple(d[key])
     check(len(regions) > 0, f"data.{key} is empty")
@@ -295,6 +302,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.real_regions = ("in",)  # real demos never start in "ood": that is the generalisation test
   c.data.expert_noise = 0.1
   c.data.demo_batch = 128
+  # The domains' images live on every device (gdacot/data/dataset.py): a run whose images would
+  # take more than this fraction of one device's memory (a CPU's: the host's) is refused before
+  # the workdir is made, with the sizes and the ways out.
+  c.data.image_memory_fraction = 0.5
 
   # Demos read from dataset files instead of generated (a dataset directory of a registered
   # format, gdacot/data/sources/): "" generates them in MJX. A domain read from a dataset ignores

@@ -30,18 +30,20 @@ from gdacot import parallel
 from gdacot import rollout as rollouts
 from gdacot.align import DOMAIN_LABELS
 from gdacot.align.analysis import alignment_report
-from gdacot.data import demos_key, eval_skips, load_configured
+from gdacot.data import demos_key, eval_skips, load_configured, observations
 from gdacot.data.sources.config import apply_legacy_rlds
 from gdacot.envs import as_json, domain_from_config, env_from_config
 from gdacot.io import open_atomic, write_json
+from gdacot.machine import device_memory_bytes
 from gdacot.stats import aggregate_over_seeds
 from gdacot.progress import Progress
 from gdacot.train import kept_demos
-from gdacot.train.build import build, checkpoint_record, run_seeds, seed_slice
+from gdacot.train.build import build, checkpoint_record, run_seeds, seed_slice, val_episodes
 from gdacot.train.checkpoints import Checkpoints
 from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, validate_config
 from gdacot.train.metrics import MetricsWriter
 from gdacot.train.preemption import CHECKPOINT, EVALUATION, SETUP, TRAINING, PreemptionGuard
+from gdacot.train.validation import fixed_batch, make_scorer, val_metrics
 from gdacot.train.workdir import WorkdirError, WorkdirLock, prepare_workdir
 
 
@@ -82,6 +84,8 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   env = env_from_config(cfg)
   from_files = load_configured(cfg, env.obs_size, env.action_size, env.views if env.image_shape else ())
   check_scorable(cfg, from_files, env)
+  check_image_memory(cfg, from_files, env)
+  check_val_episodes(cfg, from_files)
   resume = parallel.from_chief(prepare_workdir(workdir, cfg.to_dict()) if chief else False)
   preemption.enter(SETUP, "no training step was lost; the rerun redoes the demos, the DTW pairing and the compiles")
   t_start = time.perf_counter()
@@ -160,6 +164,14 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
       out.append((alignment_report(z["sim"], z["real"], jax.random.fold_in(key, 8)), z))
     return out
 
+  # --- Held-out episodes: the BC loss and action error of each checkpoint on them. ---------
+  val_batches = {name: fixed_batch(ds) for name, ds in (run.val or {}).items()}
+  scorer = make_scorer(run.graphdef, cfg.domain_label.guidance) if val_batches else None
+
+  def validate(state):
+    params = [seed_slice(eval_params(state), k, num_seeds) for k in range(num_seeds)]
+    return val_metrics(scorer, params, val_batches, jax.random.fold_in(key, 9))
+
   # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
   # SIGTERM (preemption) is honoured at the next chunk boundary: save, then return.
   # A run killed before its first checkpoint restarts at 0: its logged rows are dropped too.
@@ -205,6 +217,8 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
           metrics[f"eval/{pair}"] = float(np.mean(list(rates.values())))  # mean over seeds
           if num_seeds > 1:
             metrics.update({f"eval/{pair}/seed{s}": r for s, r in rates.items()})
+    if checkpoint_now and val_batches:
+      metrics.update(validate(state))
     if checkpoint_now and cfg.analysis.frames > 0:
       reports = [r for r, _ in analyse(state)]
       metrics.update({f"analysis/{k}": float(np.mean([r[k] for r in reports]))
@@ -250,6 +264,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
     if num_seeds == 1:
       alignment = alignment[0]
   out = {"results": results, "alignment": alignment, "wall_time_s": time.perf_counter() - t_start,
+         **({"val": validate(state)} if val_batches else {}),
          "params": "ema" if cfg.eval.use_ema else "raw",
          "demos": {"sim_frames": n_sim, "real_frames": n_real},
          # The domains as run (the gap preset plus overrides), so a result names its gap in full.
@@ -286,3 +301,42 @@ def check_scorable(cfg, from_files: dict, env) -> None:
     raise ConfigError(f"best_metric {cfg.best_metric!r} cannot be scored: {reason}. Rank checkpoints by a "
                       "metric the run logs (e.g. --config.best_metric=bc_loss --config.best_mode=min) or keep "
                       "none by score (--config.keep_best=0)")
+
+
+def check_image_memory(cfg, from_files: dict, env) -> None:
+  """The domains' images are held on every device: a run whose images would take more than
+  `data.image_memory_fraction` of one device's memory is refused before the workdir is made
+  (and before any compile), naming the sizes and the ways out."""
+  if env.image_shape is None:
+    return
+  sizes = {}
+  for name in ("sim", "real"):
+    if name in from_files:
+      image = observations.image_of(from_files[name].demos.obs)
+      if image is not None:
+        sizes[name] = (int(image.nbytes), image.shape[0], image.shape[1], f"sources.{name}.max_episodes")
+    else:  # generated demos are padded to the task's horizon
+      episodes = int(cfg.data[f"num_{name}_demos"])
+      sizes[name] = (episodes * env.horizon * int(np.prod(env.image_shape)), episodes, env.horizon,
+                     f"data.num_{name}_demos")
+  total = sum(n for n, *_ in sizes.values())
+  fraction = cfg.data.get("image_memory_fraction", 0.5)
+  device = jax.local_devices()[0]
+  budget = fraction * device_memory_bytes(device)
+  if total > budget:
+    gib = lambda n: f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+    parts = "; ".join(f"{name} {gib(n)} ({e} episodes x {t} steps)" for name, (n, e, t, _) in sizes.items())
+    fewer = " or ".join(field for *_, field in sizes.values())
+    raise ConfigError(f"the images would take {gib(total)} on every device ({parts}), over the budget of "
+                      f"{gib(budget)} (data.image_memory_fraction={fraction} of the {device.platform} device's "
+                      f"{gib(device_memory_bytes(device))}): lower render.height and render.width, use fewer "
+                      f"episodes ({fewer}), or raise data.image_memory_fraction")
+
+
+def check_val_episodes(cfg, from_files: dict) -> None:
+  """A dataset domain must keep episodes to train on after its held-out ones (checked once read)."""
+  for name, d in from_files.items():
+    held = val_episodes(cfg, name)
+    if held and held >= d.demos.num_episodes:
+      raise ConfigError(f"sources.{name}.val_episodes={held} leaves no episode to train on: {d.path} [{d.split}] "
+                        f"holds {d.demos.num_episodes}")

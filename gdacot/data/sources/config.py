@@ -55,12 +55,15 @@ def sources_config() -> ml_collections.ConfigDict:
         "split": defaults.split,
         "state_key": defaults.state_key,  # '/'-joined path inside a step
         "action_key": defaults.action_key,
-        "image_keys": defaults.image_keys,  # read and checked; the MLP encoder cannot consume images (refused)
+        "image_keys": defaults.image_keys,  # cameras, in render.views order (observation='image' trains on them)
         "state_slice": defaults.state_slice,  # START:STOP on the last axis, e.g. "0:3"; "" keeps all
         "action_slice": defaults.action_slice,
         "max_episodes": defaults.max_episodes,  # 0: every episode of the split
         # () reads <domain>_data alone; else a weighted mixture: ({"path": ..., "weight": ...}, ...)
         "mixture": (),
+        # The domain's last N episodes are held out of training and score checkpoints
+        # (val/<domain>/bc_loss, val/<domain>/action_mse; gdacot/train/validation.py).
+        "val_episodes": 0,
     })
 
   return ml_collections.ConfigDict({name: domain() for name in DOMAINS})
@@ -192,6 +195,16 @@ def check_sources(cfg, problems: list[str]) -> None:
   checked when they are read (DatasetError), still before the workdir is touched."""
   observation = cfg.get("observation", "state")
   read = datasets(cfg, problems)
+  for name, fields in configured_sources(cfg).items():
+    held = fields.get("val_episodes", 0)
+    if isinstance(held, bool) or not isinstance(held, int) or held < 0:
+      problems.append(f"sources.{name}.val_episodes must be an integer >= 0, got {held!r}")
+    elif held and tuple(fields.get("mixture") or ()):
+      problems.append(f"sources.{name}.val_episodes={held} with a mixture: held-out episodes are taken from one "
+                      f"dataset; hold them out of {name}_data alone, or keep a split for validation")
+    elif held and name not in read and held >= cfg.data[f"num_{name}_demos"]:
+      problems.append(f"sources.{name}.val_episodes={held} leaves no {name} demo to train on "
+                      f"(data.num_{name}_demos={cfg.data[f'num_{name}_demos']})")
   for name, fields in configured_sources(cfg).items():
     if name not in read:  # generated in MJX; the key map is still checked (a later <domain>_data uses it)
       _check_dataset("", str(fields["format"] or ""), fields, f"sources.{name}", f"{name}_data", observation,

@@ -66,7 +66,8 @@ def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  #
   lengths = np.array([len(o) for o in obs], np.int32)
   horizon = int(lengths.max())
   state = _pad(obs, horizon)
-  demos = Demos(obs={"state": jnp.asarray(state), "image": jnp.asarray(_pad(policy_images, horizon))} if to_policy
+  # Images stay on the host until the run has checked that they fit the device (and puts them there).
+  demos = Demos(obs={"state": jnp.asarray(state), "image": _pad(policy_images, horizon)} if to_policy
                 else jnp.asarray(state),
                 actions=jnp.asarray(_pad(actions, horizon)), lengths=jnp.asarray(lengths))
   return SourceData(demos=demos, images={k: _pad(x, horizon) for k, x in images.items()}, metadata=metadata,
@@ -104,9 +105,10 @@ def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str =
                          "image_keys")
   horizon = max(int(np.asarray(d.demos.lengths).max()) for d in loaded)
   grow = lambda x: np.pad(np.asarray(x), [(0, 0), (0, horizon - x.shape[1])] + [(0, 0)] * (x.ndim - 2), mode="edge")
-  join = lambda *xs: jnp.asarray(np.concatenate([grow(x) for x in xs]))
-  demos = Demos(obs=jax.tree.map(join, *[d.demos.obs for d in loaded]),
-                actions=join(*[d.demos.actions for d in loaded]),
+  join = lambda *xs: np.concatenate([grow(x) for x in xs])
+  obs = jax.tree.map(join, *[d.demos.obs for d in loaded])
+  demos = Demos(obs=observations.with_state(obs, jnp.asarray(observations.state_of(obs))),
+                actions=jnp.asarray(join(*[d.demos.actions for d in loaded])),
                 lengths=jnp.asarray(np.concatenate([np.asarray(d.demos.lengths) for d in loaded])))
   images = {key: np.concatenate([grow(list(d.images.values())[k]) for d in loaded])
             for k, key in enumerate(first.images)}
