@@ -141,3 +141,26 @@ def test_images_over_the_device_budget_are_refused_before_the_workdir(tmp_path):
                                             r"\(16 episodes x \d+ steps\); real", proc.stderr), proc.stderr[-2000:]
   assert "over the budget of" in proc.stderr and "lower render.height and render.width" in proc.stderr
   assert "data.num_sim_demos or data.num_real_demos" in proc.stderr and not workdir.exists()
+
+
+def test_domains_stepping_at_other_rates_are_refused_unless_a_stride_matches(tmp_path):
+  rng = np.random.default_rng(1)
+  states = [rng.normal(size=(40, 3)).astype(np.float32) for _ in range(2)]
+  actions = [rng.normal(size=(40, 3)).astype(np.float32) for _ in range(2)]
+  path = write_lerobot(str(tmp_path / "fast"), states=states, actions=actions, tasks=["t"] * 2, fps=100)
+  c = _config(real_data=path)
+  c.sources.real.state_key = "observation.state"
+  with pytest.raises(DatasetError) as e:
+    load_configured(c, 3, 3, task_rate=50.0)
+  assert str(e.value).startswith("real steps at 100 per second") and "sim at 50 per second (generated in MJX by task 'push_cube')" in str(e.value)
+  assert "set sources.real.frame_stride=2" in str(e.value)
+  c.sources.real.frame_stride = 2
+  real = load_configured(c, 3, 3, task_rate=50.0)["real"]
+  assert real.fps == 50 and real.demos.obs.shape[1] == 20
+  np.testing.assert_array_equal(np.asarray(real.demos.obs[1]), states[1][::2])
+  np.testing.assert_array_equal(np.asarray(real.demos.actions[0]), actions[0][::2])
+  with pytest.raises(DatasetError, match="only a whole multiple of the other rate can be matched"):
+    load_configured(c, 3, 3, task_rate=30.0)
+  c.sources.real.frame_stride = 8  # 5 steps left, fewer than the chunk of 8
+  with pytest.raises(DatasetError, match="keeps 5 steps at frame_stride=8, fewer than the action chunk"):
+    load_configured(c, 3, 3, task_rate=12.5)

@@ -140,7 +140,7 @@ def test_cli_cotrains_lerobot_real_with_a_robomimic_sim_mixture(tmp_path):
                  f"--config.sources.sim.state_key={JOINTS}", "--config.sources.sim.action_key=actions",
                  "--config.keep_best=0", timeout=300)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  assert f"real: 25 episodes, 250 frames from {BRIDGE_LEROBOT} [train] (parquet+mp4)" in proc.stdout
+  assert f"real: 25 episodes, 250 frames from {BRIDGE_LEROBOT} [train] (parquet+mp4, 5 fps)" in proc.stdout
   assert "mg_train: 4 episodes, 40 frames" in proc.stdout and "75.0% of the sim samples" in proc.stdout
   with open(workdir / "metrics.jsonl") as f:
     rows = [json.loads(line) for line in f]

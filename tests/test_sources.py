@@ -165,6 +165,11 @@ def test_a_config_saved_before_the_sources_block_upgrades_to_the_same_run():
   c = _config(seed=3, sim_data="/data/sim")
   c.rlds.sim.split, c.rlds.sim.action_slice = "val", "0:2"
   apply_legacy_rlds(c)
+  # ... once the fields added since the sources block (frame_stride, val_episodes) take their
+  # defaults, as complete_saved_config fills them.
+  for d in ("sim", "real"):
+    new["sources"][d].update(frame_stride=1, val_episodes=0)
+    new["rlds"][d]["frame_stride"] = None
   assert json.loads(c.to_json()) == new
 
 

@@ -90,7 +90,8 @@ def generate_demos_for(cfg, env: Task, mesh, from_files: dict | None = None, log
     if name in from_files:
       d = from_files[name]
       log(f"  {name}: {d.demos.num_episodes} episodes, {d.demos.num_frames} frames from {d.path} "
-          f"[{d.split}] ({d.file_format}){describe_images(d.demos, d.cameras)}")
+          f"[{d.split}] ({d.file_format}{f', {d.fps:g} fps' if d.fps else ', fps not recorded'})"
+          f"{describe_images(d.demos, d.cameras)}")
       for p in d.parts:  # a weighted mixture: weights are per sample
         log(f"    {p.name}: {p.episodes} episodes, {p.frames} frames from {p.path} ({p.format}), "
             f"{p.share:.1%} of the {name} samples")

@@ -82,7 +82,8 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   chief = parallel.is_chief()
   # Demos given as dataset files are read and checked whole before the workdir is claimed.
   env = env_from_config(cfg)
-  from_files = load_configured(cfg, env.obs_size, env.action_size, env.views if env.image_shape else ())
+  from_files = load_configured(cfg, env.obs_size, env.action_size, env.views if env.image_shape else (),
+                               1.0 / env.control_dt)
   check_scorable(cfg, from_files, env)
   check_image_memory(cfg, from_files, env)
   check_val_episodes(cfg, from_files)

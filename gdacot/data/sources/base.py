@@ -31,13 +31,15 @@ class KeyMap:
   action_slice: str = ""
   split: str = "train"
   max_episodes: int = 0  # 0: every episode of the split
+  frame_stride: int = 1  # keep every k-th step (k > 1 lowers a recording's rate to the other domain's)
 
   @classmethod
   def from_config(cls, c) -> "KeyMap":
     """From a config block or dict with these fields (extra ones, such as `format`, are ignored)."""
     return cls(state_key=str(c["state_key"]), action_key=str(c["action_key"]),
                image_keys=tuple(str(k) for k in c["image_keys"]), state_slice=str(c["state_slice"]),
-               action_slice=str(c["action_slice"]), split=str(c["split"]), max_episodes=int(c["max_episodes"]))
+               action_slice=str(c["action_slice"]), split=str(c["split"]), max_episodes=int(c["max_episodes"]),
+               frame_stride=int(c.get("frame_stride", 1)))
 
   @property
   def keys(self) -> list[str]:
@@ -145,7 +147,7 @@ class SourceData:
   # order, its episodes consecutive in `demos`. Empty for a single dataset.
   parts: tuple["Part", ...] = ()
   cameras: tuple[str, ...] = ()  # the image keys read, in the order of the policy's views
-  fps: float | None = None  # the recording's frame rate, where the format states it
+  fps: float | None = None  # steps per second as loaded (after frame_stride), where the format states it
 
   @property
   def obs_size(self) -> int:

@@ -42,7 +42,8 @@ from gdacot.data.sources.validate import DatasetError, parse_slice
 DOMAINS = ("sim", "real")
 # The key-map fields, their types and defaults (those of base.KeyMap).
 KEY_MAP_FIELDS: dict[str, type] = {"split": str, "state_key": str, "action_key": str, "image_keys": tuple,
-                                   "state_slice": str, "action_slice": str, "max_episodes": int}
+                                   "state_slice": str, "action_slice": str, "max_episodes": int,
+                                   "frame_stride": int}
 
 
 def sources_config() -> ml_collections.ConfigDict:
@@ -59,6 +60,9 @@ def sources_config() -> ml_collections.ConfigDict:
         "state_slice": defaults.state_slice,  # START:STOP on the last axis, e.g. "0:3"; "" keeps all
         "action_slice": defaults.action_slice,
         "max_episodes": defaults.max_episodes,  # 0: every episode of the split
+        # Keep every k-th step: a recording faster than the other domain's control rate is
+        # refused unless this brings it to that rate (actions are kept as recorded at those steps).
+        "frame_stride": defaults.frame_stride,
         # () reads <domain>_data alone; else a weighted mixture: ({"path": ..., "weight": ...}, ...)
         "mixture": (),
         # The domain's last N episodes are held out of training and score checkpoints
@@ -234,6 +238,9 @@ def _check_dataset(path: str, fmt: str, fields: Mapping[str, Any], where: str, o
     problems.append(f"{where}.split must name a split, e.g. 'train'")
   if not isinstance(fields["max_episodes"], int) or fields["max_episodes"] < 0:
     problems.append(f"{where}.max_episodes must be an integer >= 0 (0: all), got {fields['max_episodes']!r}")
+  stride = fields.get("frame_stride", 1)
+  if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+    problems.append(f"{where}.frame_stride must be an integer >= 1 (1: every step), got {stride!r}")
   for field in ("state_slice", "action_slice"):
     try:
       parse_slice(fields[field], f"{where}.{field}")

@@ -46,13 +46,17 @@ def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  #
     v.parse_slice(text, name)  # a bad slice is refused before any episode is read
 
   to_policy = bool(image_size and key_map.image_keys)
+  stride = max(int(key_map.frame_stride), 1)
   obs, actions, metadata, first_shapes = [], [], [], {}
   images = {k: [] for k in key_map.image_keys} if not to_policy else {}
   policy_images = []
   for e, episode in enumerate(reader.episodes(key_map.split, key_map.keys, key_map.max_episodes)):
     number = e if episode.index is None else episode.index  # the format's own episode number, for messages
-    state, action, frames = v.check_episode(where, number, episode.steps, key_map, min_length=min_length,
-                                            first_shapes=first_shapes)
+    state, action, frames = v.check_episode(where, number, episode.steps, key_map,
+                                            min_length=1 if stride > 1 else min_length, first_shapes=first_shapes)
+    if stride > 1:  # every stride-th step, from the first
+      state, action, frames = state[::stride], action[::stride], {k: x[::stride] for k, x in frames.items()}
+      v.check_strided_length(where, number, len(state), stride, min_length)
     obs.append(state)
     actions.append(action)
     if to_policy:  # resized per episode: full-size frames are never all held at once
@@ -72,7 +76,7 @@ def load(path: str, key_map: KeyMap = KeyMap(), format: str | None = None, *,  #
                 actions=jnp.asarray(_pad(actions, horizon)), lengths=jnp.asarray(lengths))
   return SourceData(demos=demos, images={k: _pad(x, horizon) for k, x in images.items()}, metadata=metadata,
                     path=reader.path, split=key_map.split, format=format, file_format=reader.file_format,
-                    cameras=tuple(key_map.image_keys), fps=reader.info().get("fps"))
+                    cameras=tuple(key_map.image_keys), fps=_rate(reader.info().get("fps"), stride))
 
 
 def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str = "",
@@ -123,6 +127,10 @@ def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str =
                     cameras=first.cameras, fps=fps.pop() if len(fps) == 1 else None)
 
 
+def _rate(fps, stride: int) -> float | None:
+  return float(fps) / stride if isinstance(fps, int | float) and fps > 0 else None
+
+
 def _camera_shapes(d: SourceData) -> list[tuple]:
   """Each camera's per-step frame shape: as read, or as the policy takes it (resized)."""
   if d.images or not d.cameras:
@@ -134,14 +142,16 @@ def _camera_shapes(d: SourceData) -> list[tuple]:
 def load_domains(paths: Mapping[str, str | Sequence[DatasetSpec]], key_maps: Mapping[str, KeyMap] = {}, *,
                  min_length: int, formats: Mapping[str, str] = {}, generated: Mapping[str, tuple[int, int]] = {},
                  generated_by: str = "the MJX task", image_size: tuple[int, int] | None = None,
-                 rendered_views: tuple[str, ...] = ()) -> dict[str, SourceData]:
+                 rendered_views: tuple[str, ...] = (), generated_rate: float | None = None) -> dict[str, SourceData]:
   """Loads each domain given by a path (read through `key_maps[domain]`) or by its list of
   `DatasetSpec`s (a mixture), and checks that every domain fits one policy.
 
   `formats` names a path domain's format (missing or '': detected). `generated` gives
   (obs_size, action_size) of domains whose demos will be generated instead. `image_size`
   (height, width) trains on the datasets' cameras (`load`); the generated domains then render
-  `rendered_views`, and every domain must show the policy as many cameras.
+  `rendered_views`, and every domain must show the policy as many cameras. Domains whose rates
+  are known (a dataset's fps after its frame_stride, the generated domains' `generated_rate`)
+  must step at the same rate.
   """
   if image_size:  # before any episode is read: a dataset without cameras cannot feed the image policy
     for name, source in paths.items():
@@ -162,6 +172,9 @@ def load_domains(paths: Mapping[str, str | Sequence[DatasetSpec]], key_maps: Map
   for name, spec in generated.items():
     specs[name], origins[name] = spec, generated_by
   v.check_domains_fit(specs, origins)
+  rates = {n: (d.fps, origins[n], True) for n, d in loaded.items()}
+  rates.update({n: (generated_rate, generated_by, False) for n in generated})
+  v.check_rates_fit(rates)
   if image_size:
     cameras = {n: ("has", d.cameras) for n, d in loaded.items()}
     cameras.update({n: ("renders", tuple(rendered_views)) for n in generated})
@@ -170,12 +183,13 @@ def load_domains(paths: Mapping[str, str | Sequence[DatasetSpec]], key_maps: Map
 
 
 def load_configured(cfg, task_obs_size: int, task_action_size: int,
-                    task_views: tuple[str, ...] = ()) -> dict[str, SourceData]:
+                    task_views: tuple[str, ...] = (), task_rate: float | None = None) -> dict[str, SourceData]:
   """The domains a co-training config reads from datasets (`cfg.<domain>_data`, or the weighted
   mixture `cfg.sources.<domain>.mixture`).
 
   Domains without datasets are generated in MJX with the task's sizes (and, for image
-  observations, its camera `task_views`), so a dataset that is read must then fit those; two
+  observations, its camera `task_views`) at its control rate `task_rate` (steps per second), so
+  a dataset that is read must then fit those; two
   domains must fit each other (after the key maps). Formats and key maps come from
   `cfg.sources` (with the legacy `cfg.rlds` overrides, config.py). With
   `observation='image'` the datasets' cameras are resized to `render.height` x `render.width`.
@@ -185,7 +199,7 @@ def load_configured(cfg, task_obs_size: int, task_action_size: int,
   image_size = (int(cfg.render.height), int(cfg.render.width)) if cfg.get("observation") == "image" else None
   return load_domains(specs, min_length=cfg.chunk, generated=generated,
                       generated_by=f"generated in MJX by task {cfg.task!r}", image_size=image_size,
-                      rendered_views=task_views)
+                      rendered_views=task_views, generated_rate=task_rate)
 
 
 def eval_skips(pairs: Sequence[str], loaded: Mapping[str, SourceData], task: str,

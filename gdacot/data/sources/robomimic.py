@@ -143,8 +143,11 @@ class RobomimicReader(Reader):
       env = json.loads(_text(env_args)) if env_args is not None else None
     except json.JSONDecodeError:
       env = _text(env_args)
+    kwargs = env.get("env_kwargs") if isinstance(env, dict) else None
+    fps = kwargs.get("control_freq") if isinstance(kwargs, dict) else None  # robosuite's control rate
     return {"total": int(attrs["total"]) if "total" in attrs else None,
-            "env_name": env.get("env_name") if isinstance(env, dict) else None, "env_args": env}
+            "env_name": env.get("env_name") if isinstance(env, dict) else None, "env_args": env,
+            "fps": float(fps) if isinstance(fps, int | float) else None}
 
   def episode_lengths(self, split: str) -> list[int]:
     data = self._file["data"]

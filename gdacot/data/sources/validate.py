@@ -181,3 +181,31 @@ def check_cameras_fit(cameras: Mapping[str, tuple[str, tuple[str, ...]]]) -> Non
       if x != y and x in short_b and y in short_a:
         raise DatasetError(f"{describe(names[0])}, {describe(other)}: camera {i + 1} is {x!r} in one and {y!r} in "
                            "the other; list image_keys in the order of render.views")
+
+
+def check_strided_length(where: str, episode: int, length: int, stride: int, min_length: int) -> None:
+  if length < min_length:
+    raise DatasetError(f"{where}: episode {episode} keeps {length} steps at frame_stride={stride}, fewer than "
+                       f"the action chunk ({min_length}); field 'steps' is too short to train a chunk on")
+
+
+def check_rates_fit(rates: Mapping[str, tuple[float | None, str, bool]], tolerance: float = 0.02) -> None:
+  """Every domain must step at the same rate, where both rates are known.
+
+  `rates` maps a domain to (steps per second or None, where its data come from, whether a
+  frame_stride can lower it: a dataset's can, an MJX task's control rate cannot).
+  """
+  known = {n: r for n, r in rates.items() if r[0]}
+  names = list(known)
+  for other in names[1:]:
+    (a, origin_a, _), (b, origin_b, _) = known[names[0]], known[other]
+    if abs(a - b) <= tolerance * max(a, b):
+      continue
+    fast, slow = (names[0], other) if a > b else (other, names[0])
+    ratio = known[fast][0] / known[slow][0]
+    way = (f"set sources.{fast}.frame_stride={round(ratio)} (keeps one step in {round(ratio)} of {fast}'s recording)"
+           if known[fast][2] and abs(ratio - round(ratio)) < tolerance * ratio else
+           "record the data at the same rate (a frame_stride keeps every k-th step of a dataset: only a whole "
+           "multiple of the other rate can be matched)")
+    raise DatasetError(f"{names[0]} steps at {a:g} per second ({origin_a}), {other} at {b:g} per second "
+                       f"({origin_b}): one policy would see time pass at two speeds; {way}")
