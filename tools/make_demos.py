@@ -57,8 +57,6 @@ _GAP = flags.DEFINE_string("gap", None, "Gap preset the domain is shifted by (de
 _DOMAIN_FILE = flags.DEFINE_string("domain_file", None, "Python file with get_domain() -> dict of domain-field "
                                    "overrides.", flag_values=_FV)
 
-LEROBOT_CAMERA_PREFIX = "observation.images."  # + the view's name, as LeRobot names cameras
-
 
 def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str, *, seed: int = 0,
                noise: float = 0.1, batch: int = 128, name: str | None = None, format: str = "rlds",  # pylint: disable=redefined-builtin
@@ -95,8 +93,9 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   t0 = time.perf_counter()
   name = name or f"{task}_{domain}_{region}"
   if format == "lerobot":
-    path = write_lerobot_demos(out_dir, name, demos, meta, fps=round(1.0 / env.control_dt),
-                               views=env.views if observation == "image" else ())
+    from gdacot.data.sources.lerobot_write import write_demos  # pylint: disable=g-import-not-at-top
+    path = write_demos(os.path.join(out_dir, name), demos, meta, fps=round(1.0 / env.control_dt),
+                       views=env.views if observation == "image" else ())
   else:
     from gdacot.data.sources.rlds import write_rlds  # pylint: disable=g-import-not-at-top
     path = write_rlds(out_dir, name, demos, meta,
@@ -107,28 +106,6 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
              "expert_success": stats["expert_success"], "generate_s": round(t_gen, 2),
              "write_s": round(t_write, 2), "write_steps_per_s": round(demos.num_frames / t_write)}
   return summary, demos
-
-
-def write_lerobot_demos(out_dir: str, name: str, demos, metadata, *, fps: int, views=()) -> str:
-  """Demos (padded, state or state + image observations) -> a LeRobot v3.0 dataset at OUT_DIR/NAME,
-  one video per camera of `views` (the rendered views lie side by side in the image)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from gdacot.data.observations import image_of, state_of  # pylint: disable=g-import-not-at-top
-  from gdacot.data.sources.lerobot_write import write_lerobot  # pylint: disable=g-import-not-at-top
-
-  lengths = np.asarray(demos.lengths)
-  cut = lambda x: [np.asarray(x[e, :n]) for e, n in enumerate(lengths)]  # valid frames only: padding is not data
-  image = image_of(demos.obs)
-  images = {}
-  if image is not None:
-    image = np.asarray(image)[..., :3]  # RGB (a depth channel is not video)
-    width = image.shape[3] // len(views)
-    images = {LEROBOT_CAMERA_PREFIX + view: cut(image[:, :, :, i * width:(i + 1) * width])
-              for i, view in enumerate(views)}
-  return write_lerobot(os.path.join(out_dir, name), states=cut(np.asarray(state_of(demos.obs))),
-                       actions=cut(np.asarray(demos.actions)), images=images, fps=fps,
-                       tasks=[m["task"] for m in metadata], metadata=metadata)
 
 
 def main(argv):

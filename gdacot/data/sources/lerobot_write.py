@@ -173,3 +173,24 @@ def write_lerobot(path: str, *, states: Sequence[np.ndarray], actions: Sequence[
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   return path
+
+
+CAMERA_PREFIX = "observation.images."  # + a rendered view's name, as LeRobot names cameras
+
+
+def write_demos(path: str, demos, metadata: Sequence[Mapping[str, Any]], *, fps: int, views: Sequence[str] = ()) -> str:
+  """Padded `Demos` (state, or state + image observations) -> a LeRobot v3.0 dataset at `path`:
+  valid frames only, one video per camera of `views` (rendered views lie side by side in the
+  image, `Task.image_shape`), each episode's LeRobot task `metadata[e]["task"]`."""
+  from gdacot.data.observations import image_of, state_of  # pylint: disable=g-import-not-at-top
+
+  lengths = np.asarray(demos.lengths)
+  cut = lambda x: [np.asarray(x[e, :n]) for e, n in enumerate(lengths)]  # padding is not data
+  image = image_of(demos.obs)
+  images = {}
+  if image is not None:
+    image = np.asarray(image)[..., :3]  # RGB (a depth channel is not video)
+    width = image.shape[3] // len(views)
+    images = {CAMERA_PREFIX + view: cut(image[:, :, :, i * width:(i + 1) * width]) for i, view in enumerate(views)}
+  return write_lerobot(path, states=cut(np.asarray(state_of(demos.obs))), actions=cut(np.asarray(demos.actions)),
+                       images=images, fps=fps, tasks=[m["task"] for m in metadata], metadata=metadata)

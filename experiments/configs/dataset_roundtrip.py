@@ -1,0 +1,32 @@
+"""Config of experiments.dataset_roundtrip: the real domain in memory vs the same demos read
+back from LeRobot files (H.264 video per camera), paired by seed and demo draw.
+
+  python -m experiments.dataset_roundtrip --workdir=runs/roundtrip                 # lift 16x16, 5 seeds
+  python -m experiments.dataset_roundtrip --workdir=runs/roundtrip_smoke \
+      --config=experiments/configs/dataset_roundtrip.py:smoke                      # push_cube, for tests
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.methods = ("cotrain", "uot_joint")
+  c.num_seeds = 5
+  c.seed = 0
+  c.eval_pairs = ("real:in", "real:ood")
+  # Every cell: cotrain's image variant on this task (its views: lift's front and wrist), the
+  # visual gap, at the size of the lift image tables (experiments/README.md).
+  c.cotrain_variant = "image,lift"
+  c.cotrain_overrides = ("gap=visual", "render.height=16", "render.width=16", "eval.episodes=100",
+                         "ckpt_eval.episodes=0", "best_metric=", "keep_best=0")
+
+  variants = [v for v in (arg or "").split(",") if v]
+  if set(variants) - {"smoke"}:
+    raise ValueError(f"unknown config variant(s) {sorted(set(variants) - {'smoke'})}; use smoke")
+  if "smoke" in variants:
+    c.methods = ("cotrain",)
+    c.num_seeds = 1
+    c.cotrain_variant = "image,smoke"
+    c.cotrain_overrides = ("gap=visual", "steps=20", "keep_best=0")
+  return c
