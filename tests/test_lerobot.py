@@ -3,6 +3,7 @@ writer made agrees with the RLDS Bridge sample, generated demos round-trip throu
 `tools.make_demos --format=lerobot`, the v2.1 layout reads, and every kind of bad LeRobot
 dataset is refused naming the dataset, the episode and the field."""
 
+import glob
 import json
 import os
 import shutil
@@ -141,6 +142,36 @@ def _copy(small, tmp_path):
   path = str(tmp_path / "ds")
   shutil.copytree(small[0], path)
   return path
+
+
+@needs_bridge_lerobot
+def test_the_written_layout_is_lerobots_own(small):
+  """Every column of meta/episodes (per-camera video spans, per-episode stats of every feature),
+  of the data files and every info.json feature field, with the types LeRobot 0.4.4 wrote for
+  the Bridge copy, so LeRobot's own LeRobotDataset finds what it reads."""
+  def schema(path, part, camera):
+    table = pq.read_table(sorted(glob.glob(os.path.join(path, part, "*", "*.parquet")))[0])
+    return {f.name.replace(camera, "CAMERA"): str(f.type) for f in table.schema if not f.name.startswith("gdacot/")}
+
+  theirs, ours = BRIDGE_LEROBOT, small[0]
+  for part in ("meta/episodes", "data"):
+    want = schema(theirs, part, "observation.images.image_0")
+    got = schema(ours, part, CAMERA)
+    if part == "data":  # the state and action sizes differ from Bridge's 7
+      want = {k: v.split("[")[0] for k, v in want.items()}
+      got = {k: v.split("[")[0] for k, v in got.items()}
+    assert got == want, part
+  with open(os.path.join(theirs, "meta", "info.json")) as f:
+    info_theirs = json.load(f)
+  with open(os.path.join(ours, "meta", "info.json")) as f:
+    info_ours = json.load(f)
+  assert set(info_ours) == set(info_theirs)
+  camera_theirs, camera_ours = info_theirs["features"]["observation.images.image_0"], info_ours["features"][CAMERA]
+  assert set(camera_ours) == set(camera_theirs) and set(camera_ours["info"]) == set(camera_theirs["info"])
+  assert camera_ours["info"]["video.codec"] == "h264"  # the codec's name, as LeRobot records it (not the encoder's)
+  with open(os.path.join(ours, "meta", "stats.json")) as f:
+    stats = json.load(f)
+  assert set(stats) == set(info_ours["features"]) and stats["frame_index"]["min"] == [0]
 
 
 def test_chunked_files_with_one_episode_each_read_in_order(small):

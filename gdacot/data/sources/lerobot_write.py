@@ -33,8 +33,12 @@ QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 
 def _stats(x: np.ndarray, axes: tuple[int, ...]) -> dict[str, Any]:
   """LeRobot's per-feature statistics over `axes` (min, max, mean, std, count, quantiles)."""
+  if x.shape[0] == 0:  # an empty episode (only the readers' tests write one): zeros, count 0
+    x = np.zeros((1, *x.shape[1:]), x.dtype)
+    return dict(_stats(x, axes), count=[0])
+  low, high = x.min(axes), x.max(axes)  # integer features keep integer bounds, as LeRobot's do
   x = x.astype(np.float64)
-  out = {"min": x.min(axes), "max": x.max(axes), "mean": x.mean(axes), "std": x.std(axes)}
+  out = {"min": low, "max": high, "mean": x.mean(axes), "std": x.std(axes)}
   out.update({f"q{round(q * 100):02d}": np.quantile(x, q, axis=axes) for q in QUANTILES})
   out = {k: np.asarray(v).tolist() for k, v in out.items()}
   out["count"] = [int(x.shape[0])]
@@ -46,6 +50,18 @@ def _image_stats(frames: np.ndarray) -> dict[str, Any]:
   per_channel = frames.reshape(-1, frames.shape[-1]).astype(np.float64) / 255.0
   stats = _stats(per_channel, (0,))
   return {k: (v if k == "count" else [[[c]] for c in v]) for k, v in stats.items()}
+
+
+def _feature_stats(states, actions, frame_index, episode_index, index, task_index, images, fps) -> dict:
+  """LeRobot's statistics of every feature, over the given frames (a whole dataset for
+  meta/stats.json, one episode for its `stats/<feature>/<stat>` columns in meta/episodes)."""
+  column = lambda x: np.asarray(x)[:, None]
+  stats = {"observation.state": _stats(states, (0,)), "action": _stats(actions, (0,)),
+           "timestamp": _stats(column(frame_index) / fps, (0,)), "frame_index": _stats(column(frame_index), (0,)),
+           "episode_index": _stats(column(episode_index), (0,)), "index": _stats(column(index), (0,)),
+           "task_index": _stats(column(task_index), (0,))}
+  stats.update({key: _image_stats(frames) for key, frames in images.items()})
+  return stats
 
 
 def _tasks_table(tasks: Sequence[str]):
@@ -132,6 +148,12 @@ def write_lerobot(path: str, *, states: Sequence[np.ndarray], actions: Sequence[
           row.update({f"videos/{key}/chunk_index": chunk_index, f"videos/{key}/file_index": file_index,
                       f"videos/{key}/from_timestamp": offset / fps,
                       f"videos/{key}/to_timestamp": (offset + lengths[e]) / fps})
+        n = lengths[e]
+        episode_stats = _feature_stats(np.asarray(states[e]), np.asarray(actions[e]), np.arange(n), np.full(n, e),
+                                       np.arange(starts[e], starts[e + 1]), np.full(n, task_names.index(tasks[e])),
+                                       {key: np.asarray(frames[e]) for key, frames in images.items()}, fps)
+        row.update({f"stats/{feature}/{name}": value for feature, values in episode_stats.items()
+                    for name, value in values.items()})
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
         row.update({f"{GDACOT_PREFIX}{k}": v for k, v in metadata[e].items()})
         episode_rows.append(row)
@@ -144,12 +166,9 @@ def write_lerobot(path: str, *, states: Sequence[np.ndarray], actions: Sequence[
 
     all_states, all_actions = np.concatenate(states), np.concatenate(actions)
     frame_index = np.concatenate([np.arange(n) for n in lengths])
-    stats = {"observation.state": _stats(all_states, (0,)), "action": _stats(all_actions, (0,)),
-             "timestamp": _stats(frame_index[:, None] / fps, (0,)), "frame_index": _stats(frame_index[:, None], (0,)),
-             "episode_index": _stats(np.repeat(np.arange(num), lengths)[:, None], (0,)),
-             "index": _stats(np.arange(starts[-1])[:, None], (0,)),
-             "task_index": _stats(np.repeat([task_names.index(t) for t in tasks], lengths)[:, None], (0,))}
-    stats.update({key: _image_stats(np.concatenate(frames)) for key, frames in images.items()})
+    stats = _feature_stats(all_states, all_actions, frame_index, np.repeat(np.arange(num), lengths),
+                           np.arange(starts[-1]), np.repeat([task_names.index(t) for t in tasks], lengths),
+                           {key: np.concatenate(frames) for key, frames in images.items()}, fps)
     scalar = {"dtype": None, "shape": [1], "names": None}
     features = {
         "observation.state": {"dtype": "float32", "shape": [int(state_size)],

@@ -113,7 +113,8 @@ def write_mp4(path: str, frames: np.ndarray, fps: int, *, codec: str = "libx264"
       frame.pts = i
       container.mux(stream.encode(frame))
     container.mux(stream.encode())  # flush the encoder
-    codec_name = stream.codec_context.name
+    # The codec's own name ('h264' for the libx264 encoder), as LeRobot records it from ffprobe.
+    codec_name = stream.codec_context.codec.canonical_name
   return {"video.height": int(height), "video.width": int(width), "video.codec": codec_name,
           "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": int(fps), "video.channels": 3,
           "has_audio": False}
