@@ -62,7 +62,8 @@ def test_smoke_cli_writes_every_section_and_refuses_an_existing_out(tmp_path):
 def test_bad_flags_exit_2_with_an_error(tmp_path, capsys):
   out = str(tmp_path / "x.json")
   for bad in ("--repeats=0", "--methods=nope", "--methods=", "--sections=train,nope", "--ot_batch=abc",
-              "--no_such_flag", f"--out={tmp_path / 'missing' / 'x.json'}"):
+              "--no_such_flag", f"--out={tmp_path / 'missing' / 'x.json'}",
+              "--methods=uot_joint,uot_joint_dataset_images"):  # dataset images need --observation=image
     assert bench.main(["tools.bench", "--smoke", f"--out={out}", bad]) == 2, bad
     assert capsys.readouterr().err.startswith("error: "), bad
   assert bench.main(["tools.bench", "--smoke"]) == 2  # no --out

@@ -16,6 +16,9 @@ that compiles; every call ends in `jax.block_until_ready`):
          Methods: any of the registry, plus `uot_joint_host_pot`: uot_joint with the plan solved
          on the host by POT each step (paper A's reference code), through `jax.pure_callback`,
          and `uot_joint_ott`: uot_joint solved by OTT-JAX's Sinkhorn (`align.sinkhorn_solver=ott`),
+         and `uot_joint_dataset_images` (--observation=image): uot_joint with its real demos
+         written as a LeRobot dataset and read back as a robot's camera dataset is (decoded,
+         resized, device-resident), reported as `dataset_images_vs_rendered` (steps/s ratio),
          and `uot_joint_batches_only`: uot_joint's step with the alignment term replaced by the
          mean product of the two OT batches' features (the batches sampled and encoded, forward
          and backward, as uot_joint does; no cost matrix, no solve): what the OT share cannot go
@@ -59,8 +62,11 @@ HOST_POT = "uot_joint_host_pot"
 OTT_SOLVER = "uot_joint_ott"
 # uot_joint with the OT batches encoded but no OT term: the part of the OT share that is not the OT.
 BATCHES_ONLY = "uot_joint_batches_only"
+# uot_joint with its real demos read from a LeRobot dataset (the same demos written as one H.264
+# video per camera and loaded as any image dataset is): dataset images against rendered ones.
+DATASET_IMAGES = "uot_joint_dataset_images"
 # Variants of uot_joint's step that the registry does not hold.
-UOT_VARIANTS = (HOST_POT, OTT_SOLVER, BATCHES_ONLY)
+UOT_VARIANTS = (HOST_POT, OTT_SOLVER, BATCHES_ONLY, DATASET_IMAGES)
 DEFAULT_METHODS = ("uot_joint", "cotrain", BATCHES_ONLY, HOST_POT)
 SECTIONS = ("train", "demos", "eval", "hlo")
 IMAGE_NOTE = ("state observations (--observation=image: the image config's train step); camera rendering "
@@ -256,6 +262,21 @@ def alignment_breakdown(cfg, args, repeats: int, inner: int = 5) -> dict:
   return out
 
 
+def through_lerobot(demos, env, cfg):
+  """`demos` written as a LeRobot dataset (one H.264 video per camera) and loaded back as an
+  image run loads a robot's dataset."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+
+  from gdacot.data.sources import KeyMap, load  # pylint: disable=g-import-not-at-top
+  from gdacot.data.sources.lerobot_write import CAMERA_PREFIX, write_demos  # pylint: disable=g-import-not-at-top
+
+  with tempfile.TemporaryDirectory() as tmp:
+    path = write_demos(os.path.join(tmp, "real"), demos, [{"task": cfg.task}] * demos.num_episodes,
+                       fps=round(1.0 / env.control_dt), views=env.views)
+    keys = KeyMap(state_key="observation.state", image_keys=tuple(CAMERA_PREFIX + v for v in env.views))
+    return load(path, keys, min_length=cfg.chunk, image_size=(cfg.render.height, cfg.render.width)).demos
+
+
 def bench_train(cfg, env, opts, log) -> dict:
   import jax
 
@@ -275,7 +296,8 @@ def bench_train(cfg, env, opts, log) -> dict:
     if name == OTT_SOLVER:
       mcfg.align.sinkhorn_solver = "ott"
     # Assembled as a training run assembles it (the method's own normaliser), on the same demos.
-    built = build(mcfg, None, env=env, demos=demos, method=method_for(name), log=lambda line: None)
+    given = dict(demos, real=through_lerobot(demos["real"], env, cfg)) if name == DATASET_IMAGES else demos
+    built = build(mcfg, None, env=env, demos=given, method=method_for(name), log=lambda line: None)
     state, data = built.state, built.data
     # Compiled ahead of time, so the compile is timed apart and its HLO text is at hand.
     compiled, compile_s = _timed(lambda: built.chunk_fn.lower(state, data, n).compile())
@@ -314,6 +336,8 @@ def bench_train(cfg, env, opts, log) -> dict:
   out["ot_share"] = 1.0 - t["cotrain"] / t["uot_joint"] if {"cotrain", "uot_joint"} <= set(t) else None
   # The floor of ot_share: the OT batches' sampling and encoding alone, with no OT term.
   out["ot_batches_share"] = (1.0 - t["cotrain"] / t[BATCHES_ONLY]) if {"cotrain", BATCHES_ONLY} <= set(t) else None
+  out["dataset_images_vs_rendered"] = (t["uot_joint"] / t[DATASET_IMAGES]
+                                       if {"uot_joint", DATASET_IMAGES} <= set(t) else None)
   out["uot_vs_host_pot_speedup"] = (methods["uot_joint"]["samples_per_s"] / methods[HOST_POT]["samples_per_s"]
                                     if {"uot_joint", HOST_POT} <= set(t) else None)
   # The same step with OTT-JAX's Sinkhorn: what the default solver buys.
@@ -517,6 +541,8 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   bad = [s for s in opts["sections"] if s not in SECTIONS]
   if bad or not opts["sections"]:
     raise BenchError(f"unknown or no --sections {bad}; known: {list(SECTIONS)}")
+  if DATASET_IMAGES in opts["methods"] and opts["observation"] != "image":
+    raise BenchError(f"--methods includes {DATASET_IMAGES}, which needs --observation=image")
   if "hlo" in opts["sections"] and ("train" not in opts["sections"] or "uot_joint" not in opts["methods"]):
     raise BenchError("--sections=hlo needs the train section with uot_joint in --methods")
   if HOST_POT in opts["methods"]:
@@ -566,6 +592,8 @@ def _table(result: dict) -> str:
       rows.append(("  of it, the OT batches' encoding", train["ot_batches_share"], "", None, None))
     if train["uot_vs_host_pot_speedup"] is not None:
       rows.append(("uot_joint vs host-POT speedup", train["uot_vs_host_pot_speedup"], "x", None, None))
+    if train.get("dataset_images_vs_rendered") is not None:
+      rows.append(("dataset images vs rendered, steps/s", train["dataset_images_vs_rendered"], "x", None, None))
     if train.get("uot_vs_ott_solver_speedup") is not None:
       rows.append(("uot_joint vs OTT's solver speedup", train["uot_vs_ott_solver_speedup"], "x", None, None))
     for key, label in (("loss_and_grad_device_ms", "OT term alone, on device"),
