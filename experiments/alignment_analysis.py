@@ -33,14 +33,7 @@ METRICS = {"wasserstein": "feature W2 (sim vs real)", "discernibility": "discern
 
 
 def validate(cfg) -> None:
-  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
-  problems = grid.check_common(cfg)
-  methods = tuple(cfg.methods)
-  if not methods:
-    problems.append("methods is empty: the grid has no cells")
-  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
-  if len(set(methods)) != len(methods):
-    problems.append(f"methods repeat: {methods}")
+  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
   r = cfg.regimes
   if not 0.5 <= r.overlapping_below <= r.disjoint_from <= 1.0:
     problems.append(f"regimes need 0.5 <= overlapping_below <= disjoint_from <= 1, got {r}")

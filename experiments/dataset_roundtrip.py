@@ -33,12 +33,7 @@ ARMS = ("memory", "lerobot")
 
 
 def validate(cfg) -> None:
-  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
-  problems = grid.check_common(cfg)
-  methods = tuple(cfg.methods)
-  if not methods:
-    problems.append("methods is empty")
-  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
+  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
   if "image" not in cfg.cotrain_variant.split(","):
     problems.append(f"cotrain_variant {cfg.cotrain_variant!r} must include 'image': the files hold the cameras")
   if problems:

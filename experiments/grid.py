@@ -98,6 +98,17 @@ def check_common(cfg) -> list[str]:
   return problems
 
 
+def check_methods(methods) -> list[str]:
+  """Problems with a grid's `methods`: none, unknown or repeated ones."""
+  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
+  methods = tuple(methods)
+  problems = [] if methods else ["methods is empty: the grid has no cells"]
+  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
+  if len(set(methods)) != len(methods):
+    problems.append(f"methods repeat: {methods}")
+  return problems
+
+
 def parse_overrides(items, variant: str = "") -> dict:
   """FIELD=VALUE strings -> {field: typed value}. A value is read as a Python literal unless the
   field holds a string (so --config.cotrain_overrides="('gap=physics','steps=300')" works)."""

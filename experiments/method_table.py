@@ -34,15 +34,9 @@ PAPER_B_W2_CORRELATION = {"physics": 0.57, "visual": -0.76}
 
 
 def validate(cfg) -> None:
-  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
   from gdacot.envs import GAP_NAMES  # pylint: disable=g-import-not-at-top
-  problems = grid.check_common(cfg)
-  methods, gaps = tuple(cfg.methods), tuple(cfg.gaps)
-  if not methods:
-    problems.append("methods is empty")
-  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
-  if len(set(methods)) != len(methods):
-    problems.append(f"methods repeat: {methods}")
+  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
+  gaps = tuple(cfg.gaps)
   if not gaps:
     problems.append("gaps is empty")
   problems += [f"unknown gap {g!r}; known: {sorted(GAP_NAMES)}" for g in gaps if g not in GAP_NAMES]

@@ -31,7 +31,6 @@ def _positive_int(x) -> bool:
 
 
 def validate(cfg) -> None:
-  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
   problems = grid.check_common(cfg)
   for field in ("num_sim_demos", "num_real_demos"):
     counts = tuple(cfg[field])
@@ -44,12 +43,7 @@ def validate(cfg) -> None:
   for field in ("fixed_sim_demos", "fixed_real_demos"):
     if not _positive_int(cfg[field]):
       problems.append(f"{field} must be a positive integer, got {cfg[field]!r}")
-  methods = tuple(cfg.methods)
-  if not methods:
-    problems.append("methods is empty: the grid has no cells")
-  problems += [f"unknown method {m!r}; known: {list(METHODS)}" for m in methods if m not in METHODS]
-  if len(set(methods)) != len(methods):
-    problems.append(f"methods repeat: {methods}")
+  problems += grid.check_methods(cfg.methods)
   if problems:
     raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
