@@ -12,7 +12,9 @@ them as this version keeps a run's demos (WORKDIR/demos/, gdacot.train.kept_demo
 this version's demo generation on the fixture's machine, their fingerprints are those the
 checkpoint recorded. Nothing here compares against bits made on another machine: the resumed
 losses are held to the old run's own within a tolerance, and the resume runs under other XLA
-flags than the fixture was made with, so that on every machine it reads the kept demos.
+flags than the fixture was made with, so that on every machine it reads the kept demos: the
+start and the resume of one run under different XLA_FLAGS, which regenerate other demos (the
+second test shows they do), continuing without a flag.
 """
 
 import json
