@@ -19,7 +19,6 @@ import os
 # Videos render offscreen; GLFW (MuJoCo's default) needs a display. Must precede `import mujoco`.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import json
 import sys
 import time
 
@@ -66,28 +65,12 @@ def _check_output_path(path: str, flag: str, overwrite: bool) -> str:
   return path
 
 
-# What evaluation reads from a run's config. Fields added to the training config later (with
-# defaults) do not make older runs unevaluable, so this checks these alone, not the whole config.
 def _load_config(workdir: str):
-  import ml_collections
-
-  if not os.path.isdir(workdir):
-    raise EvaluateError(f"--workdir={workdir} does not exist")
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise EvaluateError(f"{path} is missing: {workdir} is not a gdacot run directory")
+  from gdacot.train.restore import RunError, load_config  # pylint: disable=g-import-not-at-top
   try:
-    with open(path) as f:
-      cfg = ml_collections.ConfigDict(json.load(f))
-  except (OSError, json.JSONDecodeError) as e:
-    raise EvaluateError(f"{path} is unreadable: {e}") from e
-  from gdacot.train.config import ConfigError, complete_saved_config, validate_config
-  try:  # the same checks as training's, on the config completed with the fields added since
-    cfg = ml_collections.ConfigDict(complete_saved_config(cfg.to_dict()))
-    validate_config(cfg, for_evaluation=True)
-  except ConfigError as e:
-    raise EvaluateError(f"the run's config ({path}) does not fit this version of gdacot: {e}") from e
-  return cfg
+    return load_config(workdir)
+  except RunError as e:
+    raise EvaluateError(str(e)) from e
 
 
 def _domain_file_overrides(domain_file: str | None) -> dict:
@@ -99,27 +82,11 @@ def _domain_file_overrides(domain_file: str | None) -> dict:
 
 
 def _resolve_step(ckpts, step_flag: str | None) -> int:
-  from gdacot.train.checkpoints import CheckpointError
-
-  steps = ckpts.all_steps()
-  if not steps:
-    raise CheckpointError(f"no complete checkpoint in {ckpts.directory}")
-  if step_flag is None:
-    return steps[-1]
-  if step_flag == "best":
-    best = ckpts.best_step()
-    if best is None:
-      raise CheckpointError(f"--step=best: no kept checkpoint in {ckpts.directory} carries the run's "
-                            f"best_metric {ckpts.best_metric!r}")
-    return best
+  from gdacot.train.restore import RunError, resolve_step  # pylint: disable=g-import-not-at-top
   try:
-    step = int(step_flag)
-  except ValueError:
-    raise EvaluateError(f"--step={step_flag!r} is neither a step number nor 'best'") from None
-  if step not in steps:
-    raise CheckpointError(f"--step={step}: no complete checkpoint at that step in {ckpts.directory}; "
-                          f"available: {steps}")
-  return step
+    return resolve_step(ckpts, step_flag)
+  except RunError as e:
+    raise EvaluateError(str(e)) from e
 
 
 def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,

@@ -14,6 +14,8 @@ from gdacot.data.sources import DatasetError, KeyMap, load, load_configured
 from gdacot.data.sources.images import policy_image, resize_frames
 from gdacot.data.sources.lerobot_write import write_lerobot
 from gdacot.data.sources.validate import check_cameras_fit
+from gdacot.policy import ObservationError
+from gdacot.policy import load as load_policy
 from runs import ROOT, cotrain, module
 from test_robomimic import EEF, IMAGE, LENGTHS, MASKS, write_robomimic_file
 from test_sources import _config
@@ -132,6 +134,17 @@ def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp
     results = {(r["domain"], r["region"]): r for r in json.load(f)["results"]}
   assert set(results) == {("real", "in"), ("real", "ood")} and results[("real", "in")]["episodes"] == 8
   assert not os.path.exists(workdir / "demos" / "real.npz") and os.path.exists(workdir / "demos" / "sim.npz")
+  # The trained checkpoint as the robot's policy: the dataset's names, frames of any size.
+  policy = load_policy(str(workdir), step="best", domain="real")
+  assert policy.spec == {"observation.state": ((3,), np.dtype(np.float32)),
+                         "observation.images.front": ((16, 16, 3), np.dtype(np.uint8))}
+  frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+  action = policy.act({"observation.state": np.zeros(3, np.float32), "observation.images.front": frame})
+  assert action.shape == (3,) and np.all(np.abs(action) <= 1)
+  with pytest.raises(ObservationError, match="observation 'observation.images.front' is missing"):
+    policy.act({"observation.state": np.zeros(3, np.float32)})
+  with pytest.raises(ObservationError, match="takes a uint8 camera frame"):
+    policy.act({"observation.state": np.zeros(3, np.float32), "observation.images.front": frame.astype(np.float32)})
 
 
 def test_images_over_the_device_budget_are_refused_before_the_workdir(tmp_path):

@@ -79,7 +79,7 @@ def test_cli_refuses_a_missing_workdir_with_exit_2(tmp_path):
     (dict(domain="moon"), EvaluateError, "unknown domain 'moon'"),
     (dict(region="left"), EvaluateError, "unknown region 'left'"),
     (dict(step="7"), CheckpointError, "--step=7: no complete checkpoint at that step"),
-    (dict(step="last"), EvaluateError, "neither a step number nor 'best'"),
+    (dict(step="last"), EvaluateError, "neither a step number, 'latest' nor 'best'"),
     (dict(episodes=0), EvaluateError, "--episodes must be positive"),
 ])
 def test_bad_arguments_are_refused(smoke_run, tmp_path, kwargs, error, message):
