@@ -23,6 +23,8 @@ takes `state` and the task's camera views (`front`, `wrist`).
 
 from __future__ import annotations
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -86,6 +88,13 @@ class Policy:
 
     self._predict = predict
     self.reset(seed)
+
+  def fork(self) -> "Policy":
+    """A Policy with its own episode that shares this one's parameters and compiled step (a
+    server gives each connection one)."""
+    other = copy.copy(self)
+    other.reset()
+    return other
 
   def reset(self, seed: int | None = None) -> None:
     """Starts an episode: the history and the queue of actions are emptied. `seed` keys the
