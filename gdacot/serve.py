@@ -70,8 +70,9 @@ def answer(episode, data) -> dict:
     return {"error": str(e)}
 
 
-async def serve(policy, host: str, port: int, ready=None) -> None:
-  """Serves `policy` until SIGTERM or SIGINT; `ready(port)` is called once it listens."""
+async def serve(policy, host: str, port: int, ready=None, *, handle_signals: bool = True) -> None:
+  """Serves `policy` until SIGTERM or SIGINT (or, without `handle_signals`, e.g. in a thread of
+  another program, until cancelled); `ready(port)` is called once it listens."""
   from websockets.asyncio.server import serve as ws_serve  # pylint: disable=g-import-not-at-top
 
   async def handler(connection):
@@ -81,9 +82,11 @@ async def serve(policy, host: str, port: int, ready=None) -> None:
       await connection.send(pack(answer(episode, data)))
 
   stop = asyncio.get_running_loop().create_future()
-  for sig in (signal.SIGTERM, signal.SIGINT):
+  for sig in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
     asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-  async with ws_serve(handler, host, port, max_size=2**26) as server:
+  # No per-message deflate: camera frames barely compress, and deflating two 240x320 frames
+  # added 18 ms to each call on loopback (tools.bench_policy).
+  async with ws_serve(handler, host, port, max_size=2**26, compression=None) as server:
     if ready:
       ready(server.sockets[0].getsockname()[1])
     await stop
@@ -94,7 +97,7 @@ class PolicyClient:
 
   def __init__(self, host: str = "127.0.0.1", port: int = 8000, timeout: float = 30.0):
     from websockets.sync.client import connect  # pylint: disable=g-import-not-at-top
-    self._connection = connect(f"ws://{host}:{port}", max_size=2**26, open_timeout=timeout)
+    self._connection = connect(f"ws://{host}:{port}", max_size=2**26, open_timeout=timeout, compression=None)
     hello = unpack(self._connection.recv(timeout=timeout))
     self.spec = {k: (tuple(v["shape"]), np.dtype(v["dtype"])) for k, v in hello["spec"].items()}
     self.step, self.domain = hello["step"], hello["domain"]
