@@ -14,6 +14,7 @@ on top of the run's own settings for --domain, e.g. `def get_domain(): return {"
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 # Videos render offscreen; GLFW (MuJoCo's default) needs a display. Must precede `import mujoco`.
@@ -44,6 +45,19 @@ _PARAMS = flags.DEFINE_enum("params", "ema", ["ema", "raw"], "Evaluate the EMA o
 _GUIDANCE = flags.DEFINE_float("guidance", None, "Guidance scale g of label-conditioned (cfg, cfg_adda) "
                                 "policies. Default: the run's domain_label.guidance.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Allow replacing existing --out / --video files.")
+# Offline scoring on recorded episodes (gdacot/offline.py): no MJX rollout.
+_DATA = flags.DEFINE_string("data", None, "Score the policy on this dataset's recorded episodes (any registered "
+                            "format), teacher-forced, instead of rolling it out in MJX.")
+_FORMAT = flags.DEFINE_string("format", None, "--data's format (default: detected).")
+_SPLIT = flags.DEFINE_string("split", None, "--data's split (default: the run's for --domain).")
+_STATE_KEY = flags.DEFINE_string("state_key", None, "--data's state field (default: the run's for --domain).")
+_ACTION_KEY = flags.DEFINE_string("action_key", None, "--data's action field (default: the run's).")
+_IMAGE_KEYS = flags.DEFINE_list("image_keys", None, "--data's cameras, in view order (default: the run's).")
+_STATE_SLICE = flags.DEFINE_string("state_slice", None, "START:STOP of --data's state (default: the run's).")
+_ACTION_SLICE = flags.DEFINE_string("action_slice", None, "START:STOP of --data's action (default: the run's).")
+_MAX_EPISODES = flags.DEFINE_integer("max_episodes", None, "Score the first N episodes of --data (0: all).")
+_PLOT = flags.DEFINE_string("plot", None, "PNG of predicted against recorded actions of the first "
+                            "--video_episodes episodes (default: --out with .png).")
 flags.mark_flags_as_required(["workdir", "out"])
 
 
@@ -87,6 +101,43 @@ def _resolve_step(ckpts, step_flag: str | None) -> int:
     return resolve_step(ckpts, step_flag)
   except RunError as e:
     raise EvaluateError(str(e)) from e
+
+
+def score_recorded(workdir: str, data: str, *, out: str, step: str | None = None, domain: str = "real",
+                   fmt: str | None = None, plot: str | None = None, plot_episodes: int = 4, params: str = "ema",
+                   overwrite: bool = False, keys: dict | None = None) -> dict:
+  """Scores checkpoint `step` of the run on the recorded episodes of the dataset `data`,
+  teacher-forced (gdacot/offline.py); writes the report to `out` and a PNG to `plot`."""
+  from gdacot import io, offline  # pylint: disable=g-import-not-at-top
+  from gdacot.align import DOMAIN_LABELS  # pylint: disable=g-import-not-at-top
+  from gdacot.train.restore import RunError, restore_policy  # pylint: disable=g-import-not-at-top
+  out = _check_output_path(out, "out", overwrite)
+  plot = _check_output_path(plot or os.path.splitext(out)[0] + ".png", "plot", overwrite)
+  if domain not in DOMAIN_LABELS:
+    raise EvaluateError(f"--domain must be one of {sorted(DOMAIN_LABELS)}, got {domain!r}")
+  if not os.path.exists(data):
+    raise EvaluateError(f"--data={data} does not exist")
+  try:
+    restored = restore_policy(workdir, "latest" if step is None else step, params=params)
+    key_map = offline.key_map_for(restored.cfg, domain, **(keys or {}))
+    report, traces = offline.score(restored, data, key_map, domain=domain, fmt=fmt, plot_episodes=plot_episodes)
+  except RunError as e:
+    raise EvaluateError(str(e)) from e
+  except ValueError as e:
+    if type(e).__name__ in ("CheckpointError", "DatasetError"):
+      raise
+    raise EvaluateError(str(e)) from e
+  report = {"workdir": os.path.basename(os.path.normpath(workdir)), "step": restored.step, "params": params,
+            "domain": domain, "key_map": {k: list(v) if isinstance(v, tuple) else v
+                                          for k, v in dataclasses.asdict(key_map).items()}, **report}
+  if traces:
+    offline.plot(traces, plot)
+    report["plot"] = os.path.basename(plot)
+  io.write_json(out, report)
+  print(f"gdacot.evaluate: checkpoint {restored.step} on {report['dataset']['episodes']} recorded episodes "
+        f"({report['dataset']['frames']} frames) of {data}: first-action MSE {report['first_action_mse']:.4g}, "
+        f"per dimension {[round(v, 4) for v in report['first_action_mse_per_dim']]}; wrote {out}", flush=True)
+  return report
 
 
 def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int, out: str,
@@ -200,15 +251,25 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.ERROR)  # orbax warns about read-only managers at WARNING
+  from gdacot.data import DatasetError
   from gdacot.render.video import VideoError
   from gdacot.train.checkpoints import CheckpointError
   try:
+    if _DATA.value:
+      score_recorded(_WORKDIR.value, _DATA.value, out=_OUT.value, step=_STEP.value, domain=_DOMAIN.value,
+                     fmt=_FORMAT.value, plot=_PLOT.value, plot_episodes=_VIDEO_EPISODES.value, params=_PARAMS.value,
+                     overwrite=_OVERWRITE.value,
+                     keys=dict(split=_SPLIT.value, state_key=_STATE_KEY.value, action_key=_ACTION_KEY.value,
+                               image_keys=None if _IMAGE_KEYS.value is None else tuple(_IMAGE_KEYS.value),
+                               state_slice=_STATE_SLICE.value, action_slice=_ACTION_SLICE.value,
+                               max_episodes=_MAX_EPISODES.value))
+      return
     evaluate_checkpoint(_WORKDIR.value, domain=_DOMAIN.value, region=_REGION.value, episodes=_EPISODES.value,
                         out=_OUT.value, step=_STEP.value, domain_file=_DOMAIN_FILE.value, video=_VIDEO.value,
                         video_episodes=_VIDEO_EPISODES.value, batch_size=_BATCH.value, seed=_SEED.value,
                         params=_PARAMS.value, guidance=_GUIDANCE.value, overwrite=_OVERWRITE.value,
                         video_view=_VIDEO_VIEW.value)
-  except (EvaluateError, CheckpointError, VideoError) as e:
+  except (EvaluateError, CheckpointError, VideoError, DatasetError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 

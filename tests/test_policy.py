@@ -1,6 +1,8 @@
 """gdacot.policy: a checkpoint called one observation at a time acts as the compiled evaluation
 rollout does, and bad observations are refused naming the key."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -56,3 +58,29 @@ def test_bad_observations_and_steps_are_refused_naming_them(smoke_run):
     load(workdir, step=7)
   with pytest.raises(RunError, match="domain must be one of"):
     load(workdir, step="latest", domain="moon")
+
+
+def test_recorded_episodes_are_scored_teacher_forced(smoke_run, tmp_path):
+  from gdacot import offline
+  from runs import module
+  from tools.make_demos import make_demos
+  workdir, _ = smoke_run
+  made, demos = make_demos("push_cube", "real", "in", 3, str(tmp_path / "data"), seed=5, batch=3)
+  restored = restore_policy(workdir, "latest")
+  report, traces = offline.score(restored, made["path"], offline.key_map_for(restored.cfg, "real"), plot_episodes=1)
+  assert report["dataset"]["episodes"] == 3 and len(report["chunk_mse_by_position"]) == restored.cfg.chunk
+  predicted, recorded = traces[0]
+  n = int(demos.lengths[0])
+  np.testing.assert_array_equal(recorded, np.asarray(demos.actions[0, :n]))
+  # Frame 0 as a robot's first call sees it: the policy's first action of its first chunk.
+  policy = load(workdir, step="latest")
+  np.testing.assert_allclose(predicted[0], policy.act({"state": np.asarray(demos.obs[0, 0])}), atol=1e-6)
+  np.testing.assert_allclose(report["episodes"][0]["first_action_mse"], np.mean((predicted - recorded) ** 2), rtol=1e-5)
+  # The command line: the report and the figure; a missing dataset is refused.
+  out = tmp_path / "offline.json"
+  proc = module("gdacot.evaluate", f"--workdir={workdir}", f"--data={made['path']}", f"--out={out}", timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert json.loads(out.read_text())["dataset"]["frames"] == int(np.asarray(demos.lengths).sum())
+  assert (tmp_path / "offline.png").exists()
+  proc = module("gdacot.evaluate", f"--workdir={workdir}", f"--data={tmp_path / 'none'}", f"--out={tmp_path / 'x.json'}")
+  assert proc.returncode == 2 and "does not exist" in proc.stderr and not (tmp_path / "x.json").exists()

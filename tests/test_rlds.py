@@ -122,6 +122,15 @@ def test_bridge_trains_a_smoke_run_with_its_camera_images(tmp_path):
   assert [s["pair"] for s in out["skipped"]] == ["real:in", "real:ood"]
   assert "(7, 7)" in out["skipped"][0]["reason"] and "(3, 3)" in out["skipped"][0]["reason"]
   assert np.isfinite(out["alignment"]["discernibility"])  # the CNN's features of both domains' frames
+  # Scored offline on recorded episodes, as a run without an MJX scene is: the real domain's own.
+  from gdacot.evaluate import score_recorded
+  report = score_recorded(str(workdir), BRIDGE_LEROBOT, out=str(tmp_path / "offline.json"), plot_episodes=2)
+  assert report["dataset"]["episodes"] == 25 and report["dataset"]["frames"] == 250
+  assert len(report["first_action_mse_per_dim"]) == 7 and len(report["chunk_mse_by_position"]) == 8
+  frames = np.array([e["frames"] for e in report["episodes"]])
+  per_episode = np.array([e["first_action_mse"] for e in report["episodes"]])
+  assert np.isclose((frames * per_episode).sum() / frames.sum(), report["first_action_mse"])
+  assert (tmp_path / "offline.png").exists()
 
 
 @needs_tf
