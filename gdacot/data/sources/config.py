@@ -4,7 +4,9 @@ The config reads (paths stay where they were: `real_data`, `sim_data`; "" genera
 
   sources.<domain>.format        "" detects the format from the directory; else a registered name
   sources.<domain>.split         and the other key-map fields (base.KeyMap): state_key,
-                                 action_key, image_keys, state_slice, action_slice, max_episodes
+                                 action_key, image_keys, state_slice, action_slice, max_episodes,
+                                 frame_stride
+  sources.<domain>.val_episodes  the domain's last N episodes held out to score checkpoints
   sources.<domain>.mixture       () reads `<domain>_data` alone; else several datasets, each a dict
                                  {"path": ..., "weight": ..., and optionally "name", "format" and any
                                  key-map field, which default to sources.<domain>'s}
