@@ -110,7 +110,9 @@ def score_recorded(workdir: str, data: str, *, out: str, step: str | None = None
   teacher-forced (gdacot/offline.py); writes the report to `out` and a PNG to `plot`."""
   from gdacot import io, offline  # pylint: disable=g-import-not-at-top
   from gdacot.align import DOMAIN_LABELS  # pylint: disable=g-import-not-at-top
-  from gdacot.train.restore import RunError, restore_policy  # pylint: disable=g-import-not-at-top
+  from gdacot.data import DatasetError  # pylint: disable=g-import-not-at-top
+  from gdacot.train.checkpoints import CheckpointError  # pylint: disable=g-import-not-at-top
+  from gdacot.train.restore import restore_policy  # pylint: disable=g-import-not-at-top
   out = _check_output_path(out, "out", overwrite)
   plot = _check_output_path(plot or os.path.splitext(out)[0] + ".png", "plot", overwrite)
   if domain not in DOMAIN_LABELS:
@@ -121,11 +123,9 @@ def score_recorded(workdir: str, data: str, *, out: str, step: str | None = None
     restored = restore_policy(workdir, "latest" if step is None else step, params=params)
     key_map = offline.key_map_for(restored.cfg, domain, **(keys or {}))
     report, traces = offline.score(restored, data, key_map, domain=domain, fmt=fmt, plot_episodes=plot_episodes)
-  except RunError as e:
-    raise EvaluateError(str(e)) from e
-  except ValueError as e:
-    if type(e).__name__ in ("CheckpointError", "DatasetError"):
-      raise
+  except (CheckpointError, DatasetError):
+    raise  # main reports them as they are
+  except ValueError as e:  # RunError, or the policy and the dataset do not fit each other
     raise EvaluateError(str(e)) from e
   report = {"workdir": os.path.basename(os.path.normpath(workdir)), "step": restored.step, "params": params,
             "domain": domain, "key_map": {k: list(v) if isinstance(v, tuple) else v
