@@ -177,3 +177,14 @@ def test_domains_stepping_at_other_rates_are_refused_unless_a_stride_matches(tmp
   c.sources.real.frame_stride = 8  # 5 steps left, fewer than the chunk of 8
   with pytest.raises(DatasetError, match="keeps 5 steps at frame_stride=8, fewer than the action chunk"):
     load_configured(c, 3, 3, task_rate=12.5)
+
+
+def test_make_demos_takes_a_users_domain_file(tmp_path):
+  from tools.make_demos import make_demos
+  with pytest.raises(ValueError, match="--domain_file=.*does not exist"):
+    make_demos("push_cube", "real", "in", 2, str(tmp_path), domain_file=str(tmp_path / "missing.py"))
+  bad = tmp_path / "bad.py"
+  bad.write_text("def get_domain():\n  return {'cube_mass': 0.5, 'no_such_field': 1.0}\n")
+  with pytest.raises(ValueError, match="no_such_field"):
+    make_demos("push_cube", "real", "in", 2, str(tmp_path / "out"), domain_file=str(bad))
+  assert not (tmp_path / "out").exists()
