@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from gdacot.align import DOMAIN_LABELS, get_method
+from gdacot.align import DOMAIN_LABELS
 from gdacot.data import Dataset, KeyMap
 from gdacot.data.sources import load
 from gdacot.train.restore import RestoredPolicy
@@ -53,8 +53,7 @@ def score(restored: RestoredPolicy, path: str, key_map: KeyMap, *, domain: str =
                      "the run's views")
   dataset = Dataset.create(data.demos, restored.normalizer, int(cfg.obs_horizon), int(cfg.chunk))
   graphdef = restored.graphdef
-  labelled = get_method(cfg.method).domain_label
-  guidance = float(cfg.domain_label.guidance) if labelled else 0.0
+  guidance = float(cfg.domain_label.guidance)  # read by label-conditioned policies only
 
   @jax.jit
   def predict(params, dataset, episode, t, key):

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from gdacot.align import DOMAIN_LABELS, get_method
+from gdacot.align import DOMAIN_LABELS
 from gdacot.data.sources.images import resize_frames
 from gdacot.train.restore import RestoredPolicy, RunError, restore_policy
 
@@ -75,9 +75,9 @@ class Policy:
                      f"for domain {domain!r}")
     self.spec = {self._state_name: ((int(spec["obs_size"]),), np.dtype(np.float32))}
     self.spec.update({name: ((*self._image_size, 3), np.dtype(np.uint8)) for name in self._cameras})
-    labelled = get_method(cfg.method).domain_label
+    # Label and guidance act only on label-conditioned policies (models/policy.py ignores them otherwise).
     self._label = jnp.int32(DOMAIN_LABELS[domain])
-    self._guidance = jnp.float32(cfg.domain_label.guidance if labelled else 0.0)
+    self._guidance = jnp.float32(cfg.domain_label.guidance)
     self._params, self._normalizer = restored.params, restored.normalizer
     graphdef = restored.graphdef
 

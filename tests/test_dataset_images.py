@@ -16,7 +16,7 @@ from gdacot.data.sources.lerobot_write import write_lerobot
 from gdacot.data.sources.validate import check_cameras_fit
 from gdacot.policy import ObservationError
 from gdacot.policy import load as load_policy
-from runs import ROOT, cotrain, module
+from runs import ROOT, SMOKE, cotrain, module
 from test_robomimic import EEF, IMAGE, LENGTHS, MASKS, write_robomimic_file
 from test_sources import _config
 
@@ -177,6 +177,28 @@ def test_domains_stepping_at_other_rates_are_refused_unless_a_stride_matches(tmp
   c.sources.real.frame_stride = 8  # 5 steps left, fewer than the chunk of 8
   with pytest.raises(DatasetError, match="keeps 5 steps at frame_stride=8, fewer than the action chunk"):
     load_configured(c, 3, 3, task_rate=12.5)
+  # One domain's datasets at two rates are refused too, naming each.
+  slow = write_lerobot(str(tmp_path / "slow"), states=states, actions=actions, tasks=["t"] * 2, fps=50)
+  c = _config()
+  c.sources.sim.mixture = ({"path": path, "weight": 1, "state_key": "observation.state"},
+                           {"path": slow, "weight": 1, "state_key": "observation.state"})
+  with pytest.raises(DatasetError, match=r"the sim datasets step at different rates \(per second: .*fast.* 100, "
+                                         r".*slow.* 50\)"):
+    load_configured(c, 3, 3)
+  c.sources.sim.mixture = (dict(c.sources.sim.mixture[0], frame_stride=2), c.sources.sim.mixture[1])
+  assert load_configured(c, 3, 3, task_rate=50.0)["sim"].fps == 50
+
+
+def test_a_run_whose_dataset_steps_at_another_rate_is_refused_before_the_workdir(tmp_path):
+  rng = np.random.default_rng(2)
+  path = write_lerobot(str(tmp_path / "fast"), states=[rng.normal(size=(20, 8)).astype(np.float32)] * 2,
+                       actions=[rng.uniform(-1, 1, (20, 3)).astype(np.float32)] * 2, tasks=["t"] * 2, fps=100)
+  workdir = tmp_path / "run"
+  proc = cotrain(f"--workdir={workdir}", SMOKE, f"--config.real_data={path}",
+                 "--config.sources.real.state_key=observation.state", timeout=300)
+  assert proc.returncode == 2 and "real steps at 100 per second" in proc.stderr, proc.stderr[-2000:]
+  assert "sim at 50 per second (generated in MJX by task 'push_cube')" in proc.stderr
+  assert "frame_stride=2" in proc.stderr and not workdir.exists()
 
 
 def test_make_demos_takes_a_users_domain_file(tmp_path):

@@ -116,7 +116,11 @@ def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str =
                 lengths=jnp.asarray(np.concatenate([np.asarray(d.demos.lengths) for d in loaded])))
   images = {key: np.concatenate([grow(list(d.images.values())[k]) for d in loaded])
             for k, key in enumerate(first.images)}
-  fps = {d.fps for d in loaded}
+  rates = {d.fps for d in loaded if d.fps}
+  if len(rates) > 1:  # never mixed silently: one domain, one rate
+    steps = ", ".join(f"{origin(i)} {d.fps:g}" for i, d in enumerate(loaded) if d.fps)
+    raise DatasetError(f"the {label}datasets step at different rates (per second: {steps}); set the entries' "
+                       "frame_stride so that they match, or leave one out")
   total = sum(s.weight for s in specs)
   parts = tuple(Part(name=s.name, path=d.path, format=d.format, episodes=d.demos.num_episodes,
                      frames=d.demos.num_frames, share=s.weight / total) for s, d in zip(specs, loaded))
@@ -124,7 +128,7 @@ def load_mixture(specs: Sequence[DatasetSpec], *, min_length: int, domain: str =
                     path=", ".join(d.path for d in loaded), split=", ".join(sorted({d.split for d in loaded})),
                     format="+".join(dict.fromkeys(d.format for d in loaded)),
                     file_format="+".join(dict.fromkeys(d.file_format for d in loaded)), parts=parts,
-                    cameras=first.cameras, fps=fps.pop() if len(fps) == 1 else None)
+                    cameras=first.cameras, fps=rates.pop() if rates else None)
 
 
 def _rate(fps, stride: int) -> float | None:
