@@ -12,6 +12,9 @@ A thin command line around `gdacot.train.train(config, workdir)` (gdacot/train/l
 which checks the config, claims the workdir, builds the run, trains (resuming from the newest
 checkpoint if the workdir already holds this run; SIGTERM saves and exits 0), evaluates and
 writes eval.json. Bad input ends in `error: ...` on stderr and exit code 2.
+
+  python -m experiments.cotrain --print_config [--config=...:VARIANT] [--config.FIELD=VALUE ...]
+prints the resolved config (file, variant and overrides, checked) as JSON and exits; nothing runs.
 """
 
 from __future__ import annotations
@@ -22,18 +25,24 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from gdacot import cli
+
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "cotrain.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run (created; resumed if it holds this run).")
 _CONFIG = config_flags.DEFINE_config_file("config", _CONFIG_DEFAULT, "Config file [:variant].")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
-flags.mark_flag_as_required("workdir")
+_PRINT_CONFIG = cli.define_print_config()  # --workdir is required unless --print_config is given
+if __name__ == "__main__":  # --help lists every config field (absl reads the main module's docstring)
+  __doc__ += cli.config_fields_help(_CONFIG_DEFAULT)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _PRINT_CONFIG.value:
+    sys.exit(cli.print_resolved_config(_CONFIG.value))
   from gdacot.data import DatasetError
   from gdacot.train.checkpoints import CheckpointError
   from gdacot.train.config import ConfigError
@@ -47,7 +56,9 @@ def main(argv):
     sys.exit(2)
   from gdacot.train import train  # heavy imports here, so --help and flag errors come back at once
   try:
-    train(_CONFIG.value, _WORKDIR.value)
+    # The fields the command sets: only these must match a resumed run's saved config.
+    explicit = config_flags.get_override_values(flags.FLAGS["config"])
+    train(_CONFIG.value, _WORKDIR.value, explicit=list(explicit))
   except (ConfigError, WorkdirError, CheckpointError, DatasetError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -1,9 +1,13 @@
-"""Atomic file writes: whoever reads a file sees the old one or the new one, never half of one.
+"""Atomic, durable file writes: whoever reads a file sees the old one or the new one, never half
+of one, also after a power cut.
 
-Results, reports and plots are written to a temporary file in the target's directory, which then
-takes the target's name with `os.replace` (atomic on POSIX, as both are on one file system). A
-run killed mid-write leaves the previous file, or none, and at worst a hidden `.NAME.*.tmp*`
-file; the target itself is never truncated.
+Results, reports and plots are written to a temporary file in the target's directory, flushed to
+the disk (fsync), and then take the target's name with `os.replace` (atomic on POSIX, as both are
+on one file system); the directory is fsynced too, so the new name itself survives a crash.
+Without the first fsync a crash soon after the rename can leave an empty file under the name
+(ext4 and XFS may commit the rename before the data). A run killed mid-write leaves the previous
+file, or none, and at worst a hidden `.NAME.<8 hex>.tmp*` file (`is_temporary` tells them; a
+run removes its workdir's on its next start); the target itself is never truncated.
 
   write_text(path, text)          write_bytes(path, data)          write_json(path, obj)
   with replacing(path) as tmp:    fig.savefig(tmp)   # any writer that takes a path
@@ -19,7 +23,24 @@ import contextlib
 import errno
 import json
 import os
+import re
 import uuid
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+
+
+def is_temporary(name: str) -> bool:
+  """Whether the file name `name` is one of `replacing`'s temporary files."""
+  return bool(_TEMPORARY.match(name))
+
+
+def fsync_path(path: str) -> None:
+  """Flushes the file or directory `path` to the disk (a directory: the names in it)."""
+  fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(path) else 0))
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
 
 
 def _refuse(path: str) -> FileExistsError:
@@ -38,6 +59,7 @@ def replacing(path: str, *, overwrite: bool = True):
   tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:8]}.tmp{os.path.splitext(name)[1]}")
   try:
     yield tmp
+    fsync_path(tmp)  # the data on the disk before the name points at it
     if overwrite:
       os.replace(tmp, path)
     else:
@@ -45,6 +67,7 @@ def replacing(path: str, *, overwrite: bool = True):
         os.link(tmp, path)  # fails if path appeared meanwhile, where os.replace would clobber it
       except FileExistsError:
         raise _refuse(path) from None
+    fsync_path(directory)  # the new name on the disk
   finally:
     if os.path.lexists(tmp):
       os.remove(tmp)

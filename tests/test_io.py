@@ -56,3 +56,29 @@ def test_machine_describes_host_packages_and_devices():
   assert machine.versions(("surely-not-installed-pkg",))["surely-not-installed-pkg"] is None
   fresh = machine.describe_in_subprocess()
   assert fresh["jax_backend"] == "cpu" and fresh["versions"] == d["versions"]
+
+
+def test_a_replace_is_durable_the_data_synced_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+  # Without the first fsync an OS crash can leave an empty config.json under the new name;
+  # without the second, the old name.
+  events = []
+  real_fsync, real_replace = os.fsync, os.replace
+  monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                               real_fsync(fd)))
+  monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(b))), real_replace(a, b)))
+  target = tmp_path / "config.json"
+  io.write_json(str(target), {"a": 1})
+  kinds = [kind for kind, _ in events]
+  assert kinds == ["fsync", "replace", "fsync"], events
+  assert os.path.basename(events[0][1]).startswith(".config.json.")  # the data, under its temporary name
+  assert events[2][1] == str(tmp_path)  # the directory holding the new name
+  assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_temporary_names_are_told_from_other_hidden_files(tmp_path):
+  seen = []
+  with io.replacing(str(tmp_path / "plot.png")) as tmp:
+    seen.append(os.path.basename(tmp))
+    open(tmp, "wb").close()
+  assert io.is_temporary(seen[0])
+  assert not any(io.is_temporary(n) for n in (".lock", "config.json", ".hidden", "plot.png", ".a.tmp"))

@@ -21,17 +21,15 @@ READ_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 def write(path: str, demos: Demos) -> None:
-  """Writes `demos` to `path` whole or not at all (gdacot.io), flushed to the disk before it
-  takes the name: runs in parallel, a run killed while writing, or a power cut never leave a
-  partial file under `path`."""
+  """Writes `demos` to `path`, compressed, whole or not at all and flushed to the disk before it
+  takes the name (gdacot.io): runs in parallel, a run killed while writing, or a power cut never
+  leave a partial file under `path`."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   obs = demos.obs if isinstance(demos.obs, dict) else {"": demos.obs}
   arrays = {f"obs/{k}": np.asarray(v) for k, v in obs.items()}
   arrays.update(actions=np.asarray(demos.actions), lengths=np.asarray(demos.lengths))
   with io.open_atomic(path, "wb") as f:
-    np.savez(f, **arrays)
-    f.flush()
-    os.fsync(f.fileno())
+    np.savez_compressed(f, **arrays)
 
 
 def read(path: str) -> Demos:

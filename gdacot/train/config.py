@@ -267,6 +267,11 @@ def _domain_fields(task_class) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(fields)
 
 
+def defaults_for(cfg) -> ml_collections.ConfigDict:
+  """gdacot's defaults for `cfg`'s task: what a field holds unless the user set it."""
+  return get_config(cfg.task if cfg.task != DEFAULT_TASK else None)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variants = [v for v in (arg or "").split(",") if v]
   # A variant that names a task (registered, or an import path) builds the config for it.

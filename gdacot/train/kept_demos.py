@@ -42,10 +42,13 @@ def read(workdir: str, names, log=print) -> dict[str, Demos]:
   return kept
 
 
-def write(workdir: str, demos: dict[str, Demos], names) -> None:
+def write(workdir: str, demos: dict[str, Demos], names, log=print) -> None:
   """Keeps the demos of the domains `names` (replacing a file that did not read)."""
   for name in names:
-    demo_files.write(path(workdir, name), demos[name])
+    file = path(workdir, name)
+    demo_files.write(file, demos[name])
+    log(f"demos {name}: kept in {file} ({os.path.getsize(file) / 2**20:.1f} MiB, compressed); "
+        "every later start of this run reads them")
 
 
 def check(saved: dict, now: dict, *, step: int, workdir: str, kept, generated) -> None:

@@ -44,18 +44,23 @@ from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, valida
 from gdacot.train.metrics import MetricsWriter
 from gdacot.train.preemption import CHECKPOINT, EVALUATION, SETUP, TRAINING, PreemptionGuard
 from gdacot.train.validation import fixed_batch, make_scorer, val_metrics
-from gdacot.train.workdir import WorkdirError, WorkdirLock, prepare_workdir
+from gdacot.train.workdir import WorkdirError, WorkdirLock, prepare_workdir, resume_config
 
 
 def _log(line: str) -> None:
   print(line, flush=True)
 
 
-def train(cfg, workdir: str, mesh=None) -> dict:
+def train(cfg, workdir: str, mesh=None, *, explicit=None) -> dict:
   """Runs (or resumes) the co-training run `cfg` in `workdir`; returns what eval.json holds, or
   {"preempted_at": step} when SIGTERM stopped it at a chunk boundary (rerun the same call to
-  resume; SIGTERM at other moments exits the process at once, see gdacot/train/preemption.py)."""
+  resume; SIGTERM at other moments exits the process, see gdacot/train/preemption.py).
+
+  A workdir that holds a run resumes it with the config it started with: `explicit` names the
+  fields the caller set (the command's --config.* overrides; None: the fields of `cfg` that
+  differ from gdacot's defaults), which must match the saved ones (gdacot.train.workdir)."""
   apply_legacy_rlds(cfg)  # the old rlds.* key-map names, moved to sources.* before the config is saved
+  cfg = resume_config(cfg, workdir, explicit, log=_log if parallel.is_chief() else lambda line: None)
   validate_config(cfg)
   mesh = mesh if mesh is not None else parallel.make_mesh()
   check_mesh(cfg, mesh)
@@ -121,7 +126,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
     state, _ = ckpts.restore(latest, state, normalizer, sharding=parallel.replicated(mesh))
     _log(f"resumed from checkpoint step {latest}")
   if chief:  # after the check: demos that a checkpoint refuses are not kept
-    kept_demos.write(workdir, run.demos, [name for name in generated if name not in kept])
+    kept_demos.write(workdir, run.demos, [name for name in generated if name not in kept], log=_log)
 
   def save(state, step, metrics):
     record = checkpoint_record(cfg.to_dict(), state_rng=parallel.to_host(state.rng), step=step,

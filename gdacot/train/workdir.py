@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime
 import errno
 import fcntl
+import importlib.metadata
 import json
 import os
 import socket
 
-from gdacot.io import write_text
+from gdacot.io import is_temporary, write_text
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
@@ -43,23 +44,111 @@ def _flatten(d: dict, prefix: str = "") -> dict:
   return out
 
 
+def read_saved_config(workdir: str, log=print) -> dict | None:
+  """The config the run in `workdir` started with, completed with the fields added to gdacot
+  since (None for a workdir without a run). config.json first; where it does not read (an OS
+  crash during its write, before writes were fsynced), the record of the newest checkpoint,
+  which holds the same config."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    saved, step = _config_of_newest_checkpoint(workdir)
+    if saved is None:
+      raise WorkdirError(f"{path} is unreadable ({e}) and no checkpoint holds the run's config; refusing to "
+                         f"touch {workdir}") from e
+    log(f"note: {path} is unreadable ({e}); using the config saved with checkpoint {step} (config.json is "
+        "written again from it)")
+  from gdacot.train.config import ConfigError, complete_saved_config  # pylint: disable=g-import-not-at-top
+  try:  # a run started by an older gdacot lacks the fields added since: they take their defaults
+    return complete_saved_config(saved)
+  except ConfigError as e:
+    raise WorkdirError(f"{path} is not a config this version can resume ({e}); refusing to touch {workdir}") from e
+
+
+def _config_of_newest_checkpoint(workdir: str) -> tuple[dict | None, int | None]:
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return None, None
+  from gdacot.train.checkpoints import CheckpointError, Checkpoints  # pylint: disable=g-import-not-at-top
+  ckpts = Checkpoints(directory, read_only=True)
+  try:
+    for step in reversed(ckpts.all_steps()):
+      try:
+        return ckpts.read_record(step)["config"], step
+      except (CheckpointError, KeyError):
+        continue
+    return None, None
+  finally:
+    ckpts.close()
+
+
+def resume_config(cfg, workdir: str, explicit=None, log=print):
+  """The config to run in `workdir`: `cfg` itself for a new run; for a run the workdir already
+  holds, the config it started with, so that rerunning the same command resumes it even where
+  gdacot's defaults changed since. Fields in `explicit` (dotted names the user set, e.g. the
+  command's --config.* overrides; None: those that differ from gdacot's defaults) must equal
+  the saved values, or the run is refused naming them; the others take the saved values, and
+  each default that changed since is reported in one line. The `eval` block is the caller's
+  (evaluation settings may change between a run and its resumption)."""
+  saved = read_saved_config(workdir, log=log)
+  if saved is None:
+    return cfg
+  given = _flatten(json.loads(json.dumps(cfg.to_dict())))
+  if explicit is None:
+    from gdacot.train.config import defaults_for  # pylint: disable=g-import-not-at-top
+    defaults = _flatten(json.loads(json.dumps(defaults_for(cfg).to_dict())))
+    explicit = [k for k in given if given[k] != defaults.get(k)]
+  explicitly_set = lambda key: any(key == e or key.startswith(e + ".") for e in explicit)
+  saved = _flatten(saved)
+  dropped = sorted(k for k in saved if k not in given)
+  if dropped:
+    raise WorkdirError(f"workdir {workdir} holds a run whose config has field(s) this gdacot ({_version()}) no "
+                       f"longer has: {', '.join(f'{k}={saved[k]!r}' for k in dropped[:8])}. Resume it with the "
+                       "gdacot version that started it, or use a new --workdir")
+  differ = sorted(k for k in given if k in saved and given[k] != saved[k] and k.split(".")[0] not in RESUMABLE_DIFFERENCES)
+  conflicts = [k for k in differ if explicitly_set(k)]
+  if conflicts:
+    shown = ", ".join(f"{k}: {saved[k]!r} -> {given[k]!r}" for k in conflicts[:8])
+    raise WorkdirError(f"workdir {workdir} holds another run (config differs in {shown}): the run's saved value(s) "
+                       "differ from what you set. Use a new --workdir, or drop the override(s) to resume")
+  for k in differ:
+    log(f"resuming with the saved {k}={saved[k]!r}; today's default is {given[k]!r}")
+    _set(cfg, k, saved[k])
+  return cfg
+
+
+def _version() -> str:
+  try:
+    return importlib.metadata.version("gdacot")
+  except importlib.metadata.PackageNotFoundError:
+    return "not installed"
+
+
+def _set(cfg, dotted: str, value) -> None:
+  *blocks, leaf = dotted.split(".")
+  node = cfg
+  for block in blocks:
+    node = node[block]
+  current = node[leaf]
+  if isinstance(current, tuple) and isinstance(value, list):  # JSON holds tuples as lists
+    value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+  node[leaf] = value
+
+
 def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> bool:
-  """Creates the workdir, or checks that it holds this same run. Returns True to resume.
-  `check_only` raises what it would raise but creates and writes nothing (the check before
-  the lock, so that a refused run leaves another run's workdir untouched)."""
+  """Creates the workdir, or checks that it holds this same run (`resume_config` made `config`
+  the saved one). Returns True to resume. `check_only` raises what it would raise but creates
+  and writes nothing (the check before the lock, so that a refused run leaves another run's
+  workdir untouched). Otherwise (under the lock) it removes the temporary files of writes a
+  kill cut off, and writes config.json back where it did not read."""
   path = os.path.join(workdir, CONFIG_FILE)
   config = json.loads(json.dumps(config))  # normalise tuples to lists
   if os.path.exists(path):
-    try:
-      with open(path) as f:
-        saved = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-      raise WorkdirError(f"{path} is unreadable ({e}); refusing to touch {workdir}") from e
-    from gdacot.train.config import ConfigError, complete_saved_config  # pylint: disable=g-import-not-at-top
-    try:  # a run started by an older gdacot lacks the fields added since: they take their defaults
-      saved = complete_saved_config(saved)
-    except ConfigError as e:
-      raise WorkdirError(f"{path} is not a config this version can resume ({e}); refusing to touch {workdir}") from e
+    saved = read_saved_config(workdir, log=lambda line: None)
     a, b = _flatten(saved), _flatten(config)
     diff = sorted(
         k for k in set(a) | set(b)
@@ -71,8 +160,12 @@ def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> 
           f"workdir {workdir} holds another run (config differs in {shown}). "
           "Use a new --workdir, or the same config to resume."
       )
+    if not check_only:
+      _remove_temporary_files(workdir)
+      if not _reads_as_json(path):
+        write_text(path, json.dumps(config, indent=2, sort_keys=True))
     return True
-  if os.path.isdir(workdir) and set(os.listdir(workdir)) - {LOCK_FILE}:
+  if os.path.isdir(workdir) and {n for n in os.listdir(workdir) if not is_temporary(n)} - {LOCK_FILE}:
     raise WorkdirError(
         f"workdir {workdir} is not empty and has no {CONFIG_FILE}: it is not a gdacot run; "
         "refusing to write into it"
@@ -80,9 +173,28 @@ def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> 
   if check_only:
     return False
   os.makedirs(workdir, exist_ok=True)
+  _remove_temporary_files(workdir)
   # Whole or not at all: a run stopped here leaves no half-written config.
   write_text(path, json.dumps(config, indent=2, sort_keys=True))
   return False
+
+
+def _reads_as_json(path: str) -> bool:
+  try:
+    with open(path) as f:
+      json.load(f)
+    return True
+  except (OSError, ValueError):
+    return False
+
+
+def _remove_temporary_files(workdir: str) -> None:
+  """gdacot.io's temporary files that a kill left behind (orbax cleans its own directory)."""
+  for root, dirs, files in os.walk(workdir):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) != os.path.join(workdir, "checkpoints")]
+    for name in files:
+      if is_temporary(name):
+        os.remove(os.path.join(root, name))
 
 
 class WorkdirLock:
