@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import socket
+import time
 
 from gdacot.io import is_temporary, write_text
 
@@ -202,6 +203,12 @@ class WorkdirLock:
 
   Creates the workdir if it does not exist; `created` says whether it did, so a run refused
   before writing anything can remove it again (`release(remove_if_empty=True)`).
+
+  Removing the lock file is safe because every acquirer checks, once it holds the lock, that
+  the file it locked is still the one at WORKDIR/.lock, and starts again if not: a run that
+  opened the file just before a refused run removed it would otherwise hold a lock on a file
+  nobody else can see, and a third run could lock a new one beside it. (Releasing first and
+  removing after is not safe: a run could lock the file in between and then lose it.)
   """
 
   def __init__(self, workdir: str):
@@ -213,38 +220,43 @@ class WorkdirLock:
   def acquire(self) -> "WorkdirLock":
     if os.environ.get("GDACOT_NO_WORKDIR_LOCK") == "1":
       return self
-    self.created = not os.path.exists(self.workdir)
-    try:
-      os.makedirs(self.workdir, exist_ok=True)
-      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-      raise WorkdirError(f"cannot create the workdir lock {self.path}: {e}") from e
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      holder = _read_holder(fd)
-      os.close(fd)
-      if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-        raise WorkdirError(f"workdir {self.workdir} is in use by another run ({holder}; lock {self.path}). "
-                           "Wait for it to end or stop it; a run that died releases the lock, and the same "
-                           "command then resumes it") from None
-      raise WorkdirError(f"cannot lock {self.path} ({e}): this filesystem does not support flock. Use a workdir "
-                         "on one that does, or set GDACOT_NO_WORKDIR_LOCK=1 if you make sure one run writes it") from e
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    holder = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started})
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, holder.encode() + b"\n", 0)
-    self._fd = fd
+    while self._fd is None:
+      self.created = not os.path.exists(self.workdir)
+      try:
+        os.makedirs(self.workdir, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+      except OSError as e:
+        raise WorkdirError(f"cannot create the workdir lock {self.path}: {e}") from e
+      try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except OSError as e:
+        holder = _read_holder(fd)
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+          raise WorkdirError(f"workdir {self.workdir} is in use by another run ({holder}; lock {self.path}). "
+                             "Wait for it to end or stop it; a run that died releases the lock, and the same "
+                             "command then resumes it") from None
+        raise WorkdirError(f"cannot lock {self.path} ({e}): this filesystem does not support flock. Use a workdir "
+                           "on one that does, or set GDACOT_NO_WORKDIR_LOCK=1 if you make sure one run writes it") from e
+      if _is_file_at(fd, self.path):
+        self._fd = fd
+      else:  # removed meanwhile by a run that released it (see the class doc): lock the new one
+        os.close(fd)
+    _write_holder(self._fd)
     return self
 
   def release(self, remove_if_empty: bool = False) -> None:
     """Lets go of the lock; with `remove_if_empty`, removes a workdir this lock created that
-    holds nothing else (a run refused before it wrote anything leaves nothing behind)."""
+    holds nothing else (a run refused before it wrote anything leaves nothing behind). The
+    removal happens while the lock is held (see the class doc)."""
     if self._fd is None:
       return
     if remove_if_empty and self.created and set(os.listdir(self.workdir)) == {LOCK_FILE}:
       os.remove(self.path)
-      os.rmdir(self.workdir)
+      try:
+        os.rmdir(self.workdir)
+      except OSError:  # another run wrote into it meanwhile: it is theirs now
+        pass
     fcntl.flock(self._fd, fcntl.LOCK_UN)
     os.close(self._fd)
     self._fd = None
@@ -256,9 +268,36 @@ class WorkdirLock:
     self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _is_file_at(fd: int, path: str) -> bool:
   try:
-    info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    return f"host {info['host']}, pid {info['pid']}, started {info['started']}"
-  except (OSError, ValueError, KeyError):
-    return "holder unknown"
+    here, there = os.fstat(fd), os.stat(path)
+  except FileNotFoundError:
+    return False
+  return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+# The holder line is written in one piece of a fixed size and never truncated first, so a
+# reader sees the old line or the new one; a reader that finds none yet (the holder has just
+# taken the lock) reads again for a moment.
+HOLDER_BYTES = 512
+
+
+def _write_holder(fd: int) -> None:
+  started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  line = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started}).encode()
+  record = line.ljust(HOLDER_BYTES - 1) + b"\n"
+  os.pwrite(fd, record, 0)
+  if os.fstat(fd).st_size > len(record):  # a longer line written by an older gdacot
+    os.ftruncate(fd, len(record))
+
+
+def _read_holder(fd: int, wait_s: float = 1.0) -> str:
+  deadline = time.monotonic() + wait_s
+  while True:
+    try:
+      info = json.loads(os.pread(fd, 4096, 0).decode().split("\n")[0])
+      return f"host {info['host']}, pid {info['pid']}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+      if time.monotonic() > deadline:
+        return "holder unknown"
+      time.sleep(0.02)
