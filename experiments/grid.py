@@ -38,6 +38,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -480,6 +481,32 @@ def _json_safe(x):
   return x
 
 
+# A record names no machine: commands and paths relative to the repository root (the cells run
+# from it), `python` for the interpreter, and no hostname (tests/test_results_portable.py).
+_INTERPRETER = re.compile(r"(?<![\w.-])/[^\s\"']*/bin/python[\d.]*(?![\w.-])")
+
+
+def portable_text(text: str, roots=(ROOT,)) -> str:
+  """`text` with the interpreter's absolute path as `python` and `roots` (checkouts of this
+  repository) cut off the paths under them."""
+  text = _INTERPRETER.sub("python", text)
+  for root in roots:
+    root = root.rstrip("/")
+    text = re.sub(re.escape(root) + r"(/|(?![\w.-]))", lambda m: "" if m.group(1) else ".", text)
+  return text
+
+
+def portable(x, roots=(ROOT,)):
+  """A JSON-able record made portable: every string through portable_text, hostnames dropped."""
+  if isinstance(x, str):
+    return portable_text(x, roots)
+  if isinstance(x, dict):
+    return {k: portable(v, roots) for k, v in x.items() if k != "hostname"}
+  if isinstance(x, (list, tuple)):
+    return [portable(v, roots) for v in x]
+  return x
+
+
 def pyplot():
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -514,8 +541,8 @@ def write_outputs(workdir: str, name: str, record: dict, markdown: str, figures:
   footer = (f"\nWall time {record['wall_time_s']:.0f} s ({record['cells_run']} cells run, "
             f"{record['cells_skipped']} already done) on {m['platform']} ({m.get('jax_backend')}, "
             f"{m['cpu_count']} CPUs).\n")
-  io.write_text(os.path.join(workdir, f"{name}.md"), markdown + footer)
-  io.write_json(os.path.join(workdir, f"{name}.json"), _json_safe(record))
+  io.write_text(os.path.join(workdir, f"{name}.md"), portable_text(markdown + footer))
+  io.write_json(os.path.join(workdir, f"{name}.json"), portable(_json_safe(record)))
   print(markdown + footer, flush=True)
   print(f"wrote {', '.join(os.path.join(workdir, o) for o in record['outputs'])}", flush=True)
 
@@ -527,15 +554,20 @@ def main(run, config_default: str) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   # This process only checks configs (tiny models) and writes reports: the cells get the devices.
   jax.config.update("jax_platforms", "cpu")
+  from gdacot import cli  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "Directory of the experiment (new, or this experiment's to resume).")
   flags.DEFINE_integer("parallel", 1, "Cells run at once (their results do not depend on it): on a GPU, "
                        "several small cells share the device.")
   config_flags.DEFINE_config_file("config", config_default, "Config file [:variant].")
-  flags.mark_flag_as_required("workdir")
+  cli.define_print_config()
+  cli.key_flags_of_main("workdir", "parallel", "config")  # defined here, listed in the module's --help
 
   def _main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if flags.FLAGS.print_config:
+      print(cli.config_json(flags.FLAGS.config))
+      return
     try:
       run(flags.FLAGS.config, flags.FLAGS.workdir)
     except GridError as e:

@@ -13,6 +13,11 @@ Refused, with `error: ...` and exit code 2, before anything is written: tables w
 differ in anything but `methods` (gaps, seeds, the cotrain variant and overrides, evaluation
 pairs), a (gap, method) cell that two tables both hold, and cells that trained on different
 numbers of demo frames.
+
+Arguments:
+  OUT_DIR         an empty or missing directory for the joined method_table.json, .md and .png
+  TABLE.json      two or more method_table.json files of the same experiment
+  -h, --help      this text
 """
 
 from __future__ import annotations
@@ -84,6 +89,9 @@ def join(records: list[dict], paths: list[str]) -> tuple[dict, dict]:
 
 def main(argv: list[str]) -> int:
   args = argv[1:]
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in args):
+    print(__doc__)
+    return 0
   if len(args) < 3 or any(a.startswith("-") for a in args):
     print(f"error: expected an output directory and at least two tables\n{USAGE}", file=sys.stderr)
     return 2

@@ -337,14 +337,19 @@ def run(cfg, workdir: str) -> dict:
 def define_flags() -> None:
   # Only when run as a program: tests import the pure functions above, and absl flags are global
   # (another entry point's --workdir would clash).
+  from gdacot import cli  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "Directory for the results; must be new or empty.")
   config_flags.DEFINE_config_file("config", _CONFIG_DEFAULT, "Config file [:variant].")
-  flags.mark_flag_as_required("workdir")
+  cli.define_print_config()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if flags.FLAGS.print_config:
+    from gdacot import cli  # pylint: disable=g-import-not-at-top
+    print(cli.config_json(flags.FLAGS.config))
+    return
   try:
     run(flags.FLAGS.config, flags.FLAGS.workdir)
   except ToySpiralError as e:

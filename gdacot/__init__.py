@@ -1,8 +1,12 @@
 """gdacot: sim-and-real co-training of robot policies with optimal-transport domain adaptation."""
 
+import contextlib as _contextlib
+import importlib.abc
 import importlib.metadata
+import io as _io  # not `io`: gdacot.io is a module of this package
 import os
 import re
+import sys
 
 
 def _jaxlib_before(version: tuple[int, int]) -> bool:
@@ -32,3 +36,49 @@ def _xla_cpu_flags() -> None:
 
 
 _xla_cpu_flags()
+
+
+class _QuietMissingWarp(importlib.abc.MetaPathFinder):
+  """Drops MJX's "Failed to import warp: No module named 'warp'" lines.
+
+  `mujoco.mjx.warp` prints them on import whenever NVIDIA Warp is not installed, so every
+  launch began with two lines of noise; gdacot runs MJX's JAX backend (the portable one) and
+  never needs Warp. The lines are kept when Warp *is* installed, because then its import failing
+  (say, no CUDA driver) is news to a user who asked for the Warp backend; anything else the
+  module prints passes through. Hooked on the import itself so that no module of gdacot has to
+  import MJX in a special way, and nothing is imported before it is needed.
+  """
+
+  _NAME = "mujoco.mjx.warp"
+
+  def find_spec(self, name, path, target=None):
+    if name != self._NAME:
+      return None
+    for finder in sys.meta_path:  # the spec the import system would find without this hook
+      if finder is self or not hasattr(finder, "find_spec"):
+        continue
+      spec = finder.find_spec(name, path, target)
+      if spec is not None:
+        break
+    else:
+      return None
+    if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+      return spec
+    run = spec.loader.exec_module
+
+    def exec_module(module):
+      with _contextlib.redirect_stdout(_io.StringIO()) as printed:
+        run(module)
+      sys.stdout.write("".join(line for line in printed.getvalue().splitlines(keepends=True)
+                               if not _missing_warp(line)))
+
+    spec.loader.exec_module = exec_module
+    return spec
+
+
+def _missing_warp(line: str) -> bool:
+  return line.startswith(("Failed to import warp:", "Failed to import mujoco_warp:")) and "No module named 'warp'" in line
+
+
+if not any(isinstance(f, _QuietMissingWarp) for f in sys.meta_path):
+  sys.meta_path.insert(0, _QuietMissingWarp())

@@ -64,8 +64,19 @@ def describe_in_subprocess(cwd: str | None = None, env: dict | None = None) -> d
     return {**host(), "jax_backend": None, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> int:
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv):
+    print(__doc__ + "\nTakes no flags; -h, --help prints this text.")
+    return 0
+  if argv:
+    print(f"error: python -m gdacot.machine takes no arguments, got {argv}", file=sys.stderr)
+    return 2
   print(json.dumps(describe()))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
 
 
 def device_memory_bytes(device) -> int:

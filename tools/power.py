@@ -14,6 +14,18 @@ For each table, gap and evaluation pair holding both methods: the per-seed diffe
 two-sided paired t-test needs to detect a true difference of `delta` with the given power
 (`gdacot.stats.seeds_to_detect`). Prints a Markdown table; --out also writes it as JSON (an
 existing file is refused). Exit code 2 with `error: ...` on a bad flag or an unreadable table.
+
+Arguments:
+  TABLE.json          one or more method_table.json files (experiments.method_table's)
+  --a=METHOD          the method compared (default uot_joint)
+  --b=METHOD          the method it is compared against (default cotrain)
+  --delta=D           the true difference in success rate to detect (default 0.10)
+  --pairs=P,...       evaluation pairs domain:region (default real:ood,real:in)
+  --alpha=A           the test's level (default 0.05)
+  --power=P           the power wanted (default 0.8)
+  --out=FILE.json     also write the result as JSON (an existing file is refused)
+  --pool              the tables are one experiment in parts: join their seeds
+  -h, --help          this text
 """
 
 from __future__ import annotations
@@ -73,6 +85,9 @@ def pool(records: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv):
+    print(__doc__)
+    return 0
   flags, tables = dict(DEFAULTS), []
   for arg in argv:
     if arg.startswith("--"):

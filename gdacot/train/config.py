@@ -113,6 +113,9 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems)) from None
   task_regions = task_class.regions
   check(cfg.method in METHODS, f"unknown method {cfg.method!r}; known: {sorted(METHODS)}")
+  log = cfg.get("log") or {}
+  check(log.get("video_episodes", 0) >= 0, f"log.video_episodes must be >= 0, got {log.get('video_episodes')}")
+  check(not log.get("wandb") or log.get("project"), "log.project must name a wandb project when log.wandb=True")
   check(0.0 <= cfg.w <= 1.0, f"w (share of real samples per BC batch) must be in [0, 1], got {cfg.w}")
   a = cfg.align
   check(a.epsilon > 0, f"align.epsilon must be positive, got {a.epsilon}")
@@ -423,6 +426,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval.batch_size = 100
   c.eval.pairs = ("real:in", "real:ood", "sim:in", "sim:ood")
   c.eval.use_ema = True
+
+  # Logging besides metrics.jsonl and TensorBoard (gdacot/train/metrics.py). wandb: the same
+  # scalars, the evaluation video and the feature PCA plot to Weights & Biases (pip install
+  # 'gdacot[wandb]'; WANDB_MODE=offline writes them locally); a resumed run continues the same
+  # wandb run. video_episodes: episodes of the first evaluation pair shown in the video (also in
+  # TensorBoard); 0 for none.
+  c.log = ml_collections.ConfigDict({"wandb": False, "project": "gdacot", "entity": "", "tags": (),
+                                     "video_episodes": 4})
 
   known = ("smoke", "diffusion", "flow", "image", *sorted(set(GAP_NAMES) - {"sensor_physics"}), *sorted(TASKS))
   unknown = sorted(set(variants) - set(known))

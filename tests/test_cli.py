@@ -1,0 +1,103 @@
+"""Every command line helps itself (issue 34): `--help` prints the purpose, the flags and an
+example, never an "unknown flag" error; `--print_config` prints the resolved config and exits;
+the console scripts run their modules."""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from runs import ROOT, env_for_subprocess, module
+
+from gdacot.cli import COMMANDS
+
+
+def _entry_points():
+  """Every module under experiments/, tools/ and gdacot/ that runs as a program."""
+  names = []
+  for pattern in ("experiments/*.py", "tools/*.py", "gdacot/**/*.py"):
+    for path in sorted(glob.glob(os.path.join(ROOT, pattern), recursive=True)):
+      with open(path) as f:
+        if 'if __name__ == "__main__":' in f.read():
+          names.append(os.path.relpath(path, ROOT)[:-3].replace(os.sep, "."))
+  return names
+
+
+ENTRY_POINTS = _entry_points()
+# experiments.grid.main defines these for every grid experiment (method_table, mixing_sweep, ...).
+_GRID_FLAGS = ("workdir", "parallel", "config", "print_config")
+
+
+def _flags_of(name: str) -> list[str]:
+  """The flags a module defines (absl's, or a hand-parsed tool's documented `--name`)."""
+  with open(os.path.join(ROOT, *name.split(".")) + ".py") as f:
+    source = f.read()
+  found = re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", source)
+  if "grid.main(" in source:
+    found += _GRID_FLAGS
+  if "define_print_config()" in source:
+    found.append("print_config")
+  return sorted(set(found))
+
+
+def test_every_program_is_found():
+  assert {"experiments.cotrain", "gdacot.evaluate", "gdacot.serve", "tools.make_demos", "tools.dataset_info",
+          "tools.power", "experiments.method_table", "gdacot.machine"} <= set(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_help_prints_purpose_flags_and_an_example(name):
+  proc = module(name, "--help", timeout=120)
+  out = proc.stdout + proc.stderr
+  assert proc.returncode in (0, 1), out[-2000:]  # absl's --help exits 1
+  assert "unknown flag" not in out.lower() and "Traceback" not in out, out[-2000:]
+  assert "Failed to import warp" not in out  # MJX's chatter is silenced (gdacot/__init__.py)
+  doc = __import__("importlib").util.find_spec(name).loader.get_source(name)
+  purpose = re.search(r'"""(.+)', doc).group(1).strip()
+  assert purpose and purpose in out, f"{name}: the docstring's first line is not in --help"
+  assert f"python -m {name}" in out, f"{name}: --help shows no example command"
+  for flag in _flags_of(name):
+    assert re.search(rf"--(\[no\])?{flag}\b", out), f"{name}: --help does not list --{flag}"
+
+
+def test_cotrain_help_lists_the_config_fields():
+  proc = module("experiments.cotrain", "--help", timeout=120)
+  for field in ("method='uot_joint'", "align.epsilon=0.05", "eval.episodes=200", "log.wandb=False"):
+    assert f"  {field}" in proc.stdout, field
+
+
+def test_print_config_prints_the_resolved_config_and_exits(tmp_path):
+  config = os.path.join(ROOT, "experiments", "configs", "cotrain.py")
+  proc = subprocess.run([sys.executable, "-m", "experiments.cotrain", "--print_config", f"--config={config}:smoke,lift",
+                         "--config.method=cotrain", "--config.align.epsilon=0.2"], cwd=str(tmp_path),
+                        env=env_for_subprocess(PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  cfg = json.loads(proc.stdout)  # stdout is the JSON alone
+  assert cfg["task"] == "lift" and cfg["method"] == "cotrain" and cfg["align"]["epsilon"] == 0.2
+  assert cfg["steps"] == 40 and cfg["log"]["wandb"] is False  # the variant and the defaults, resolved
+  assert not list(tmp_path.iterdir())  # nothing written, no workdir needed
+  bad = module("experiments.cotrain", "--print_config", "--config.w=3", timeout=120)
+  assert bad.returncode == 2 and "error: invalid config" in bad.stderr and "w (share" in bad.stderr
+  grid = module("experiments.mixing_sweep", "--print_config", "--config.seed=3", timeout=120)
+  assert grid.returncode == 0 and json.loads(grid.stdout)["seed"] == 3
+  missing = module("experiments.cotrain", timeout=120)
+  assert missing.returncode == 1 and "--workdir must have a value" in missing.stderr
+
+
+def _script(name):
+  path = os.path.join(os.path.dirname(sys.executable), name)
+  if not os.path.exists(path):
+    pytest.fail(f"console script {name} is not installed next to {sys.executable}: pip install -e .")
+  return path
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_console_scripts_run_their_module(name):
+  proc = subprocess.run([_script(name), "--help"], cwd=ROOT, env=env_for_subprocess(), capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode in (0, 1) and f"python -m {COMMANDS[name]}" in proc.stdout + proc.stderr, proc.stderr[-2000:]
+  if COMMANDS[name] != "tools.dataset_info":  # absl programs: the module's own flags are listed
+    assert re.search(r"--\w+", proc.stdout + proc.stderr)
