@@ -10,8 +10,10 @@ r"""Sim-and-real co-training on the built-in MJX benchmark, end to end.
 
 A thin command line around `gdacot.train.train(config, workdir)` (gdacot/train/loop.py),
 which checks the config, claims the workdir, builds the run, trains (resuming from the newest
-checkpoint if the workdir already holds this run; SIGTERM saves and exits 0), evaluates and
-writes eval.json. Bad input ends in `error: ...` on stderr and exit code 2.
+checkpoint if the workdir already holds this run; SIGTERM saves and exits 75), evaluates and
+writes eval.json. Exit codes: 0 done; 2 bad input (`error: ...` on stderr, nothing lost); 75
+stopped by SIGTERM with everything resumable (rerun the same command); 1 failed (README: "When a
+run stops").
 
   python -m experiments.cotrain --print_config [--config=...:VARIANT] [--config.FIELD=VALUE ...]
 prints the resolved config (file, variant and overrides, checked) as JSON and exits; nothing runs.
@@ -54,14 +56,17 @@ def main(argv):
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  from gdacot.exit_codes import BAD_INPUT, PREEMPTED
   from gdacot.train import train  # heavy imports here, so --help and flag errors come back at once
   try:
     # The fields the command sets: only these must match a resumed run's saved config.
     explicit = config_flags.get_override_values(flags.FLAGS["config"])
-    train(_CONFIG.value, _WORKDIR.value, explicit=list(explicit))
+    result = train(_CONFIG.value, _WORKDIR.value, explicit=list(explicit))
   except (ConfigError, WorkdirError, CheckpointError, DatasetError) as e:
     print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(BAD_INPUT)
+  if "preempted_at" in result:  # saved at a chunk boundary: a scheduler should run it again
+    sys.exit(PREEMPTED)
 
 
 if __name__ == "__main__":

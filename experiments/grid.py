@@ -15,7 +15,7 @@ all train in ONE program (`--config.num_seeds=S`, vmapped over seeds). The grid
      is skipped, and an interrupted one resumes from its checkpoint, so rerunning the same command
      continues an interrupted sweep. SIGTERM to the sweep (Kubernetes and Slurm signal only the
      main process) is passed on to the running cell, which saves a checkpoint and stops; the sweep
-     then exits 0 and says that a rerun continues;
+     then exits 75 (as a preempted run) and says that a rerun continues;
   4. summarises each cell's eval.json per (domain, region): the mean success over seeds with its
      95% t-interval over seeds and the pooled Wilson interval (gdacot.stats.aggregate_over_seeds),
      the per-seed rates, and per seed the final alignment numbers (W2, discernibility).
@@ -50,6 +50,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from gdacot import io, machine, stats
+from gdacot.exit_codes import PREEMPTED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COTRAIN_CONFIG = os.path.join(ROOT, "experiments", "configs", "cotrain.py")
@@ -67,7 +68,8 @@ class CellFailed(RuntimeError):
 
 
 class Interrupted(Exception):
-  """SIGTERM stopped the sweep cleanly, its running cell checkpointed: a rerun continues (exit 0)."""
+  """SIGTERM stopped the sweep cleanly, its running cell checkpointed: a rerun continues (exit 75,
+  as a preempted training run's)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,7 +376,7 @@ def _run_cell(cell: Cell, cfg, workdir: str, tag: str, sigterm: _ForwardSigterm,
     code = sigterm.wait(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env))
   finished = code == 0 and os.path.exists(os.path.join(run_dir, "eval.json"))
   # Killed by the forwarded signal before it could set its own handler: it resumes all the same.
-  interrupted = not finished and sigterm.requested and code in (0, -signal.SIGTERM)
+  interrupted = not finished and sigterm.requested and code in (PREEMPTED, -signal.SIGTERM)
   status = "ran" if finished else "interrupted" if interrupted else "failed"
   io.write_json(timing_path, {"command": shlex.join(cmd), "status": status, "runs": earlier.get("runs", 0) + 1,
                               "wall_time_s": earlier.get("wall_time_s", 0.0) + time.perf_counter() - t0})
@@ -578,5 +580,6 @@ def main(run, config_default: str) -> None:
       sys.exit(1)
     except Interrupted as e:  # a clean stop, as a preempted training run's
       print(e, flush=True)
+      sys.exit(PREEMPTED)
 
   app.run(_main)

@@ -1,4 +1,5 @@
-"""SIGTERM honoured within 10 s in every phase of a run (issue 20), ending with the interrupted run
+"""SIGTERM honoured within 10 s in every phase of a run (issues 20, 33), each by its own path, exit
+code PREEMPTED (75), ending with the interrupted run
 finished and compared with the uninterrupted smoke run (`smoke_run`, the same config): stopping
 and resuming never changes the results. Two runs on one workdir: tests/test_checkpoints.py."""
 
@@ -13,6 +14,8 @@ import time
 import pytest
 from runs import (ROOT, SMOKE, SMOKE_RUN_ARGS, assert_bitwise_equal, cotrain, env_for_subprocess, logged_losses,
                   saved_state)
+
+from gdacot.exit_codes import PREEMPTED
 
 SIGTERM_DEADLINE_S = 10.0
 
@@ -60,7 +63,7 @@ def results(workdir):
   return json.loads(text(os.path.join(workdir, "eval.json")))["results"]
 
 
-def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smoke_run, tmp_path):
+def test_sigterm_in_every_phase_takes_that_phases_path_within_10s_and_the_rerun_matches(smoke_run, tmp_path):
   workdir = str(tmp_path / "run")
   timings = {}
 
@@ -69,35 +72,51 @@ def test_sigterm_in_every_phase_exits_zero_within_10s_and_the_rerun_matches(smok
   proc = start(workdir, log)
   wait_for(lambda: "demos sim" in text(log), proc, "demo generation")
   timings["setup"], code = sigterm(proc)
-  assert code == 0 and "preempted (SIGTERM) during setup" in text(log), text(log)[-2000:]
+  assert code == PREEMPTED and "preempted (SIGTERM) during setup" in text(log), text(log)[-2000:]
 
-  # 2. Just before a checkpoint step: the step-10 row is logged, then steps 11-20 run and step 20's
-  # scoring compiles its rollout; SIGTERM there saves step 20 unscored instead of scoring first.
+  # 2. The grace path: SIGTERM while the first chunk compiles (seconds), with a grace shorter
+  # than that: no chunk boundary in time, so the run exits without saving anything.
+  log = tmp_path / "grace.log"
+  proc = start(workdir, log, "--config.preemption_grace_s=0.2")  # may differ on resume: not training's
+  wait_for(lambda: "training steps 1-60" in text(log), proc, "the first chunk")
+  timings["grace"], code = sigterm(proc)
+  assert code == PREEMPTED and "no chunk boundary within 0.2s; exiting without saving" in text(log), text(log)[-2000:]
+  assert not os.path.isdir(os.path.join(workdir, "checkpoints")) or not checkpoint_steps(workdir)
+
+  # 3. The scoring path: the step-10 row is logged, then steps 11-20 run (milliseconds) and step
+  # 20's scoring compiles its rollout (seconds); SIGTERM there saves step 20 unscored at once.
   log = tmp_path / "checkpoint.log"
   proc = start(workdir, log)
   wait_for(lambda: 10 in logged_steps(workdir), proc, "step 10")
-  timings["before_checkpoint"], code = sigterm(proc)
-  assert code == 0 and "preempted (SIGTERM)" in text(log), text(log)[-2000:]
-  saved = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
-  assert saved and saved[-1] >= 10
+  timings["checkpoint_scoring"], code = sigterm(proc)
+  assert code == PREEMPTED, text(log)[-2000:]
+  assert "preempted (SIGTERM) during checkpoint scoring: checkpoint 20 was saved unscored" in text(log), text(log)[-2000:]
+  assert checkpoint_steps(workdir) == [20]
+  rows = [json.loads(line) for line in text(os.path.join(workdir, "metrics.jsonl")).splitlines()]
+  assert [r["step"] for r in rows] == [10, 20] and rows[1]["unscored"] == 1.0  # one writer: one row
 
-  # 3. During the final evaluation (more episodes, so that it lasts; `eval` may change on resume).
+  # 4. During the final evaluation (more episodes, so that it lasts; `eval` may change on resume).
   log = tmp_path / "evaluation.log"
   proc = start(workdir, log, "--config.eval.episodes=240")
   wait_for(lambda: "evaluating checkpoint 60" in text(log), proc, "the final evaluation")
   timings["evaluation"], code = sigterm(proc)
-  assert code == 0 and "preempted (SIGTERM) during evaluation" in text(log), text(log)[-2000:]
+  assert code == PREEMPTED and "preempted (SIGTERM) during evaluation" in text(log), text(log)[-2000:]
   assert not os.path.exists(os.path.join(workdir, "eval.json"))
 
   assert max(timings.values()) < SIGTERM_DEADLINE_S, timings
-  # 4. The rerun finishes with the uninterrupted run's results.
+  # 5. The rerun finishes with the uninterrupted run's results, its log one row per step.
   done = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
   # (smoke_run's eval.json may have been rewritten with other eval settings by another test;
   # its parameters and its training log are not.)
   assert_bitwise_equal(saved_state(workdir, 60), saved_state(smoke_run[0], 60))
   assert logged_losses(workdir) == logged_losses(smoke_run[0])
+  assert logged_steps(workdir) == [10, 20, 30, 40, 50, 60]
   assert [r["episodes"] for r in results(workdir)] == [8, 8]
+
+
+def checkpoint_steps(workdir):
+  return sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
 
 
 BRIDGE = os.path.normpath(os.path.join(ROOT, "..", "shared", "datasets", "bridge_dataset", "1.0.0"))

@@ -114,3 +114,14 @@ def test_an_unreadable_config_json_without_checkpoints_is_refused(tmp_path):
     f.write("{")
   with pytest.raises(WorkdirError, match="unreadable .* no checkpoint holds the run's config"):
     resume_config(get_config("smoke"), workdir, explicit=[], log=lambda line: None)
+
+
+def test_a_resumed_log_holds_one_row_per_step(tmp_path):
+  # A log written before the one-writer fix could hold a step's unscored row (the watchdog's)
+  # and its scored one (the loop's): the resume keeps the last written, and drops rows past it.
+  from gdacot.train.metrics import MetricsWriter, read_metrics
+  rows = [{"step": 10, "loss": 1.0}, {"step": 20, "loss": 0.5, "unscored": 1.0},
+          {"step": 20, "loss": 0.5, "eval/real:in": 0.75}, {"step": 30, "loss": 0.4}]
+  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 4')
+  MetricsWriter(str(tmp_path), resume_step=20).close()
+  assert read_metrics(str(tmp_path)) == [rows[0], rows[2]]

@@ -32,6 +32,7 @@ from gdacot.data.sources.config import (check_sources, legacy_rlds_config, reads
                                         upgrade_saved_config)
 from gdacot.envs import DEFAULT_TASK, DOMAIN_NAMES, GAP_NAMES, TASKS, domain_from_config, get_task
 from gdacot.models import ENCODERS, HEADS
+from gdacot.train.preemption import DEFAULT_GRACE_S
 
 
 class ConfigError(ValueError):
@@ -143,6 +144,7 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
         f"ckpt_every must be a positive multiple of log_every={cfg.log_every}, got {cfg.ckpt_every}")
   check(0.0 <= cfg.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
   check(cfg.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {cfg.keep_checkpoints}")
+  check(cfg.preemption_grace_s >= 0, f"preemption_grace_s must be >= 0 seconds, got {cfg.preemption_grace_s}")
   check(cfg.keep_best >= 0, f"keep_best must be >= 0, got {cfg.keep_best}")
   check(cfg.best_mode in ("max", "min"), f"best_mode must be 'max' or 'min', got {cfg.best_mode!r}")
   if cfg.best_metric.startswith("val/") and "sources" in cfg:
@@ -416,6 +418,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.keep_best = 1  # ... plus the best k by best_metric ("" keeps only the newest)
   c.best_metric = "eval/real:in"  # any logged metric, or "eval/DOMAIN:REGION" from ckpt_eval
   c.best_mode = "max"
+  # SIGTERM: seconds to reach a chunk boundary and save there; a save under way when they end
+  # finishes first (gdacot/train/preemption.py). 20 leaves the save about 10 s of Kubernetes'
+  # default 30 s before SIGKILL; set it to your scheduler's grace minus the time a save takes.
+  c.preemption_grace_s = DEFAULT_GRACE_S
   # Scoring at each checkpoint, for best_metric: compiled MJX rollouts of the EMA parameters.
   c.ckpt_eval = ml_collections.ConfigDict()
   c.ckpt_eval.episodes = 100  # 0: no scoring
@@ -486,6 +492,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.eval.batch_size = 8
     c.eval.pairs = ("real:in", "real:ood")
     c.analysis.frames = 64
+    c.log.video_episodes = 0  # rendering a video costs a smoke run seconds of host OpenGL
     c.render.height = c.render.width = 16
     c.model.cnn.channels = (8, 16)
   return c

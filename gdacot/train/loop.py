@@ -37,7 +37,7 @@ from gdacot.io import open_atomic, write_json
 from gdacot.machine import device_memory_bytes
 from gdacot.stats import aggregate_over_seeds
 from gdacot.progress import Progress
-from gdacot.train import kept_demos
+from gdacot.train import kept_demos, media
 from gdacot.train.build import build, checkpoint_record, run_seeds, seed_slice, val_episodes
 from gdacot.train.checkpoints import Checkpoints
 from gdacot.train.config import ConfigError, check_mesh, parse_eval_pair, validate_config
@@ -65,7 +65,7 @@ def train(cfg, workdir: str, mesh=None, *, explicit=None) -> dict:
   mesh = mesh if mesh is not None else parallel.make_mesh()
   check_mesh(cfg, mesh)
   chief = parallel.is_chief()  # process 0 holds the workdir and writes the run's files
-  with PreemptionGuard() as preemption:
+  with PreemptionGuard(grace_s=cfg.preemption_grace_s) as preemption:
     preemption.enter(SETUP, "nothing was written; the rerun starts from the beginning")
     # One writer per workdir: a second run on it is refused here, before any compute.
     lock, refused = WorkdirLock(workdir), None
@@ -116,6 +116,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   data_ids = run.data_ids()
   ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), keep_last=cfg.keep_checkpoints,
                       keep_best=cfg.keep_best, best_metric=cfg.best_metric, best_mode=cfg.best_mode)
+  preemption.wait_for_saves = ckpts.wait
   latest = ckpts.latest_step()
   resumes_from = lambda step: f"checkpoint {step}" if step else "step 0 (no checkpoint yet)"
   preemption.enter(SETUP, f"no training step was lost; the rerun resumes from {resumes_from(latest)}")
@@ -132,7 +133,8 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
     record = checkpoint_record(cfg.to_dict(), state_rng=parallel.to_host(state.rng), step=step,
                                obs_size=run.spec["obs_size"], action_size=run.spec["action_size"], data=data_ids,
                                image_shape=run.spec["image_shape"])
-    ckpts.save(step, state, normalizer, record, metrics)
+    with preemption.saving():  # the grace period lets a save that has begun finish
+      ckpts.save(step, state, normalizer, record, metrics)
 
   # --- Evaluation in MJX: one compiled rollout for checkpoint scoring and the final table. -
   eval_params = lambda s: s.ema_params if cfg.eval.use_ema else s.params
@@ -140,17 +142,21 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   for pair, reason in skipped.items():
     _log(f"note: no MJX evaluation of {pair}: {reason}")
 
-  def score(state, step, pairs, episodes, key_of_seed, name):
+  def score(state, step, pairs, episodes, key_of_seed, name, recordings=None, record=0):
     """Success of every seed's policy per (domain, region) pair, as result entries (seed by
-    seed; episode keys from `key_of_seed(seed)`, so a seed scores as its own run would)."""
+    seed; episode keys from `key_of_seed(seed)`, so a seed scores as its own run would).
+    `recordings[pair]`: the first seed's first `record` episodes (for the video)."""
     entries = []
     for k, seed in enumerate(seeds):
       params = seed_slice(eval_params(state), k, num_seeds)
       for pair in (p for p in pairs if p not in skipped):
         dname, region = parse_eval_pair(pair)
-        successes, n, _ = rollouts.evaluate(run.rollout, params, normalizer, key_of_seed(seed), domain(dname, region),
-                                            episodes, cfg.eval.batch_size, name=f"{name} {pair} seed {seed}",
-                                            label=DOMAIN_LABELS[dname], guidance=cfg.domain_label.guidance)
+        successes, n, rec = rollouts.evaluate(run.rollout, params, normalizer, key_of_seed(seed),
+                                              domain(dname, region), episodes, cfg.eval.batch_size,
+                                              name=f"{name} {pair} seed {seed}", record=record if k == 0 else 0,
+                                              label=DOMAIN_LABELS[dname], guidance=cfg.domain_label.guidance)
+        if rec is not None and recordings is not None:
+          recordings[pair] = rec
         entries.append(rollouts.result_entry(method=cfg.method, domain=dname, region=region,
                                              successes=successes, episodes=n, step=step, seed=seed))
     return entries
@@ -181,7 +187,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   # --- Training: chunks of compiled steps between logs; checkpoints every ckpt_every. ------
   # SIGTERM (preemption) is honoured at the next chunk boundary: save, then return.
   # A run killed before its first checkpoint restarts at 0: its logged rows are dropped too.
-  writer = MetricsWriter(workdir, resume_step=latest or 0) if chief else None
+  writer = MetricsWriter(workdir, resume_step=latest or 0, log=cfg.get("log"), config=cfg.to_dict()) if chief else None
 
   def stop_at(state, step, metrics):
     """Preempted: log and save `step` (metrics without scores), and wait for the save."""
@@ -194,6 +200,7 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
   step = latest or 0
   progress = Progress("train", cfg.steps, unit="steps", initial=step)
   preemption.enter(TRAINING, f"the rerun resumes from {resumes_from(latest)} and redoes the steps since")
+  _log(f"training steps {step + 1}-{cfg.steps} (the first chunk compiles first)")
   while step < cfg.steps:
     n = min(cfg.log_every - step % cfg.log_every, cfg.steps - step)
     state, metrics = run.chunk_fn(state, data, n)
@@ -229,6 +236,8 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
       reports = [r for r, _ in analyse(state)]
       metrics.update({f"analysis/{k}": float(np.mean([r[k] for r in reports]))
                       for k in ("wasserstein", "discernibility")})
+    if checkpoint_now:  # first: from here on the watchdog no longer saves this step (one writer)
+      preemption.enter(TRAINING, f"the rerun resumes from {resumes_from(latest)} and redoes the steps since")
     if chief:
       writer.write(step, metrics)
     extra = f"loss {metrics['loss']:.4f} bc {metrics['bc_loss']:.4f} align {metrics['align_loss']:.4f}"
@@ -236,20 +245,25 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
       extra += f" ot_mass {metrics['ot_mass']:.3f}"
     progress.update(step, extra=extra, force=True)
     if checkpoint_now:
-      preemption.enter(TRAINING, f"the rerun resumes from {resumes_from(latest)} and redoes the steps since")
       save(state, step, metrics)
       latest = step
       preemption.enter(TRAINING, f"the rerun resumes from checkpoint {step} and redoes the steps since")
-  if chief:
-    writer.close()
-  ckpts.close()
+      if preemption.requested() and step < cfg.steps:  # asked to stop while scoring or saving: stop here
+        if chief:
+          writer.close()
+        ckpts.close()
+        _log(f"preempted (SIGTERM): saved checkpoint step {step}; rerun the same command to resume")
+        return {"preempted_at": step}
+  ckpts.close()  # the metrics writer stays open for the evaluation's video and features
 
   # --- Final evaluation in each (domain, region). -------------------------------------------
   preemption.enter(EVALUATION, f"checkpoint {step} is complete; the rerun evaluates it again (no training)")
   _log(f"evaluating checkpoint {step}: {', '.join(cfg.eval.pairs)}, {cfg.eval.episodes} episodes each")
-  results = []
-  for pair in cfg.eval.pairs:
-    results += score(state, step, [pair], cfg.eval.episodes, rollouts.evaluation_key, "eval")
+  results, recordings = [], {}
+  video_episodes = cfg.get("log", {}).get("video_episodes", 0)
+  for i, pair in enumerate(cfg.eval.pairs):  # the video shows the first pair's first episodes
+    results += score(state, step, [pair], cfg.eval.episodes, rollouts.evaluation_key, "eval", recordings,
+                     record=video_episodes if i == 0 else 0)
 
   alignment = None
   if cfg.analysis.frames > 0:  # the final features, for tools.plot_features, and their metrics
@@ -281,6 +295,12 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
     out["over_seeds"] = aggregate_over_seeds(results)
   if chief:
     write_json(os.path.join(workdir, "eval.json"), out)
+    # For people: the video, the features (TensorBoard's projector) and, with wandb, the PCA plot.
+    first = next(iter(recordings), None)
+    media.log_evaluation(writer, workdir=workdir, env=env, domain=first and domain(*parse_eval_pair(first)),
+                         pair=first, recording=recordings.get(first), step=step, log=_log,
+                         features=z if alignment is not None else None, pca_plot=bool(cfg.get("log", {}).get("wandb")))
+    writer.close()
   _log(rollouts.format_table(results))
   for row in out.get("over_seeds", []):
     _log(f"over seeds {row['seeds']}: {row['domain']}/{row['region']} mean {row['mean']:.3f}, "

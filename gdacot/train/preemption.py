@@ -1,18 +1,30 @@
 """SIGTERM honoured at any moment of a run, within seconds.
 
 Cluster schedulers (Slurm, Kubernetes, Cloud TPU maintenance) send SIGTERM, then SIGKILL after
-a grace period (often 30 s). What a run does with it depends on its phase:
+a grace period (Kubernetes: 30 s by default). What a run does with it depends on its phase:
 
   setup       (dataset reading, demo generation, DTW pairing, compiles): nothing is worth
-              saving yet, so the process exits 0 at once, saying what the rerun redoes;
+              saving yet, so the process exits at once, saying what the rerun redoes;
   training    the loop saves a checkpoint at the next chunk boundary and returns; if it has not
-              within `grace_s` (a long first compile, a long chunk), the process exits 0 without
-              saving and the rerun resumes from the newest complete checkpoint;
+              within `grace_s` of the signal (a long first compile, a long chunk), the process
+              exits without saving and the rerun resumes from the newest complete checkpoint.
+              A save under way when the grace ends (`saving()`, then the asynchronous write
+              that `wait_for_saves` waits for) is let finish first: the grace counts the wait
+              for a chunk boundary, not a save that has begun;
   checkpoint  (scoring and analysis before a checkpoint, which may compile for many seconds):
               the step just trained is saved at once, unscored (`on_stop`), and the process
-              exits 0; the scores only rank checkpoints for keep_best;
-  evaluation  the final checkpoint is complete: the process exits 0 at once; the rerun
+              exits; the scores only rank checkpoints for keep_best;
+  evaluation  the final checkpoint is complete: the process exits at once; the rerun
               evaluates it again.
+
+Every stop that leaves the run resumable exits with PREEMPTED (75, sysexits' EX_TEMPFAIL: "try
+again"), so that a scheduler restarts it (a Kubernetes Job restarts a pod that failed, never one
+that exited 0); a save that fails on the way out exits with FAILED (1). The table of exit codes
+is in the README ("When a run stops").
+
+One writer of the run's files at a time: `on_stop` runs on the watchdog thread while holding the
+guard's lock, and `enter` takes the same lock, so the loop, by calling `enter` before it writes
+a checkpoint's metrics row, never writes while `on_stop` does, nor after it.
 
 Python runs signal handlers only between bytecodes, so one that arrives during an XLA compile
 or a long compiled call waits for it. The handler therefore also writes to a wakeup pipe
@@ -24,6 +36,7 @@ is never taken as a step, and the kernel releases the workdir lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -33,14 +46,22 @@ import time
 import jax
 import numpy as np
 
+from gdacot.exit_codes import FAILED, PREEMPTED
+
 SETUP, TRAINING, CHECKPOINT, EVALUATION = "setup", "training", "checkpoint scoring", "evaluation"
+
+# A chunk boundary within this many seconds of the signal, leaving a save about 10 s before the
+# SIGKILL of Kubernetes' default 30 s grace (the config's `preemption_grace_s` sets it per run).
+DEFAULT_GRACE_S = 20.0
 
 
 class PreemptionGuard:
   """`with PreemptionGuard() as guard: guard.enter(phase, redo); ... if guard.requested(): save`."""
 
-  def __init__(self, grace_s: float = 8.0, signals=(signal.SIGTERM,)):
+  def __init__(self, grace_s: float = DEFAULT_GRACE_S, signals=(signal.SIGTERM,)):
     self.grace_s = grace_s
+    self.wait_for_saves = None  # set by the run: blocks until its asynchronous saves are written
+    self._saving = threading.Event()
     self._signals = signals
     self._previous = {}
     self._flag = False
@@ -82,6 +103,15 @@ class PreemptionGuard:
     if self._flag and phase != TRAINING:  # asked to stop while the last phase finished: stop now
       self._exit_now()
 
+  @contextlib.contextmanager
+  def saving(self):
+    """While active, a save is under way: the grace period does not cut it off."""
+    self._saving.set()
+    try:
+      yield
+    finally:
+      self._saving.clear()
+
   def _handle(self, signum, frame) -> None:
     self._flag = True
 
@@ -100,15 +130,21 @@ class PreemptionGuard:
         self._exit_now()
         return
       deadline = time.monotonic() + self.grace_s
-      while time.monotonic() < deadline:
+      while time.monotonic() < deadline or self._saving.is_set():  # a save under way finishes
         if self._done.wait(0.05):
           return
+      if self.wait_for_saves is not None:
+        try:
+          self.wait_for_saves()  # the asynchronous part of a save that has begun
+        except Exception as e:  # pylint: disable=broad-except
+          _say(f"preempted (SIGTERM): a save under way failed ({type(e).__name__}: {e})")
+          os._exit(FAILED)  # pylint: disable=protected-access
       with self._lock:
         if self._done.is_set():
           return
-        _say(f"preempted (SIGTERM): no chunk boundary within {self.grace_s:.0f}s; exiting without saving: "
+        _say(f"preempted (SIGTERM): no chunk boundary within {self.grace_s:g}s; exiting without saving: "
              f"{self._redo}")
-        os._exit(0)  # pylint: disable=protected-access
+        os._exit(PREEMPTED)  # pylint: disable=protected-access
 
   def _exit_now(self) -> None:
     with self._lock:
@@ -118,10 +154,11 @@ class PreemptionGuard:
         try:
           self._on_stop()
         except Exception as e:  # pylint: disable=broad-except  (stop anyway, and say what was lost)
-          _say(f"preempted (SIGTERM) during {self._phase}: saving failed ({type(e).__name__}: {e})")
-          os._exit(0)  # pylint: disable=protected-access
+          _say(f"preempted (SIGTERM) during {self._phase}: saving failed ({type(e).__name__}: {e}); the rerun "
+               "resumes from the newest complete checkpoint")
+          os._exit(FAILED)  # pylint: disable=protected-access
       _say(f"preempted (SIGTERM) during {self._phase}: {self._redo}")
-      os._exit(0)  # pylint: disable=protected-access
+      os._exit(PREEMPTED)  # pylint: disable=protected-access
 
   def requested(self) -> bool:
     """True once any process of the run has been asked to stop (a collective when multi-process)."""
