@@ -3,13 +3,15 @@
 import glob
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import jax.numpy as jnp
 import pytest
-from runs import SMOKE_RUN_ARGS, assert_bitwise_equal, cotrain, saved_state, start_cotrain
+from runs import ROOT, SMOKE_RUN_ARGS, assert_bitwise_equal, cotrain, env_for_subprocess, saved_state, start_cotrain
 
-from gdacot.train.checkpoints import KILL_DURING_SAVE_ENV, CheckpointError, Checkpoints
+from gdacot.train.checkpoints import CheckpointError, Checkpoints
 
 
 def wait_for_step(workdir, step, proc, timeout=300):
@@ -62,20 +64,28 @@ def test_two_runs_on_one_workdir_one_trains_and_sigkilled_it_resumes_bitwise(smo
   assert steps == [10, 20, 30, 40, 50, 60]
 
 
-def test_sigkill_during_a_save_never_yields_a_valid_checkpoint(smoke_run, tmp_path):
+def test_sigkill_during_a_save_leaves_a_partial_step_that_is_ignored_and_cleaned(smoke_run, tmp_path):
+  # Killed with every item of checkpoint 40 written, just before orbax's commit (tests/faults.py).
   reference, _ = smoke_run
   workdir = str(tmp_path / "killed_in_save")
-  killed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS, **{KILL_DURING_SAVE_ENV: "40"})
-  assert killed.returncode == -signal.SIGKILL
+  killed = module_with_faults("--kill_before_commit=40", "-m", "experiments.cotrain", f"--workdir={workdir}",
+                              *SMOKE_RUN_ARGS)
+  assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
+  assert "fault: SIGKILL before committing checkpoint 40" in killed.stdout
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  # The cut-off save of 40 (a `40.orbax-checkpoint-tmp*` directory, if orbax had created it yet)
-  # is not a step.
-  assert Checkpoints(ckpt_dir, read_only=True).all_steps() == [20], os.listdir(ckpt_dir)
+  (partial,) = glob.glob(os.path.join(ckpt_dir, "40.orbax-checkpoint-tmp*"))
+  assert {"state", "record"} <= set(os.listdir(partial))  # the step's data is there, uncommitted
+  assert Checkpoints(ckpt_dir, read_only=True).all_steps() == [20], os.listdir(ckpt_dir)  # and not a step
   resumed = cotrain(f"--workdir={workdir}", *SMOKE_RUN_ARGS)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "resumed from checkpoint step 20" in resumed.stdout
   assert_bitwise_equal(saved_state(workdir, 60), saved_state(reference, 60))
   assert not glob.glob(os.path.join(ckpt_dir, "*tmp*"))  # the leftover was cleaned up
+
+
+def module_with_faults(*args, timeout=600):
+  return subprocess.run([sys.executable, os.path.join(ROOT, "tests", "faults.py"), *args], cwd=ROOT,
+                        env=env_for_subprocess(), capture_output=True, text=True, timeout=timeout)
 
 
 # --- The manager itself, in process. --------------------------------------------------------

@@ -13,15 +13,11 @@ observation normaliser, and a JSON record of the config and the data-sampler sta
 from __future__ import annotations
 
 import os
-import signal
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
-
-
-KILL_DURING_SAVE_ENV = "GDACOT_TEST_KILL_DURING_SAVE"
 
 
 class CheckpointError(ValueError):
@@ -103,9 +99,6 @@ class Checkpoints:
         metrics={k: float(v) for k, v in (metrics or {}).items()},
         force=True,
     )
-    # Fault injection for the tests: die by SIGKILL while this save is still being written.
-    if os.environ.get(KILL_DURING_SAVE_ENV) == str(step):
-      os.kill(os.getpid(), signal.SIGKILL)
 
   def read_record(self, step: int) -> dict:
     self._check_step(step)
