@@ -202,7 +202,12 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
     from gdacot.render import video as videos
     if video_view == "scene":
       host_model = env.host_model_for(domain_spec)
-      renderer = videos.make_renderer(host_model, size=160)
+      try:
+        renderer = videos.make_renderer(host_model, size=160)
+      except videos.VideoError as e:  # no OpenGL here (e.g. no EGL): MJX's camera needs none
+        print(f"note: no OpenGL for the scene view ({e}); the video shows the policy's camera view, "
+              "rendered on the device (--video_view=camera)", flush=True)
+        video_view = "camera"
   print(f"gdacot.evaluate: {workdir} step {step} ({params} params), {domain}/{region}, {episodes} episodes, "
         f"devices={jax.devices()}", flush=True)
   labelled = get_method(cfg.method).domain_label
@@ -239,7 +244,7 @@ def evaluate_checkpoint(workdir: str, *, domain: str, region: str, episodes: int
       frames = videos.camera_episodes(env, domain_spec, recording["qpos"], recording["success"])
     with io.replacing(video) as tmp:
       videos.write_gif(tmp, frames, fps=1.0 / (2 * env.control_dt))
-    result["video"] = video
+    result["video"], result["video_view"] = video, video_view
     print(f"wrote {video} ({len(recording['success'])} episodes, {len(frames)} frames)", flush=True)
   io.write_json(out, result)
   print(rollouts.format_table(entries), flush=True)

@@ -51,12 +51,48 @@ def test_evaluate_in_process_matches_across_batch_sizes_and_takes_a_domain_file(
   assert (again["successes"], again["step"]) == (trained["successes"], trained["step"])
   # Episode i is keyed by i alone, so the batching does not change the episodes.
   assert a["results"][0]["successes"] == b["results"][0]["successes"]
-  domain_file = tmp_path / "heavy.py"
-  domain_file.write_text("def get_domain():\n  return {'cube_mass': 5.0}\n")
-  c = evaluate_checkpoint(workdir, domain="real", region="in", episodes=3, out=str(tmp_path / "c.json"),
-                          domain_file=str(domain_file), step="best")
+  # A domain file's fields act on the rollouts: the object's pose is sensed 20 cm off, so the
+  # policy pushes elsewhere, and the recorded episodes differ from the same episodes without it.
+  # (The smoke policy succeeds nowhere, so its success rate could not tell.)
+  domain_file = tmp_path / "offset.py"
+  domain_file.write_text("def get_domain():\n  return {'obs_offset': (0.2, 0.2, 0.0)}\n")
+
+  def frames(name, **kwargs):
+    result = evaluate_checkpoint(workdir, domain="real", region="in", episodes=2, out=str(tmp_path / f"{name}.json"),
+                                 video=str(tmp_path / f"{name}.gif"), video_episodes=2, step="best", **kwargs)
+    return result, _gif_frames(tmp_path / f"{name}.gif")
+
+  c, shifted = frames("c", domain_file=str(domain_file))
   assert c["results"][0]["domain_file"] == str(domain_file)
   assert c["checkpoint_step"] in (20, 40, 60)
+  _, plain = frames("plain")  # the same episodes (keyed by index), without the file
+  assert len(shifted) == len(plain) and (shifted[0] == plain[0]).all()  # the same start
+  assert any((x != y).any() for x, y in zip(shifted, plain))  # then the file changes what happens
+
+
+def _gif_frames(path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image, ImageSequence  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as gif:
+    return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+
+
+def test_without_opengl_the_video_falls_back_to_the_on_device_camera(smoke_run, tmp_path, monkeypatch, capsys):
+  # A host without EGL (or any OpenGL): the scene view cannot render; the camera view, rendered
+  # in MJX on the device, still can. The video is written from it, with a note.
+  from gdacot.render import video as videos  # pylint: disable=g-import-not-at-top
+
+  def no_opengl(*args, **kwargs):
+    raise videos.VideoError("offscreen rendering is unavailable (RuntimeError: no EGL)")
+
+  monkeypatch.setattr(videos, "make_renderer", no_opengl)
+  workdir, _ = smoke_run
+  video = tmp_path / "rollouts.gif"
+  result = evaluate_checkpoint(workdir, domain="real", region="in", episodes=2, out=str(tmp_path / "e.json"),
+                               video=str(video), video_episodes=2)
+  assert result["video"] == str(video) and result["video_view"] == "camera"
+  assert "note: no OpenGL for the scene view" in capsys.readouterr().out
+  assert len(_gif_frames(video)) > 30
 
 
 # --- Bad input: a clear error naming the problem, and nothing written. ----------------------
