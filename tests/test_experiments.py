@@ -137,11 +137,16 @@ def test_mixing_sweep_smoke(mixing_sweep_run):
   assert "2 at a time" in proc.stdout and len(record["cells"]) == 2
 
 
-def test_parallel_cells_share_a_gpu_without_taking_all_of_its_memory(monkeypatch):
+def test_parallel_cells_are_given_gpu_memory_shares_that_sum_below_the_whole(monkeypatch):
+  # What the grid controls: each cell's JAX is told its share (JAX preallocates 75% of a GPU per
+  # process by default, so two cells would not fit). Whether JAX honours it needs a GPU, which
+  # this suite has not; the name claims no more than this checks.
   for var in ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_ALLOCATOR"):
     monkeypatch.delenv(var, raising=False)
-  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(1)
-  assert grid.cell_environment(4)["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.225"
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(1)  # one cell: JAX's default
+  for parallel in range(2, 9):
+    share = float(grid.cell_environment(parallel)["XLA_PYTHON_CLIENT_MEM_FRACTION"])
+    assert 0.9 - 0.01 <= parallel * share <= 0.9, parallel  # all of them, with 10% left for the driver
   monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the user's own setting wins
   assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(4)
   with pytest.raises(grid.GridError, match="parallel must be a positive integer"):
