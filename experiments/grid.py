@@ -355,7 +355,8 @@ def cell_environment(parallel: int) -> dict:
   env = dict(os.environ)
   if parallel > 1 and not {"XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE",
                            "XLA_PYTHON_CLIENT_ALLOCATOR"} & set(env):
-    env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / parallel:.3f}"
+    # Rounded down: 0.9 / 7 printed as 0.129 would hand out 90.3%.
+    env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{math.floor(900 / parallel) / 1000:.3f}"
   return env
 
 
