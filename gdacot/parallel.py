@@ -32,6 +32,13 @@ def _cluster_detected() -> bool:
   return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
 
 
+# A process that dies (SIGKILL, a crash, a lost node) must end its peers quickly, or they wait in
+# their next collective for ever: JAX's coordination service declares it dead after this many
+# seconds without a heartbeat (JAX's default: 100) and stops the others. And a process that ends
+# normally waits at most this long at the exit barrier for peers that will never reach it.
+FAILURE_DETECTION = dict(heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+
+
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None) -> None:
   """Starts JAX's multi-host runtime: from explicit settings when any is given, by JAX's own
@@ -46,9 +53,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     # CPU processes need a collectives backend (no-op for GPU and TPU, which bring their own).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+                               process_id=process_id, **FAILURE_DETECTION)
   elif _cluster_detected():
-    jax.distributed.initialize()
+    jax.distributed.initialize(**FAILURE_DETECTION)
 
 
 def make_mesh(devices=None) -> Mesh:

@@ -41,14 +41,17 @@ def start_cotrain(*args, **env):
 
 
 def saved_state(workdir, step):
-  """The train state of a checkpoint as numpy arrays, read without a target."""
+  """The train state of a checkpoint as numpy arrays, read onto this process's first device
+  (whatever devices and processes wrote it), its structure taken from the checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  return jax.tree.map(np.asarray, restored.state)
+  path = os.path.join(os.path.abspath(workdir), "checkpoints", str(step), "state")
+  checkpointer = ocp.StandardCheckpointer()
+  here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=here),
+                        checkpointer.metadata(path).item_metadata)
+  return jax.tree.map(np.asarray, checkpointer.restore(path, target))
 
 
 def assert_bitwise_equal(a, b):

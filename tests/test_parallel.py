@@ -5,13 +5,18 @@ devices is fixed when JAX starts."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
-from runs import ROOT, env_for_subprocess, xla_flags
+from runs import ROOT, SMOKE, env_for_subprocess, xla_flags
+
+from gdacot.exit_codes import PREEMPTED
+from gdacot.train.preemption import DEFAULT_GRACE_S
 
 CHECK = os.path.join(ROOT, "tests", "sharded_check.py")
 
@@ -78,12 +83,22 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(tmp_path):
-  from runs import SMOKE, cotrain  # pylint: disable=g-import-not-at-top
-  args = (SMOKE, "--config.steps=20")
-  one = str(tmp_path / "one")
-  proc = cotrain(f"--workdir={one}", *args, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"))
+# The smoke run on two devices of one process: what every two-process run here must equal.
+TWO_DEVICE_ARGS = (SMOKE, "--config.steps=60", "--config.ckpt_eval.episodes=0", "--config.best_metric=")
+
+
+@pytest.fixture(scope="module")
+def one_process_two_devices(tmp_path_factory):
+  from runs import cotrain  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("one_process") / "run")
+  proc = cotrain(f"--workdir={workdir}", *TWO_DEVICE_ARGS,
+                 XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=2"))
   assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir
+
+
+def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(one_process_two_devices, tmp_path):
+  args, one = TWO_DEVICE_ARGS, one_process_two_devices
   two = str(tmp_path / "two")
   port = _free_port()
   env = env_for_subprocess(XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=1"))
@@ -99,4 +114,60 @@ def test_cotrain_on_two_processes_equals_one_process_with_the_same_devices(tmp_p
   rows = lambda w: [json.loads(line) for line in read(w, "metrics.jsonl").splitlines()]
   assert rows(two) == rows(one)  # process 0 wrote them, once, and they match bitwise
   assert json.loads(read(two, "eval.json"))["results"] == json.loads(read(one, "eval.json"))["results"]
-  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["20"]
+  assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["20", "40", "60"]
+
+
+def _start_two_processes(workdir, args, port):
+  env = env_for_subprocess(XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=1"))
+  return [subprocess.Popen([sys.executable, "-m", "experiments.cotrain", f"--workdir={workdir}", *args,
+                            f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for i in range(2)]
+
+
+def _wait_for_checkpoint(workdir, step, procs, timeout=300):
+  deadline = time.time() + timeout
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", str(step))):
+    assert time.time() < deadline and all(p.poll() is None for p in procs), [p.poll() for p in procs]
+    time.sleep(0.05)
+
+
+def _ended(procs, timeout):
+  """Waits until every process has ended; returns the seconds it took and their outputs."""
+  start = time.time()
+  outs = [p.communicate(timeout=timeout)[0] for p in procs]
+  return time.time() - start, outs
+
+
+def test_two_processes_stop_together_on_sigterm_or_a_peer_sigkill_and_resume_bitwise(one_process_two_devices,
+                                                                                     tmp_path):
+  # As Slurm and Kubernetes stop a multi-host job: SIGTERM to every process; or one process
+  # killed outright. Either way no process is left waiting in a collective, and the same
+  # command resumes to the result of a run never stopped.
+  from runs import assert_bitwise_equal, saved_state  # pylint: disable=g-import-not-at-top
+  args, reference = TWO_DEVICE_ARGS, one_process_two_devices
+  workdir = str(tmp_path / "two")
+
+  procs = _start_two_processes(workdir, args, _free_port())
+  _wait_for_checkpoint(workdir, 20, procs)
+  for p in procs:
+    p.send_signal(signal.SIGTERM)
+  took, outs = _ended(procs, timeout=120)
+  assert [p.returncode for p in procs] == [PREEMPTED] * 2, outs[0][-2000:] + outs[1][-2000:]
+  assert took < DEFAULT_GRACE_S and "preempted (SIGTERM): saved checkpoint step" in outs[0], outs[0][-2000:]
+
+  procs = _start_two_processes(workdir, args, _free_port())
+  _wait_for_checkpoint(workdir, 40, procs)
+  procs[1].send_signal(signal.SIGKILL)
+  took, outs = _ended(procs, timeout=120)
+  assert procs[1].returncode == -signal.SIGKILL and procs[0].returncode != 0, outs[0][-2000:]
+  assert took < DEFAULT_GRACE_S, (took, outs[0][-2000:])  # the survivor did not wait for its peer
+
+  procs = _start_two_processes(workdir, args, _free_port())
+  _, outs = _ended(procs, timeout=600)
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+  assert "resumed from checkpoint step" in outs[0]
+  assert_bitwise_equal(saved_state(workdir, 60), saved_state(reference, 60))
+  read = lambda w: [json.loads(line) for line in open(os.path.join(w, "metrics.jsonl"))]
+  # One row per step, as the uninterrupted run's; the row saved at the SIGTERM says so.
+  assert [{k: v for k, v in r.items() if k != "unscored"} for r in read(workdir)] == read(reference)

@@ -22,6 +22,12 @@ again"), so that a scheduler restarts it (a Kubernetes Job restarts a pod that f
 that exited 0); a save that fails on the way out exits with FAILED (1). The table of exit codes
 is in the README ("When a run stops").
 
+Several processes (multi-host): a checkpoint is a collective save, so it happens only where all
+processes agree to stop (`requested()`, an all-gather at each chunk boundary and after each
+checkpoint); SIGTERM during checkpoint scoring then waits for the loop as in training. A process
+that dies (SIGKILL, a crash) is noticed by JAX's coordination service within its heartbeat
+timeout (gdacot.parallel), which ends the others: none hangs in a collective.
+
 One writer of the run's files at a time: `on_stop` runs on the watchdog thread while holding the
 guard's lock, and `enter` takes the same lock, so the loop, by calling `enter` before it writes
 a checkpoint's metrics row, never writes while `on_stop` does, nor after it.
@@ -100,7 +106,7 @@ class PreemptionGuard:
     Blocks while the watchdog is stopping the process."""
     with self._lock:
       self._phase, self._redo, self._on_stop = phase, redo, on_stop
-    if self._flag and phase != TRAINING:  # asked to stop while the last phase finished: stop now
+    if self._flag and not _waits_for_the_loop(phase):  # asked to stop while the last phase finished
       self._exit_now()
 
   @contextlib.contextmanager
@@ -126,7 +132,7 @@ class PreemptionGuard:
       self._flag = True
       with self._lock:
         phase = self._phase
-      if phase != TRAINING:  # nothing to wait for: save what `on_stop` saves, if anything, and exit
+      if not _waits_for_the_loop(phase):  # nothing to wait for: save what `on_stop` saves, if anything
         self._exit_now()
         return
       deadline = time.monotonic() + self.grace_s
@@ -167,6 +173,14 @@ class PreemptionGuard:
     from jax.experimental import multihost_utils
     flags = multihost_utils.process_allgather(np.asarray(self._flag, np.int32))
     return bool(np.any(flags))
+
+
+def _waits_for_the_loop(phase: str) -> bool:
+  """Whether SIGTERM in `phase` waits (up to the grace) for the loop to save where all processes
+  agree to (`requested()`, a collective), rather than acting at once. With several processes a
+  checkpoint is saved by all of them together, so the watchdog of one cannot save it alone: it
+  would wait for peers that are scoring, or that already left."""
+  return phase == TRAINING or (phase == CHECKPOINT and jax.process_count() > 1)
 
 
 def _say(line: str) -> None:
