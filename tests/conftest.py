@@ -7,7 +7,7 @@ import pytest
 # Tests run on the CPU, in float32, whatever the machine has.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One persistent XLA compilation cache for this session, shared by every subprocess: most
-# tests launch the same smoke programs, and a warm cache cuts a smoke run about 4x (BUILD_NOTES).
+# tests launch the same smoke programs, and a warm cache cuts a smoke run about 4x (docs/design.md, "Persistent compilation cache in tests").
 _OWN_CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _OWN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="gdacot-jax-cache-")

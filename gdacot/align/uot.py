@@ -77,7 +77,7 @@ def _solve(cost, epsilon, rho, a, b, max_iterations, threshold, differentiable, 
       implicit_diff=None,
       # Differentiated: a fixed budget of max_iterations (OTT then unrolls a scan). Not a
       # smaller min_iterations: ott-jax 0.6.0 then stops at exactly min_iterations and reports
-      # converged whatever the marginal error (BUILD_NOTES).
+      # converged whatever the marginal error (docs/design.md, "ott-jax 0.6.0 `min_iterations`").
       min_iterations=max_iterations if differentiable else 0,
       # Convergence checked every `check_every` updates (each check costs about an update).
       inner_iterations=check_every,

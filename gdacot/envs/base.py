@@ -150,7 +150,8 @@ class Task:
     # Every rollout (demos, evaluation, checkpoint scoring, each at its batch size) nests these
     # in its own jit. Jitted here, each is traced once per task object and later rollouts reuse
     # the trace: tracing lift's reset, step and expert (MJX walks the arm's kinematic tree) took
-    # about 10 s per rollout on this CPU, half of a warm smoke run (BUILD_NOTES).
+    # about 10 s per rollout on this CPU, half of a warm smoke run (BUILD_NOTES, "Test suite time
+    # (issue 18, third part)").
     self.reset, self.step, self.expert_action = map(jax.jit, (self.reset, self.step, self.expert_action))
 
   # --- What a task writes. -------------------------------------------------------------------

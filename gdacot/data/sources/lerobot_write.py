@@ -5,7 +5,7 @@ meta/tasks.parquet, meta/episodes/chunk-000/file-000.parquet, data/chunk-XXX/fil
 (`episodes_per_file` episodes per file, `chunks_size` files per chunk directory) and, for each
 camera, videos/<key>/chunk-XXX/file-YYY.mp4 holding the same episodes one after another.
 States and actions are stored as float32 exactly; images go through H.264 (lossy, see
-BUILD_NOTES for the error). The dataset is written into a temporary directory next to the
+BUILD_NOTES, "LeRobot and robomimic datasets ... (issue 17)", for the error). The dataset is written into a temporary directory next to the
 target and renamed into place at the end: a failure leaves nothing half-written, and an
 existing target is never overwritten.
 """

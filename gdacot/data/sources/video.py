@@ -92,7 +92,7 @@ def write_mp4(path: str, frames: np.ndarray, fps: int, *, codec: str = "libx264"
   """Encodes (N, H, W, 3) uint8 RGB frames as an mp4 (yuv420p), frame i at time i / fps.
 
   H.264 (libx264) by default: every FFmpeg decodes it and it encodes fast and quietly; crf
-  18 keeps the error small (BUILD_NOTES). yuv420p needs even heights and widths. Returns the
+  18 keeps the error small (BUILD_NOTES, "LeRobot and robomimic datasets ... (issue 17)"). yuv420p needs even heights and widths. Returns the
   video's entry for LeRobot's info.json (`info` of a video feature).
   """
   av = _av()

@@ -75,7 +75,8 @@ class ArmTask(Task):
   # XLA:CPU (jax 0.10.2, fusion emitters off) hangs in a futex wait, using no CPU, running an arm
   # task's rollout over too many episodes at once: lift at 256 (stack already at 128: its cap is
   # lower); 128 run. Until that is understood, batches on the CPU backend are capped (configs and
-  # checks enforce it, `Task.batch_cap`); other backends take any batch (BUILD_NOTES).
+  # checks enforce it, `Task.batch_cap`); other backends take any batch (BUILD_NOTES, "Arm tasks
+  # (issue 16, first part)"; docs/tasks.md, "Arm tasks").
   max_batch: ClassVar[int] = 128
   positive_fields = ("cube_mass", "cube_half_size", "arm_gain", "gripper_force")
   non_negative_fields = ("cube_friction",)
@@ -119,7 +120,8 @@ class ArmTask(Task):
     """Joint angles that put the tool centre point at HOME, hand down (C MuJoCo, once).
 
     The small JAX helpers run on the host's CPU device: on a GPU each eager 7x7 solve would ask
-    cuSolver for a handle, which failed with many runs sharing one GPU (BUILD_NOTES)."""
+    cuSolver for a handle, which failed with many runs sharing one GPU (BUILD_NOTES, "Arm tasks,
+    second part (issue 16)")."""
     with jax.default_device(jax.devices("cpu")[0]):
       return self._solve_home_here()
 
