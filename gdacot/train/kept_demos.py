@@ -47,8 +47,20 @@ def write(workdir: str, demos: dict[str, Demos], names, log=print) -> None:
   for name in names:
     file = path(workdir, name)
     demo_files.write(file, demos[name])
-    log(f"demos {name}: kept in {file} ({os.path.getsize(file) / 2**20:.1f} MiB, compressed); "
+    size = os.path.getsize(file)
+    shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+    log(f"demos {name}: kept in {file} ({shown}, compressed); "
         "every later start of this run reads them")
+
+
+def _codegen_hint() -> str:
+  """The way out for a run started before gdacot turned off XLA:CPU's fusion emitters (commit
+  f4013dc, 2026-11-26): its demos were generated with them on."""
+  if "xla_cpu_use_fusion_emitters=false" not in os.environ.get("XLA_FLAGS", ""):
+    return ""  # the user chose the emitters' setting, or this jaxlib has no such flag
+  return (" A run started by a gdacot from before 2026-11-26 (commit f4013dc) generated its demos with XLA:CPU's "
+          "fusion emitters on: on the machine kind it started on, rerun the same command with "
+          "XLA_FLAGS=--xla_cpu_use_fusion_emitters=true")
 
 
 def check(saved: dict, now: dict, *, step: int, workdir: str, kept, generated) -> None:
@@ -69,7 +81,7 @@ def check(saved: dict, now: dict, *, step: int, workdir: str, kept, generated) -
           f"a gdacot that did not keep them in {DIRECTORY}/, or the file was deleted), and the demos generated "
           f"now differ (saved {was}, now {got}). Generated demos are bitwise the same only on the same kind of "
           "CPU, with the same JAX and MuJoCo versions, XLA flags and task code: resume where the run started, "
-          "or use a new --workdir")
+          f"or use a new --workdir.{_codegen_hint()}")
     raise CheckpointError(
         f"the {name} dataset now differs from the one checkpoint {step} was trained on (saved {was}, now {got}): "
         "a dataset file changed since; resume with the same data, or use a new --workdir")

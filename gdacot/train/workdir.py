@@ -27,7 +27,7 @@ from gdacot.io import is_temporary, write_text
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 # Config blocks that may change between a run and its resumption (they do not affect training).
-RESUMABLE_DIFFERENCES = ("eval", "preemption_grace_s")
+RESUMABLE_DIFFERENCES = ("eval", "log", "preemption_grace_s")
 
 
 class WorkdirError(ValueError):
