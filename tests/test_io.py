@@ -82,3 +82,11 @@ def test_temporary_names_are_told_from_other_hidden_files(tmp_path):
     open(tmp, "wb").close()
   assert io.is_temporary(seen[0])
   assert not any(io.is_temporary(n) for n in (".lock", "config.json", ".hidden", "plot.png", ".a.tmp"))
+
+
+def test_gdacot_holds_no_test_hooks():
+  # Fault injection lives in tests/faults.py: no module of the package reads a test switch.
+  import pathlib  # pylint: disable=g-import-not-at-top
+  package = pathlib.Path(io.__file__).parent
+  hooks = [str(p.relative_to(package)) for p in package.rglob("*.py") if "GDACOT_TEST" in p.read_text()]
+  assert not hooks, hooks
