@@ -12,7 +12,8 @@ and restarting the same command after each:
                     checkpoint and its scoring follow: SIGTERM must not wait for the scoring);
   evaluation        once the final evaluation has started.
 
-It times each SIGTERM-to-exit, checks the exit code is 0, and reports per phase the median and
+It times each SIGTERM-to-exit, checks the exit code is 75 (preempted, resumable:
+gdacot/exit_codes.py), and reports per phase the median and
 the worst latency, and the worst over all phases (the target: under 10 s; schedulers commonly
 give 30 s before SIGKILL). The steps and checkpoint sizes are the run's own: pass
 `-- --config.steps=... --config.ckpt_every=...` to move the phases.
@@ -32,6 +33,7 @@ import time
 
 from absl import app, flags
 
+from gdacot.exit_codes import PREEMPTED
 from gdacot.io import write_json
 
 _OUT = flags.DEFINE_string("out", None, "Where to write the JSON results.")
@@ -124,7 +126,7 @@ def main(argv):
                    "max_s": max(t[p]["latency_s"] for t in trials)} for p in PHASES}
   result = {"extra_flags": extra, "after_steps": _AFTER.value, "trials": trials, "per_phase": per_phase,
             "worst_s": max(v["max_s"] for v in per_phase.values()),
-            "all_exit_zero": all(t[p]["exit_code"] == 0 for t in trials for p in PHASES)}
+            "all_exit_preempted": all(t[p]["exit_code"] == PREEMPTED for t in trials for p in PHASES)}
   write_json(_OUT.value, result)
   print(json.dumps({k: v for k, v in result.items() if k != "trials"}, indent=2))
 
