@@ -6,7 +6,6 @@ parameters and normaliser restored onto this machine's devices. `gdacot.evaluate
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -21,21 +20,21 @@ class RunError(ValueError):
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The run's config.json, completed with the fields added to gdacot since it was saved and
-  checked as evaluation needs it."""
-  from gdacot.train.config import ConfigError, complete_saved_config, validate_config  # pylint: disable=g-import-not-at-top
+  """The run's config.json (or, where it does not read, the newest checkpoint's copy), completed
+  with the fields added to gdacot since it was saved and checked as evaluation needs it."""
+  from gdacot.train.config import ConfigError, validate_config  # pylint: disable=g-import-not-at-top
+  from gdacot.train.workdir import WorkdirError, read_saved_config  # pylint: disable=g-import-not-at-top
   if not os.path.isdir(workdir):
     raise RunError(f"--workdir={workdir} does not exist")
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise RunError(f"{path} is missing: {workdir} is not a gdacot run directory")
   try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise RunError(f"{path} is unreadable: {e}") from e
+    saved = read_saved_config(workdir)
+  except WorkdirError as e:
+    raise RunError(str(e)) from e
   try:  # the same checks as training's, on the config completed with the fields added since
-    cfg = ml_collections.ConfigDict(complete_saved_config(saved))
+    cfg = ml_collections.ConfigDict(saved)
     validate_config(cfg, for_evaluation=True)
   except ConfigError as e:
     raise RunError(f"the run's config ({path}) does not fit this version of gdacot: {e}") from e

@@ -67,7 +67,8 @@ def read_saved_config(workdir: str, log=print) -> dict | None:
   try:  # a run started by an older gdacot lacks the fields added since: they take their defaults
     return complete_saved_config(saved)
   except ConfigError as e:
-    raise WorkdirError(f"{path} is not a config this version can resume ({e}); refusing to touch {workdir}") from e
+    raise WorkdirError(f"the run's config ({path}) does not fit this version of gdacot ({e}); refusing to touch "
+                       f"{workdir}") from e
 
 
 def _config_of_newest_checkpoint(workdir: str) -> tuple[dict | None, int | None]:
