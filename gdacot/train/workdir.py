@@ -94,8 +94,9 @@ def resume_config(cfg, workdir: str, explicit=None, log=print):
   gdacot's defaults changed since. Fields in `explicit` (dotted names the user set, e.g. the
   command's --config.* overrides; None: those that differ from gdacot's defaults) must equal
   the saved values, or the run is refused naming them; the others take the saved values, and
-  each default that changed since is reported in one line. The `eval` block is the caller's
-  (evaluation settings may change between a run and its resumption)."""
+  each default that changed since is reported in one line. RESUMABLE_DIFFERENCES (evaluation,
+  logging, the preemption grace) stay the caller's: they may change between a run and its
+  resumption."""
   saved = read_saved_config(workdir, log=log)
   if saved is None:
     return cfg
