@@ -83,16 +83,3 @@ def _missing_warp(line: str) -> bool:
 if not any(isinstance(f, _QuietMissingWarp) for f in sys.meta_path):
   sys.meta_path.insert(0, _QuietMissingWarp())
 
-
-def _headless_gl() -> None:
-  """MuJoCo's offscreen renderer (the evaluation videos) on EGL where there is no display.
-
-  MuJoCo picks its OpenGL platform from MUJOCO_GL when it is first imported, so this must run
-  before it; without a display its default (GLFW) cannot open a context. A user's own
-  MUJOCO_GL wins; a machine without EGL gets a note instead of a video (gdacot/render/video.py).
-  """
-  if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    os.environ.setdefault("MUJOCO_GL", "egl")
-
-
-_headless_gl()

@@ -61,7 +61,7 @@ def test_tensorboard_gets_scalars_the_evaluation_video_and_the_features(logged_r
   gif = os.path.join(workdir, "analysis", "eval_video.gif")
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with Image.open(gif) as im:
-    assert im.n_frames > 5 and im.size == (2 * 96, 96)  # 2 episodes, tiled
+    assert im.n_frames > 5 and im.size == (2 * 64, 64)  # 2 episodes, tiled
   projector = os.path.join(workdir, "tensorboard", "projector_config.pbtxt")
   with open(projector) as f:
     assert "features" in f.read()
