@@ -1,5 +1,6 @@
 """The arm tasks from the command line's side: the task flag and the CPU's batch cap. (Every
-task trains through the CLI with a share of the methods in test_methods.)"""
+task trains with a share of the methods in test_methods; the command line itself is
+tested in test_cotrain_cli.)"""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """Every method of the registry: its parts (gradient reversal, CFG guidance) and a few
-training steps of each from the command line, on every task."""
+training steps of each, on every task."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from runs import SMOKE, cotrain, module
+from runs import module
 
 from experiments.configs.cotrain import get_config
 from gdacot.align import DOMAIN_LABELS, METHODS, gradient_reversal
@@ -74,33 +74,65 @@ def test_cfg_with_zero_guidance_is_the_conditional_model(head):
   assert not np.allclose(policy.act(obs, key, DOMAIN_LABELS["sim"], 0.0), conditional)
 
 
-# A few steps of every method, as users launch them, each on one task in turn: a method changes
-# only the train step and a task only the environment, so every method and every task (three
-# methods each) train through the CLI at a third of the cost of all forty pairs. Alignment methods
-# also pair their OT batches by DTW (the default); generative heads are exercised with the methods
-# that need guidance and alignment at once.
+# A few steps of every method, each on one task in turn: a method changes only the train step
+# and a task only the environment, so every method and every task (three methods each) train at
+# a third of the cost of all forty pairs. Alignment methods also pair their OT batches by DTW
+# (the default); generative heads are exercised with the methods that need guidance and
+# alignment at once. They run in this process through `gdacot.train.train`, the function the
+# command line wraps (test_cotrain_cli runs the command itself): a subprocess per case paid
+# for importing and starting JAX twelve times.
 TASK_ORDER = ("push_cube", "lift", "stack", "pick_place")
 _CASES = [(m, "mlp") for m in DESIGN_METHODS] + [("cfg_adda", "diffusion"), ("uot_joint", "flow")]
-CLI_CASES = [(method, head, TASK_ORDER[i % len(TASK_ORDER)]) for i, (method, head) in enumerate(_CASES)]
-_FEW_STEPS = ("--config.steps=10", "--config.log_every=5", "--config.ckpt_every=10",
-              "--config.ckpt_eval.episodes=0", "--config.best_metric=", "--config.keep_best=0",
-              "--config.eval.episodes=4", "--config.eval.batch_size=4", "--config.eval.pairs=('real:in','real:ood')",
-              "--config.analysis.frames=32")
+CASES = [(method, head, TASK_ORDER[i % len(TASK_ORDER)]) for i, (method, head) in enumerate(_CASES)]
+_FEW_STEPS = {"steps": 10, "log_every": 5, "ckpt_every": 10, "ckpt_eval.episodes": 0, "best_metric": "",
+              "keep_best": 0, "eval.episodes": 4, "eval.batch_size": 4, "eval.pairs": ("real:in", "real:ood"),
+              "analysis.frames": 32}
 _EXPECTED_METRICS = {"mmd": "mmd2", "ot_marginal": "ot_mass", "ot_joint": "ot_mass", "uot_joint": "ot_mass",
                      "adda": "adv_disc_accuracy", "cfg_adda": "adv_disc_accuracy"}
 
 
-def test_every_method_and_every_task_meet_in_the_cli_cases():
-  assert {m for m, _, _ in CLI_CASES} == set(DESIGN_METHODS) and {t for _, _, t in CLI_CASES} == set(TASK_ORDER)
-  assert {h for _, h, _ in CLI_CASES} == {"mlp", "diffusion", "flow"}
+def test_every_method_and_every_task_meet_in_the_cases():
+  assert {m for m, _, _ in CASES} == set(DESIGN_METHODS) and {t for _, _, t in CASES} == set(TASK_ORDER)
+  assert {h for _, h, _ in CASES} == {"mlp", "diffusion", "flow"}
 
 
-@pytest.mark.parametrize("method,head,task", CLI_CASES)
-def test_every_method_trains_from_the_cli_without_nan(tmp_path, method, head, task):
+def _config(task, method, head):
+  from gdacot.train import get_config  # pylint: disable=g-import-not-at-top
+  cfg = get_config(f"smoke,{task}")
+  for field, value in {**_FEW_STEPS, "method": method, "model.head": head}.items():
+    *groups, name = field.split(".")
+    node = cfg
+    for g in groups:
+      node = node[g]
+    node[name] = value
+  return cfg
+
+
+@pytest.fixture(scope="module")
+def one_task_object_per_task():
+  """The runs of one task share its Task object, as runs in one process may: a task jits its
+  reset, step and expert once per object (gdacot/envs/base.py), so the later runs reuse the
+  traces of the first (for an arm task, about 10 s of tracing per rollout)."""
+  from gdacot.train import loop  # pylint: disable=g-import-not-at-top
+  made, original = {}, loop.env_from_config
+
+  def shared(cfg):
+    key = (cfg.task, cfg.get("observation", "state"))
+    if key not in made:
+      made[key] = original(cfg)
+    return made[key]
+
+  mp = pytest.MonkeyPatch()
+  mp.setattr(loop, "env_from_config", shared)
+  yield made
+  mp.undo()
+
+
+@pytest.mark.parametrize("method,head,task", CASES)
+def test_every_method_trains_on_its_task_without_nan(tmp_path, method, head, task, one_task_object_per_task):
+  from gdacot.train import train  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
-  proc = cotrain(f"--workdir={workdir}", f"{SMOKE},{task}", *_FEW_STEPS, f"--config.method={method}",
-                 f"--config.model.head={head}")
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  train(_config(task, method, head), workdir)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     rows = [json.loads(line) for line in f]
   assert [r["step"] for r in rows] == [5, 10]
