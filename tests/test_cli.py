@@ -101,3 +101,22 @@ def test_console_scripts_run_their_module(name):
   assert proc.returncode in (0, 1) and f"python -m {COMMANDS[name]}" in proc.stdout + proc.stderr, proc.stderr[-2000:]
   if COMMANDS[name] != "tools.dataset_info":  # absl programs: the module's own flags are listed
     assert re.search(r"--\w+", proc.stdout + proc.stderr)
+
+
+def test_the_light_tools_run_as_typed(tmp_path):
+  """The tools the other tests call in-process, run once as a user types them: their flag
+  parsing is the part an in-process call skips (tools.make_demos once broke only there)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  table = os.path.join(ROOT, "experiments", "results", "method_table_physics", "method_table.json")
+  power = module("tools.power", table, "--pairs=real:ood", f"--out={tmp_path / 'power.json'}", timeout=120)
+  assert power.returncode == 0 and "seeds needed" in power.stdout, power.stderr[-2000:]
+  assert json.loads((tmp_path / "power.json").read_text())["tables"][0]["rows"]
+  rng = np.random.default_rng(0)
+  np.savez(tmp_path / "features.npz", z_sim=rng.normal(size=(40, 8)), z_real=rng.normal(1.0, size=(30, 8)))
+  plot = module("tools.plot_features", f"--features={tmp_path / 'features.npz'}", f"--out={tmp_path / 'pca.png'}",
+                timeout=120)
+  assert plot.returncode == 0 and (tmp_path / "pca.png").stat().st_size > 0, plot.stderr[-2000:]
+  machine = module("gdacot.machine", timeout=120)
+  assert machine.returncode == 0 and json.loads(machine.stdout)["cpu_count"] >= 1
+  for bad in (module("tools.power", table, "--alpha=2", timeout=60), module("gdacot.machine", "x", timeout=60)):
+    assert bad.returncode == 2 and bad.stderr.startswith("error: "), bad.stderr
