@@ -59,7 +59,8 @@ def test_evaluate_in_process_matches_across_batch_sizes_and_takes_a_domain_file(
 
   def frames(name, **kwargs):
     result = evaluate_checkpoint(workdir, domain="real", region="in", episodes=2, out=str(tmp_path / f"{name}.json"),
-                                 video=str(tmp_path / f"{name}.gif"), video_episodes=2, step="best", **kwargs)
+                                 video=str(tmp_path / f"{name}.gif"), video_episodes=2, step="best",
+                                 video_view="camera", **kwargs)  # MJX's camera: no OpenGL in this process
     return result, _gif_frames(tmp_path / f"{name}.gif")
 
   c, shifted = frames("c", domain_file=str(domain_file))
