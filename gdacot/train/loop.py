@@ -222,6 +222,10 @@ def _train_locked(cfg, workdir: str, mesh, preemption: PreemptionGuard) -> dict:
       unscored = dict(metrics, unscored=1.0)
       preemption.enter(CHECKPOINT, f"checkpoint {step} was saved unscored; the rerun resumes from it",
                        on_stop=lambda s=state, k=step, m=unscored: stop_at(s, k, m))
+      before = [name for name, on in (("scoring", cfg.ckpt_eval.episodes > 0), ("validation", bool(val_batches)),
+                                      ("analysis", cfg.analysis.frames > 0)) if on]
+      if before:
+        _log(f"checkpoint {step}: {', '.join(before)} before the save")
     if checkpoint_now and cfg.ckpt_eval.episodes > 0:  # scores for keeping the best checkpoints
       entries = score(state, step, cfg.ckpt_eval.pairs, cfg.ckpt_eval.episodes, rollouts.scoring_key, "score")
       for pair in cfg.ckpt_eval.pairs:
