@@ -31,7 +31,12 @@ from gdacot import cli
 
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "cotrain.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run (created; resumed if it holds this run).")
-_CONFIG = config_flags.DEFINE_config_file("config", _CONFIG_DEFAULT, "Config file [:variant].")
+try:  # ml_collections applies --config.FIELD overrides here, when the flag is defined
+  _CONFIG = config_flags.DEFINE_config_file("config", _CONFIG_DEFAULT, "Config file [:variant].")
+except (AttributeError, KeyError) as _e:  # an override naming no field: bad input, as every other
+  print(f"error: a --config.FIELD override names no field of the config ({_e}); --print_config lists them",
+        file=sys.stderr)
+  sys.exit(2)
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
@@ -70,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)  # a flag it cannot parse: exit 2, as other bad input

@@ -112,3 +112,18 @@ def config_fields_help(config_file: str) -> str:
 
   walk(module.get_config().to_dict(), "")
   return "\n".join(lines) + "\n"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing (`app.run(main, flags_parser=parse_flags)`), where a flag it cannot
+  parse (unknown, a bad value, a config field that does not exist) ends in `error: ...` and exit
+  2, bad input (gdacot.exit_codes), instead of absl's exit 1, which a run keeps for failures."""
+  from gdacot.exit_codes import BAD_INPUT  # pylint: disable=g-import-not-at-top
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e}\nPass --help for the flags.", file=sys.stderr)
+  except (AttributeError, KeyError, TypeError) as e:  # ml_collections, overriding a --config.FIELD
+    print(f"error: a --config.FIELD override does not fit the config ({type(e).__name__}: {e}); "
+          "--print_config lists the fields and their values", file=sys.stderr)
+  sys.exit(BAD_INPUT)

@@ -83,8 +83,14 @@ def test_print_config_prints_the_resolved_config_and_exits(tmp_path):
   assert bad.returncode == 2 and "error: invalid config" in bad.stderr and "w (share" in bad.stderr
   grid = module("experiments.mixing_sweep", "--print_config", "--config.seed=3", timeout=120)
   assert grid.returncode == 0 and json.loads(grid.stdout)["seed"] == 3
+  # A flag absl cannot take is bad input: exit 2 (gdacot.exit_codes), as a bad config value.
   missing = module("experiments.cotrain", timeout=120)
-  assert missing.returncode == 1 and "--workdir must have a value" in missing.stderr
+  assert missing.returncode == 2 and "error:" in missing.stderr and "--workdir must have a value" in missing.stderr
+  unknown = module("experiments.cotrain", "--workdir=never_made", "--nope", timeout=120)
+  assert unknown.returncode == 2 and "error: Unknown command line flag 'nope'" in unknown.stderr
+  no_field = module("experiments.cotrain", "--workdir=never_made", "--config.nope=3", timeout=120)
+  assert no_field.returncode == 2 and "error: a --config.FIELD override names no field" in no_field.stderr
+  assert not os.path.exists(os.path.join(ROOT, "never_made"))
 
 
 def _script(name):
