@@ -28,6 +28,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from gdacot import cli
+from gdacot.exit_codes import BAD_INPUT, PREEMPTED
 
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "cotrain.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run (created; resumed if it holds this run).")
@@ -36,7 +37,7 @@ try:  # ml_collections applies --config.FIELD overrides here, when the flag is d
 except (AttributeError, KeyError) as _e:  # an override naming no field: bad input, as every other
   print(f"error: a --config.FIELD override names no field of the config ({_e}); --print_config lists them",
         file=sys.stderr)
-  sys.exit(2)
+  sys.exit(BAD_INPUT)
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-process runs.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
@@ -60,8 +61,7 @@ def main(argv):
     parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  from gdacot.exit_codes import BAD_INPUT, PREEMPTED
+    sys.exit(BAD_INPUT)
   from gdacot.train import train  # heavy imports here, so --help and flag errors come back at once
   try:
     # The fields the command sets: only these must match a resumed run's saved config.

@@ -20,6 +20,8 @@ import sys
 
 from absl import flags, logging
 
+from gdacot.exit_codes import BAD_INPUT
+
 COMMANDS = {
     "gdacot-train": "experiments.cotrain",
     "gdacot-eval": "gdacot.evaluate",
@@ -118,7 +120,6 @@ def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing (`app.run(main, flags_parser=parse_flags)`), where a flag it cannot
   parse (unknown, a bad value, a config field that does not exist) ends in `error: ...` and exit
   2, bad input (gdacot.exit_codes), instead of absl's exit 1, which a run keeps for failures."""
-  from gdacot.exit_codes import BAD_INPUT  # pylint: disable=g-import-not-at-top
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

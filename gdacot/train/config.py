@@ -69,7 +69,7 @@ def complete_saved_config(saved: dict) -> dict:
   if missing:
     raise ConfigError(f"missing field(s) {missing}")
   try:
-    defaults = get_config(saved["task"] if saved["task"] != DEFAULT_TASK else None).to_dict()
+    defaults = defaults_for(saved["task"]).to_dict()
   except ValueError as e:
     raise ConfigError(f"task: {e}") from None
   return _fill(json.loads(json.dumps(defaults)), _old_solver(upgrade_saved_config(saved)))
@@ -272,9 +272,9 @@ def _domain_fields(task_class) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(fields)
 
 
-def defaults_for(cfg) -> ml_collections.ConfigDict:
-  """gdacot's defaults for `cfg`'s task: what a field holds unless the user set it."""
-  return get_config(cfg.task if cfg.task != DEFAULT_TASK else None)
+def defaults_for(task: str) -> ml_collections.ConfigDict:
+  """gdacot's defaults for `task`: what a field holds unless the user set it."""
+  return get_config(task if task != DEFAULT_TASK else None)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

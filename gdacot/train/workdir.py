@@ -103,7 +103,7 @@ def resume_config(cfg, workdir: str, explicit=None, log=print):
   given = _flatten(json.loads(json.dumps(cfg.to_dict())))
   if explicit is None:
     from gdacot.train.config import defaults_for  # pylint: disable=g-import-not-at-top
-    defaults = _flatten(json.loads(json.dumps(defaults_for(cfg).to_dict())))
+    defaults = _flatten(json.loads(json.dumps(defaults_for(cfg.task).to_dict())))
     explicit = [k for k in given if given[k] != defaults.get(k)]
   explicitly_set = lambda key: any(key == e or key.startswith(e + ".") for e in explicit)
   saved = _flatten(saved)
