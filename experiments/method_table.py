@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 
 from experiments import grid
-from gdacot import stats
+from gdacot import cli_common, stats
 
 NAME = "method_table"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "method_table.py")
@@ -37,11 +37,7 @@ def validate(cfg) -> None:
   from gdacot.envs import GAP_NAMES  # pylint: disable=g-import-not-at-top
   problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
   gaps = tuple(cfg.gaps)
-  if not gaps:
-    problems.append("gaps is empty")
-  problems += [f"unknown gap {g!r}; known: {sorted(GAP_NAMES)}" for g in gaps if g not in GAP_NAMES]
-  if len(set(gaps)) != len(gaps):
-    problems.append(f"gaps repeat: {gaps}")
+  problems += cli_common.choice_problems("gaps", gaps, sorted(GAP_NAMES), "gap")
   if cfg.observation not in ("image", "state"):
     problems.append(f"observation must be 'image' or 'state', got {cfg.observation!r}")
   elif cfg.observation == "state":

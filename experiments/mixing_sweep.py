@@ -22,6 +22,7 @@ import math
 import os
 
 from experiments import grid
+from gdacot import cli_common
 
 NAME = "mixing_sweep"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "mixing_sweep.py")
@@ -38,15 +39,9 @@ def validate(cfg) -> None:
     problems.append(f"w values (share of real samples per BC batch) must be in (0, 1], got {bad}")
   if len(set(ws)) != len(ws):
     problems.append(f"w values repeat: {ws}")
-  if not methods:
-    problems.append("methods is empty: the grid has no cells")
-  for m in methods:
-    if m not in METHODS:
-      problems.append(f"unknown method {m!r}; known: {list(METHODS)}")
-    elif METHODS[m].forced_w is not None:
-      problems.append(f"method {m!r} fixes w to {METHODS[m].forced_w}: sweeping w does not change it")
-  if len(set(methods)) != len(methods):
-    problems.append(f"methods repeat: {methods}")
+  problems += cli_common.choice_problems("methods", methods, METHODS, "method")
+  problems += [f"method {m!r} fixes w to {METHODS[m].forced_w}: sweeping w does not change it"
+               for m in methods if m in METHODS and METHODS[m].forced_w is not None]
   if problems:
     raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
 

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from gdacot import io, machine
+from gdacot import cli, cli_common, io, machine
 from gdacot.stats import t_interval
 
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "toy_spiral.py")
@@ -337,26 +336,11 @@ def run(cfg, workdir: str) -> dict:
 def define_flags() -> None:
   # Only when run as a program: tests import the pure functions above, and absl flags are global
   # (another entry point's --workdir would clash).
-  from gdacot import cli  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "Directory for the results; must be new or empty.")
   config_flags.DEFINE_config_file("config", _CONFIG_DEFAULT, "Config file [:variant].")
   cli.define_print_config()
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if flags.FLAGS.print_config:
-    from gdacot import cli  # pylint: disable=g-import-not-at-top
-    print(cli.config_json(flags.FLAGS.config))
-    return
-  try:
-    run(flags.FLAGS.config, flags.FLAGS.workdir)
-  except ToySpiralError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-
-
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli_common.run(cli_common.config_main(run), ToySpiralError)

@@ -12,6 +12,7 @@ import sys
 import pytest
 from runs import ROOT, env_for_subprocess, module
 
+from gdacot import cli_common
 from gdacot.cli import COMMANDS
 
 
@@ -124,5 +125,36 @@ def test_the_light_tools_run_as_typed(tmp_path):
   assert plot.returncode == 0 and (tmp_path / "pca.png").stat().st_size > 0, plot.stderr[-2000:]
   machine = module("gdacot.machine", timeout=120)
   assert machine.returncode == 0 and json.loads(machine.stdout)["cpu_count"] >= 1
-  for bad in (module("tools.power", table, "--alpha=2", timeout=60), module("gdacot.machine", "x", timeout=60)):
+  for bad in (module("tools.power", table, "--alpha=2", timeout=60), module("gdacot.machine", "x", timeout=60),
+              module("tools.plot_features", "--nope", timeout=60)):  # absl's own exit would be 1
     assert bad.returncode == 2 and bad.stderr.startswith("error: "), bad.stderr
+
+
+def test_the_shared_cli_parts_refuse_as_every_command_does(tmp_path, capsys):
+  """gdacot.cli_common: a refusal ends `error: ...` and 2; variants and choices name what is wrong."""
+
+  @cli_common.refusals_exit(KeyError)
+  def main(argv):
+    if argv[1:] == ["key"]:
+      raise KeyError("no such key")
+    if argv[1:]:
+      raise cli_common.BadInput("bad input")
+    return 0
+
+  assert main(["prog"]) == 0
+  assert main(["prog", "x"]) == 2 and capsys.readouterr().err == "error: bad input\n"
+  assert main(["prog", "key"]) == 2 and "no such key" in capsys.readouterr().err
+
+  assert cli_common.variants("smoke,", ("state", "smoke")) == {"smoke"}
+  with pytest.raises(ValueError, match=re.escape("unknown config variant(s) ['huge']; use state, smoke")):
+    cli_common.variants("huge,smoke", ("state", "smoke"))
+  assert cli_common.choice_problems("methods", ("a", "z", "a"), ("a", "b"), "method") == [
+      "unknown method 'z'; known: ['a', 'b']", "methods repeat: ('a', 'z', 'a')"]
+  assert cli_common.choice_problems("gaps", (), ("a",), "gap") == ["gaps is empty: nothing to run"]
+
+  out = str(tmp_path / "out.json")
+  cli_common.write_json_out(out, {"x": 1}, overwrite=False)
+  assert json.loads(open(out).read()) == {"x": 1}
+  for path, message in ((out, "exists; pass --overwrite"), (str(tmp_path / "no" / "o.json"), "does not exist")):
+    with pytest.raises(cli_common.BadInput, match=message):
+      cli_common.check_out(path, overwrite=False)

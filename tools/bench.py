@@ -54,7 +54,8 @@ import time
 import numpy as np
 from absl import flags
 
-from gdacot import io, machine
+from gdacot import machine
+from gdacot.cli_common import BadInput, check_out, parse_own_flags, refusals_exit, timed, write_json_out
 from tools import hlo
 
 HOST_POT = "uot_joint_host_pot"
@@ -73,7 +74,7 @@ IMAGE_NOTE = ("state observations (--observation=image: the image config's train
               "and image-pipeline memory: python -m tools.bench_render")
 
 
-class BenchError(ValueError):
+class BenchError(BadInput):
   """Bad flags or an output that cannot be written: `error: ...`, exit code 2."""
 
 
@@ -164,14 +165,6 @@ def _summary(times: list[float], work: float, unit: str) -> dict:
   rates = [work / t for t in times]
   return {"median": statistics.median(rates), "all": rates, "unit": unit, "call_s_median": statistics.median(times),
           "call_s_all": times}
-
-
-def _timed(fn):
-  import jax
-
-  t0 = time.perf_counter()
-  out = jax.block_until_ready(fn())
-  return out, time.perf_counter() - t0
 
 
 # --- Sections. --------------------------------------------------------------------------------
@@ -300,15 +293,15 @@ def bench_train(cfg, env, opts, log) -> dict:
     built = build(mcfg, None, env=env, demos=given, method=method_for(name), log=lambda line: None)
     state, data = built.state, built.data
     # Compiled ahead of time, so the compile is timed apart and its HLO text is at hand.
-    compiled, compile_s = _timed(lambda: built.chunk_fn.lower(state, data, n).compile())
-    (state, metrics), first_s = _timed(lambda: compiled(state, data))
+    compiled, compile_s = timed(lambda: built.chunk_fn.lower(state, data, n).compile())
+    (state, metrics), first_s = timed(lambda: compiled(state, data))
     log(f"train {name}: compile {compile_s:.1f}s, first chunk {first_s:.2f}s")
     runs[name] = {"chunk": compiled, "state": state, "data": data, "graphdef": built.graphdef,
                   "normalizer": built.normalizer, "compile_s": compile_s, "first_s": first_s, "times": [],
                   "metrics": metrics, "cfg": mcfg}
   for r in range(opts["repeats"]):  # round-robin: a load change on a shared machine hits every method
     for name, run in runs.items():
-      (run["state"], run["metrics"]), dt = _timed(lambda: run["chunk"](run["state"], run["data"]))
+      (run["state"], run["metrics"]), dt = timed(lambda: run["chunk"](run["state"], run["data"]))
       run["times"].append(dt)
     log(f"train repeat {r + 1}/{opts['repeats']}: " + ", ".join(f"{k} {n / v['times'][-1]:.1f} steps/s"
                                                                 for k, v in runs.items()))
@@ -371,8 +364,8 @@ def bench_demos(cfg, env, opts, log) -> dict:
   expert = make_expert_rollout(env, batch, cfg.data.expert_noise)
   domain = _domain(cfg, "sim", "in")
   key = jax.random.PRNGKey(11)
-  (obs, actions, _), compile_s = _timed(lambda: expert(key, domain))
-  times = [_timed(lambda: expert(jax.random.fold_in(key, r + 1), domain))[1] for r in range(opts["repeats"])]
+  (obs, actions, _), compile_s = timed(lambda: expert(key, domain))
+  times = [timed(lambda: expert(jax.random.fold_in(key, r + 1), domain))[1] for r in range(opts["repeats"])]
   env_steps = batch * env.horizon
   mjx = _summary(times, env_steps, "env steps/s")
   mjx.update(compile_and_first_call_s=compile_s, physics_steps_per_s=mjx["median"] * env.frame_skip,
@@ -400,8 +393,8 @@ def bench_demos(cfg, env, opts, log) -> dict:
       datas = [mujoco.MjData(model) for _ in range(max(nthread, 1))]
       states = np.empty((batch, nstep, nstate))
       run = lambda: pool.rollout(model, datas, init, ctrl, nstep=nstep, state=states)
-      _, first_s = _timed(run)
-      c_times = [_timed(run)[1] for _ in range(opts["repeats"])]
+      _, first_s = timed(run)
+      c_times = [timed(run)[1] for _ in range(opts["repeats"])]
     res = _summary(c_times, env_steps, "env steps/s")
     res.update(threads=nthread, first_call_s=first_s, physics_steps_per_s=res["median"] * env.frame_skip)
     c_results[label] = res
@@ -447,8 +440,8 @@ def bench_eval(cfg, env, opts, log, trained=None) -> dict:
     params, which = built.state.ema_params, "initial"
     normalizer = Normalizer(mean=jnp.zeros(env.obs_size), std=jnp.ones(env.obs_size))
   domain, key = _domain(cfg, "real", "in"), jax.random.PRNGKey(13)
-  (success, _), compile_s = _timed(lambda: rollout(params, normalizer, key, domain, 0))
-  times = [_timed(lambda: rollout(params, normalizer, key, domain, (r + 1) * batch))[1]
+  (success, _), compile_s = timed(lambda: rollout(params, normalizer, key, domain, 0))
+  times = [timed(lambda: rollout(params, normalizer, key, domain, (r + 1) * batch))[1]
            for r in range(opts["repeats"])]
   episodes = _summary(times, batch, "episodes/s")
   out = {"batch": batch, "domain": "real:in", "params": which, "horizon": env.horizon, "execute": cfg.execute,
@@ -503,7 +496,7 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
     raise BenchError(f"unexpected arguments: {argv[1:]}")
   if not fv.out:
     raise BenchError("--out is required")
-  _check_out(os.path.abspath(fv.out), fv.overwrite)  # before the slow imports
+  check_out(os.path.abspath(fv.out), fv.overwrite)  # before the slow imports
   from gdacot.align import METHODS
   from gdacot.train import get_config
 
@@ -550,31 +543,10 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
       import ot  # noqa: F401
     except ImportError as e:
       raise BenchError(f"{HOST_POT} needs POT (pip install pot): {e}") from e
-  _check_out(opts["out"], opts["overwrite"])
+  check_out(opts["out"], opts["overwrite"])
   cfg.align.batch_size = opts["ot_batch"]
   cfg.eval.batch_size = opts["eval_batch"]
   return {"opts": opts, "cfg": cfg}
-
-
-def _check_out(path: str, overwrite: bool) -> None:
-  if os.path.exists(path) and not overwrite:
-    raise BenchError(f"--out {path} exists; pass --overwrite to replace it")
-  if os.path.isdir(path):
-    raise BenchError(f"--out {path} is a directory")
-  parent = os.path.dirname(path) or "."
-  if not os.path.isdir(parent):
-    raise BenchError(f"the directory of --out does not exist: {parent}")
-  if not os.access(parent, os.W_OK):
-    raise BenchError(f"the directory of --out is not writable: {parent}")
-
-
-def write_json(path: str, obj: dict, overwrite: bool) -> None:
-  """Atomically (gdacot.io), refusing an --out that appeared meanwhile unless --overwrite."""
-  _check_out(path, overwrite)
-  try:
-    io.write_json(path, obj, overwrite=overwrite)
-  except FileExistsError:
-    raise BenchError(f"--out {path} appeared while benchmarking; pass --overwrite to replace it") from None
 
 
 def _table(result: dict) -> str:
@@ -678,23 +650,13 @@ def run(opts: dict, cfg) -> dict:
   return {**{k: result[k] for k in first if k in result}, **{k: v for k, v in result.items() if k not in first}}
 
 
+@refusals_exit()
 def main(argv: list[str]) -> int:
   fv = flags.FlagValues()
   define_flags(fv)
-  if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
-    print(__doc__ + "\nFlags:\n" + fv.get_help(), flush=True)
-    return 0
-  try:
-    try:
-      argv = fv(argv)
-    except flags.Error as e:
-      raise BenchError(str(e)) from e
-    resolved = resolve(fv, argv)
-    result = run(resolved["opts"], resolved["cfg"])
-    write_json(resolved["opts"]["out"], result, resolved["opts"]["overwrite"])
-  except BenchError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  resolved = resolve(fv, parse_own_flags(fv, argv, __doc__))
+  result = run(resolved["opts"], resolved["cfg"])
+  write_json_out(resolved["opts"]["out"], result, resolved["opts"]["overwrite"])
   print(_table(result), flush=True)
   print(f"wrote {resolved['opts']['out']}", flush=True)
   return 0

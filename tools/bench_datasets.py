@@ -27,6 +27,8 @@ import time
 
 from absl import app, flags
 
+from gdacot import cli_common
+
 _OUT = flags.DEFINE_string("out", None, "JSON file to write the table to (stdout too).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed loads per case; the best counts.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where to write the generated datasets (default: a temp dir).")
@@ -142,4 +144,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_common.run(main)

@@ -23,6 +23,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from gdacot import cli_common
+
 _OUT = flags.DEFINE_string("out", None, "JSON file to write (stdout too).")
 _CALLS = flags.DEFINE_integer("calls", 300, "Timed act calls per client and case.")
 _CLIENTS = flags.DEFINE_list("clients", ["1", "8"], "Concurrent clients through the server.")
@@ -147,4 +149,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_common.run(main)

@@ -52,7 +52,7 @@ from absl import flags
 
 # Same output conventions as tools.bench: `error: ...` and exit code 2, atomic JSON writes.
 from gdacot import machine
-from tools.bench import BenchError, _check_out, write_json
+from gdacot.cli_common import BadInput, check_out, parse_own_flags, refusals_exit, timed, write_json_out
 
 SECTIONS = ("render", "memory")
 ENV_STEP_BATCH = 256  # episodes of the env-step comparison (the largest --batches with --smoke)
@@ -65,14 +65,6 @@ GAP, DOMAIN, REGION = "visual", "real", "in"  # the benchmark scene
 # --- Timing helpers. --------------------------------------------------------------------------
 
 
-def _timed(fn):
-  import jax
-
-  t0 = time.perf_counter()
-  out = jax.block_until_ready(fn())
-  return out, time.perf_counter() - t0
-
-
 def _rates(times: list[float], work: float, unit: str) -> dict:
   """Median, range and every repeat of a timed call doing `work` units."""
   rates = [work / t for t in times]
@@ -82,9 +74,9 @@ def _rates(times: list[float], work: float, unit: str) -> dict:
 
 def _measure(fn, args, work: float, unit: str, repeats: int) -> dict:
   """Compiles `fn` (a jitted function) for `args` ahead of time, warms it up, times `repeats` calls."""
-  compiled, compile_s = _timed(lambda: fn.lower(*args).compile())
-  _, first_s = _timed(lambda: compiled(*args))
-  times = [_timed(lambda: compiled(*args))[1] for _ in range(repeats)]
+  compiled, compile_s = timed(lambda: fn.lower(*args).compile())
+  _, first_s = timed(lambda: compiled(*args))
+  times = [timed(lambda: compiled(*args))[1] for _ in range(repeats)]
   return {**_rates(times, work, unit), "compile_s": compile_s, "first_call_s": first_s}
 
 
@@ -163,7 +155,7 @@ def bench_render(opts, log) -> dict:
   pool_size = max(max(opts["batches"]), step_batch)
   state_env = make_env("push_cube")
   keys = jax.random.split(jax.random.PRNGKey(0), pool_size)
-  pool, reset_s = _timed(lambda: jax.jit(jax.vmap(state_env.reset, in_axes=(0, None)))(keys, domain))
+  pool, reset_s = timed(lambda: jax.jit(jax.vmap(state_env.reset, in_axes=(0, None)))(keys, domain))
   log(f"render: {pool_size} reset scenes in {reset_s:.1f}s (with compile)")
   take = lambda tree, n: jax.tree.map(lambda x: x[:n], tree)
 
@@ -268,7 +260,7 @@ def bench_memory(opts, log) -> dict:
   key = demos_key(cfg)
   # Compiled once, ahead of time, so generation time is timed apart from the compile; sim and
   # real domains share the program (domains are data).
-  gen, gen_compile_s = _timed(lambda: expert.lower(key, domain_from_config(cfg, "sim", "in")).compile())
+  gen, gen_compile_s = timed(lambda: expert.lower(key, domain_from_config(cfg, "sim", "in")).compile())
   log(f"memory: expert rollout ({cfg.data.demo_batch} episodes x {env.horizon} steps, "
       f"{opts['size']}x{opts['size']}) compiled in {gen_compile_s:.1f}s")
   demos, gen_s = {}, {}
@@ -295,11 +287,11 @@ def bench_memory(opts, log) -> dict:
   state, data, chunk = run.state, run.data, run.chunk_fn
   steps = 2 if opts["smoke"] else TRAIN_CHUNK_STEPS
   calls = 1 if opts["smoke"] else opts["repeats"]
-  compiled, compile_s = _timed(lambda: chunk.lower(state, data, steps).compile())
-  (state, _), first_s = _timed(lambda: compiled(state, data))
+  compiled, compile_s = timed(lambda: chunk.lower(state, data, steps).compile())
+  (state, _), first_s = timed(lambda: compiled(state, data))
   times = []
   for _ in range(calls):  # the state is donated: carry it from call to call
-    (state, metrics), dt = _timed(lambda: compiled(state, data))
+    (state, metrics), dt = timed(lambda: compiled(state, data))
     times.append(dt / steps)
   log(f"memory: uot_joint step {statistics.median(times):.3f}s (batch {cfg.batch_size}, OT batch "
       f"{cfg.align.batch_size}), compile {compile_s:.1f}s")
@@ -385,19 +377,19 @@ def _positive_ints(name: str, values, default: list[int]) -> list[int]:
     except ValueError:
       n = 0
     if n < 1:
-      raise BenchError(f"--{name} must be positive integers, got {v!r}")
+      raise BadInput(f"--{name} must be positive integers, got {v!r}")
     out.append(n)
   if not out:
-    raise BenchError(f"--{name} is empty")
+    raise BadInput(f"--{name} is empty")
   return sorted(set(out))
 
 
 def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
-  """Checks the flags (before any compute) and fills in the defaults. Raises BenchError."""
+  """Checks the flags (before any compute) and fills in the defaults. Raises BadInput."""
   if len(argv) > 1:
-    raise BenchError(f"unexpected arguments: {argv[1:]}")
+    raise BadInput(f"unexpected arguments: {argv[1:]}")
   if not fv.out:
-    raise BenchError("--out is required")
+    raise BadInput("--out is required")
   smoke = fv.smoke
   opts = {
       "out": os.path.abspath(fv.out), "overwrite": fv.overwrite, "smoke": smoke, "repeats": fv.repeats,
@@ -410,13 +402,13 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
   }
   for name in ("repeats", "sim_demos", "real_demos", "size"):
     if opts[name] < 1:
-      raise BenchError(f"--{name} must be a positive integer, got {opts[name]}")
+      raise BadInput(f"--{name} must be a positive integer, got {opts[name]}")
   bad = [s for s in opts["sections"] if s not in SECTIONS]
   if bad or not opts["sections"]:
-    raise BenchError(f"unknown or no --sections {bad}; known: {list(SECTIONS)}")
+    raise BadInput(f"unknown or no --sections {bad}; known: {list(SECTIONS)}")
   if len(set(opts["sections"])) != len(opts["sections"]):
-    raise BenchError(f"--sections names a section twice: {opts['sections']}")
-  _check_out(opts["out"], opts["overwrite"])
+    raise BadInput(f"--sections names a section twice: {opts['sections']}")
+  check_out(opts["out"], opts["overwrite"])
   return opts
 
 
@@ -486,23 +478,13 @@ def run(opts: dict) -> dict:
   return result
 
 
+@refusals_exit()
 def main(argv: list[str]) -> int:
   fv = flags.FlagValues()
   define_flags(fv)
-  if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
-    print(__doc__ + "\nFlags:\n" + fv.get_help(), flush=True)
-    return 0
-  try:
-    try:
-      argv = fv(argv)
-    except flags.Error as e:
-      raise BenchError(str(e)) from e
-    opts = resolve(fv, argv)
-    result = run(opts)
-    write_json(opts["out"], result, opts["overwrite"])
-  except BenchError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  opts = resolve(fv, parse_own_flags(fv, argv, __doc__))
+  result = run(opts)
+  write_json_out(opts["out"], result, opts["overwrite"])
   print(_table(result), flush=True)
   print(f"wrote {opts['out']} in {result['wall_s']:.0f}s", flush=True)
   return 0

@@ -19,14 +19,13 @@ The JSON at --out holds every repeat, medians, the device and the versions.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from gdacot import io, machine
+from gdacot import cli_common, machine
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Output JSON path (required).")
@@ -37,13 +36,6 @@ flags.DEFINE_integer("batch", 256, "Episodes per compiled call.")
 flags.DEFINE_integer("repeats", 3, "Timed calls per measurement, after one warm-up call.")
 flags.DEFINE_integer("size", 32, "Image height and width of each view, pixels.")
 flags.DEFINE_list("demos", ["400", "20"], "Sim and real demos to time per task ('' to skip).")
-
-
-def _timed(fn):
-  import jax  # pylint: disable=g-import-not-at-top
-  t0 = time.perf_counter()
-  out = jax.block_until_ready(fn())
-  return out, time.perf_counter() - t0
 
 
 def throughput(tasks, observations, batch, repeats, size, log=print) -> dict:
@@ -62,14 +54,14 @@ def throughput(tasks, observations, batch, repeats, size, log=print) -> dict:
       env = make_env(task, **kwargs)
       task_batch = min(batch, env.max_batch or batch)  # stack: its max_batch
       args = (jax.random.PRNGKey(0), make_domain("sim", "in", task=task))
-      compiled, compile_s = _timed(lambda: make_expert_rollout(env, task_batch, 0.1).lower(*args).compile())
-      _timed(lambda: compiled(*args))
+      compiled, compile_s = cli_common.timed(lambda: make_expert_rollout(env, task_batch, 0.1).lower(*args).compile())
+      cli_common.timed(lambda: compiled(*args))
       calls[(task, observation)] = (compiled, args, task_batch * env.horizon, compile_s, env)
       log(f"bench_tasks: {task}/{observation}: compiled in {compile_s:.1f}s")
   times = {k: [] for k in calls}
   for r in range(repeats):  # round-robin
     for key, (compiled, args, _, _, _) in calls.items():
-      times[key].append(_timed(lambda: compiled(*args))[1])
+      times[key].append(cli_common.timed(lambda: compiled(*args))[1])
     log(f"bench_tasks: repeat {r + 1}/{repeats}: " + ", ".join(
         f"{t}/{o} {calls[(t, o)][2] / times[(t, o)][-1]:,.0f}" for t, o in calls) + " env steps/s")
   out = {}
@@ -114,28 +106,26 @@ def demo_wall_time(tasks, num_sim, num_real, log=print) -> dict:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise cli_common.BadInput(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.out:
-    print("error: --out is required", file=sys.stderr)
-    return 2
-  if os.path.exists(FLAGS.out) and not FLAGS.overwrite:
-    print(f"error: {FLAGS.out} exists; pass --overwrite to replace it", file=sys.stderr)
-    return 2
+    raise cli_common.BadInput("--out is required")
+  cli_common.check_out(FLAGS.out, FLAGS.overwrite)
   from gdacot.envs import TASKS  # pylint: disable=g-import-not-at-top
-  unknown = sorted(set(FLAGS.tasks) - set(TASKS)) + sorted(set(FLAGS.observations) - {"state", "image"})
-  if unknown:
-    print(f"error: unknown task(s) or observation(s) {unknown}; tasks: {sorted(TASKS)}", file=sys.stderr)
-    return 2
+  problems = (cli_common.choice_problems("--tasks", FLAGS.tasks, sorted(TASKS), "task")
+              + cli_common.choice_problems("--observations", FLAGS.observations, ("state", "image"), "observation"))
+  if problems:
+    raise cli_common.BadInput("; ".join(problems))
   result = {"tool": "tools.bench_tasks", "argv": sys.argv[1:], "versions": machine.versions(),
             "device": {**machine.host(), **machine.devices()}, "batch": FLAGS.batch, "size": FLAGS.size,
             "throughput": throughput(FLAGS.tasks, FLAGS.observations, FLAGS.batch, FLAGS.repeats, FLAGS.size)}
   if [d for d in FLAGS.demos if d]:
     num_sim, num_real = (int(d) for d in FLAGS.demos)
     result["demos"] = demo_wall_time(FLAGS.tasks, num_sim, num_real)
-  io.write_json(FLAGS.out, result)
+  cli_common.write_json_out(FLAGS.out, result, FLAGS.overwrite)
   print(f"bench_tasks: wrote {FLAGS.out}")
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_common.run(main)

@@ -31,7 +31,9 @@ import os
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
+
+from gdacot import cli_common
 
 # Its own FlagValues, not absl's global one: importing `make_demos` into a process that already
 # defines --domain (e.g. gdacot.evaluate) must not clash.
@@ -108,9 +110,11 @@ def make_demos(task: str, domain: str, region: str, episodes: int, out_dir: str,
   return summary, demos
 
 
+@cli_common.refusals_exit()
 def main(argv):
+  argv = cli_common.parse_own_flags(_FV, argv, __doc__)
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    raise cli_common.BadInput(f"unexpected arguments: {argv[1:]}")
   with contextlib.redirect_stdout(sys.stderr):  # MJX's import-time chatter
     from gdacot.data import DatasetError  # pylint: disable=g-import-not-at-top
     from gdacot.envs import DOMAIN_NAMES, get_task  # pylint: disable=g-import-not-at-top
@@ -129,8 +133,7 @@ def main(argv):
   if _OBSERVATION.value == "image" and (_HEIGHT.value % 2 or _WIDTH.value % 2 or min(_HEIGHT.value, _WIDTH.value) < 8):
     problems.append(f"--height and --width must be even and >= 8 (H.264 video), got {_HEIGHT.value}x{_WIDTH.value}")
   if problems:
-    print("error: " + "; ".join(problems), file=sys.stderr)
-    sys.exit(2)
+    raise cli_common.BadInput("; ".join(problems))
   logging.set_verbosity(logging.WARNING)  # tfds logs every shard at INFO
   try:
     # stdout is for the JSON summary only; progress and TFDS's messages go to stderr.
@@ -142,25 +145,9 @@ def main(argv):
                           format=_FORMAT.value, observation=_OBSERVATION.value, height=_HEIGHT.value,
                           width=_WIDTH.value, views=_VIEWS.value, gap=_GAP.value, domain_file=_DOMAIN_FILE.value)
   except (DatasetError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    raise cli_common.BadInput(str(e)) from e
   print(json.dumps(out, indent=2))
 
 
-def _parse(argv):
-  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-    print(__doc__ + "\nFlags:\n" + _FV.get_help())
-    sys.exit(0)
-  try:
-    args = _FV(argv)
-  except flags.Error as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  # app.run requires absl's global FLAGS parsed (absl-py >= 2.2 checks); this tool keeps its
-  # own flags in _FV, so the global set has nothing to parse.
-  flags.FLAGS.mark_as_parsed()
-  return args
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse)
+  sys.exit(main(sys.argv))

@@ -14,11 +14,11 @@ written) when the file is missing or malformed, the feature dimensions differ, O
 from __future__ import annotations
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 import numpy as np
 
+from gdacot import cli_common
 from gdacot.align.plots import PlotError, default_title, load_features, plot_features
 
 FLAGS = flags.FLAGS
@@ -48,20 +48,14 @@ def run(features: str, out: str, title: str | None = None, overwrite: bool = Fal
 
 def main(argv):
   if len(argv) > 1:
-    print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-    return 2
+    raise PlotError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.features or not FLAGS.out:
-    print("error: --features and --out are required", file=sys.stderr)
-    return 2
-  try:
-    ratio = run(FLAGS.features, FLAGS.out, FLAGS.title, FLAGS.overwrite)
-  except PlotError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+    raise PlotError("--features and --out are required")
+  ratio = run(FLAGS.features, FLAGS.out, FLAGS.title, FLAGS.overwrite)
   print(f"wrote {FLAGS.out} (PC1 {100 * ratio[0]:.1f}%, PC2 {100 * ratio[1]:.1f}% of the variance)")
   return 0
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli_common.run(main, PlotError)

@@ -31,8 +31,9 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
+from gdacot import cli_common
 from gdacot.exit_codes import PREEMPTED
 from gdacot.io import write_json
 
@@ -132,4 +133,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_common.run(main)

@@ -20,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from gdacot import io
+from gdacot import cli_common, io
 
 _OUT = flags.DEFINE_string("out", None, "Output directory (created; must not hold these files unless --overwrite).")
 _SIZE = flags.DEFINE_integer("size", 96, "Image size in pixels.")
@@ -104,8 +104,7 @@ def main(argv):
   if taken and not _OVERWRITE.value:
     problems.append(f"{taken} exist; pass --overwrite to replace them")
   if problems:
-    print("error: " + "; ".join(problems), file=sys.stderr)
-    sys.exit(2)
+    raise cli_common.BadInput("; ".join(problems))
 
   os.makedirs(_OUT.value, exist_ok=True)
   save_grid(paths["grid"], domain_grid(_SIZE.value, _SCENES.value, list(_GAPS.value), _REGION.value))
@@ -118,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_common.run(main)

@@ -8,6 +8,7 @@
 
 import ml_collections
 
+from gdacot import cli_common
 from gdacot.align import METHODS
 
 
@@ -25,10 +26,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # paper B's definition (it has none in numbers).
   c.regimes = ml_collections.ConfigDict({"disjoint_from": 0.95, "overlapping_below": 0.6})
 
-  variants = [v for v in (arg or "").split(",") if v]
-  unknown = sorted(set(variants) - {"smoke"})
-  if unknown:
-    raise ValueError(f"unknown config variant(s) {unknown}; use smoke")
+  variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:
     c.methods = ("cotrain", "uot_joint")
     c.num_seeds = 1

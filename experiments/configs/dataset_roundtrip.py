@@ -8,6 +8,8 @@ back from LeRobot files (H.264 video per camera), paired by seed and demo draw.
 
 import ml_collections
 
+from gdacot import cli_common
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -21,9 +23,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_overrides = ("gap=visual", "render.height=16", "render.width=16", "eval.episodes=100",
                          "ckpt_eval.episodes=0", "best_metric=", "keep_best=0")
 
-  variants = [v for v in (arg or "").split(",") if v]
-  if set(variants) - {"smoke"}:
-    raise ValueError(f"unknown config variant(s) {sorted(set(variants) - {'smoke'})}; use smoke")
+  variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:
     c.methods = ("cotrain",)
     c.num_seeds = 1

@@ -10,6 +10,7 @@
 
 import ml_collections
 
+from gdacot import cli_common
 from gdacot.align import METHODS
 
 
@@ -28,10 +29,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_variant = ""  # more cotrain config variants for every cell, e.g. "diffusion"
   c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("steps=3000", "eval.episodes=400")
 
-  variants = [v for v in (arg or "").split(",") if v]
-  unknown = sorted(set(variants) - {"state", "smoke"})
-  if unknown:
-    raise ValueError(f"unknown config variant(s) {unknown}; use state, smoke (comma-separated)")
+  variants = cli_common.variants(arg, ("state", "smoke"))
   if "state" in variants or "smoke" in variants:
     c.observation = "state"
     c.gaps = ("sensor_physics", "physics")

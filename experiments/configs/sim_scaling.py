@@ -7,6 +7,8 @@
 
 import ml_collections
 
+from gdacot import cli_common
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -23,10 +25,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_variant = ""  # cotrain config variant of every cell ("": the state benchmark)
   c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("w=0.2",)
 
-  variants = [v for v in (arg or "").split(",") if v]
-  unknown = sorted(set(variants) - {"smoke"})
-  if unknown:
-    raise ValueError(f"unknown config variant(s) {unknown}; use smoke")
+  variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:
     c.num_sim_demos = (8, 16)
     c.num_real_demos = (2, 4)

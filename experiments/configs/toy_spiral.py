@@ -6,6 +6,8 @@
 
 import ml_collections
 
+from gdacot import cli_common
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -43,10 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.learning_rate = 3e-3  # Adam, cosine decay to 0 over `steps`
   c.eval_points = 512  # inputs evenly covering the WHOLE target spiral, t in [0, 1]
 
-  variants = [v for v in (arg or "").split(",") if v]
-  unknown = sorted(set(variants) - {"smoke"})
-  if unknown:
-    raise ValueError(f"unknown config variant(s) {unknown}; use smoke")
+  variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:
     c.dz = (0.1, 3.0)
     c.w = (0.1, 0.5)
