@@ -55,6 +55,9 @@ from gdacot import machine
 from gdacot.cli_common import BadInput, check_out, parse_own_flags, refusals_exit, timed, write_json_out
 
 SECTIONS = ("render", "memory")
+# The memory section's flags: what they set, the default, and the default with --smoke.
+MEMORY_SIZES = {"sim_demos": ("Sim demos", 1000, 4), "real_demos": ("Real demos", 25, 2),
+                "size": ("Image size", 64, 16)}
 ENV_STEP_BATCH = 256  # episodes of the env-step comparison (the largest --batches with --smoke)
 ENV_STEPS = 20  # env steps per scanned call
 TRAIN_CHUNK_STEPS = 5  # train steps per timed call of the memory section (2 with --smoke)
@@ -359,12 +362,9 @@ def define_flags(fv: flags.FlagValues) -> None:
   flags.DEFINE_list("batches", None, "Scenes per render call; default 64,256,1024,4096 (8,16 with --smoke).",
                     flag_values=fv)
   flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement (after one warm-up call).", flag_values=fv)
-  flags.DEFINE_integer("sim_demos", None, "Sim demos of the memory section; default 1000 (4 with --smoke).",
-                       flag_values=fv)
-  flags.DEFINE_integer("real_demos", None, "Real demos of the memory section; default 25 (2 with --smoke).",
-                       flag_values=fv)
-  flags.DEFINE_integer("size", None, "Image size of the memory section; default 64 (16 with --smoke).",
-                       flag_values=fv)
+  for name, (what, full, smoke) in MEMORY_SIZES.items():
+    flags.DEFINE_integer(name, None, f"{what} of the memory section; default {full} ({smoke} with --smoke).",
+                         flag_values=fv)
 
 
 def _positive_ints(name: str, values, default: list[int]) -> list[int]:
@@ -396,9 +396,8 @@ def resolve(fv: flags.FlagValues, argv: list[str]) -> dict:
       "sections": [s.strip() for s in fv.sections if s.strip()],
       "sizes": _positive_ints("sizes", fv.sizes, [16] if smoke else [32, 64]),
       "batches": _positive_ints("batches", fv.batches, [8, 16] if smoke else [64, 256, 1024, 4096]),
-      "sim_demos": fv.sim_demos if fv.sim_demos is not None else (4 if smoke else 1000),
-      "real_demos": fv.real_demos if fv.real_demos is not None else (2 if smoke else 25),
-      "size": fv.size if fv.size is not None else (16 if smoke else 64),
+      **{name: fv[name].value if fv[name].value is not None else (small if smoke else full)
+         for name, (_, full, small) in MEMORY_SIZES.items()},
   }
   for name in ("repeats", "sim_demos", "real_demos", "size"):
     if opts[name] < 1:
