@@ -150,7 +150,7 @@ def test_parallel_cells_are_given_gpu_memory_shares_that_sum_below_the_whole(mon
   monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the user's own setting wins
   assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(4)
   with pytest.raises(grid.GridError, match="parallel must be a positive integer"):
-    grid.run_grid("method_table", method_table_config.get_config("smoke"), [], "/nonexistent", parallel=0)
+    grid.run_grid("method_table", method_table_config.get_config("smoke"), [], "/nonexistent", grid.Options(parallel=0))
 
 
 def test_sim_scaling_smoke(sim_scaling_run):
@@ -431,7 +431,7 @@ def test_paired_difference_and_pearson():
   p = stats.pearson(x, y)
   assert p["r"] == pytest.approx(np.corrcoef(x, y)[0, 1]) and p["ci95"][0] < p["r"] < p["ci95"][1]
   assert stats.pearson(x, [0.5] * 5)["r"] is None and stats.pearson([1, 2], [3, 4])["r"] is None
-  assert grid._json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
+  assert grid.json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
 
 
 def test_method_table_claims_from_the_numbers():

@@ -9,6 +9,10 @@ On network filesystems flock is as good as the filesystem's lock support: NFSv4 
 (mounted with `flock`) lock across hosts; NFSv3 needs a working lockd; a filesystem without
 lock support makes flock fail, and the run refuses to start rather than run unguarded, unless
 GDACOT_NO_WORKDIR_LOCK=1 says the user guarantees one writer some other way.
+
+A workdir is a path on a POSIX filesystem: a URL (`gs://...`, `s3://...`, anything with "://")
+is refused (`check_posix_path`), since the lock needs flock and every atomic write a rename,
+which object stores do not have. Mount the bucket (gcsfuse, a Filestore or NFS share) instead.
 """
 
 from __future__ import annotations
@@ -32,6 +36,21 @@ RESUMABLE_DIFFERENCES = ("eval", "log", "preemption_grace_s")
 
 class WorkdirError(ValueError):
   pass
+
+
+def check_posix_path(workdir: str) -> None:
+  """Refuses a URL as a workdir (see the module doc): WorkdirError naming what would work."""
+  if "://" in str(workdir):
+    raise WorkdirError(f"workdir {workdir} is a URL, not a path on a POSIX filesystem: the run's lock needs flock "
+                       "and its atomic writes need rename, which object stores lack. Mount the bucket as a "
+                       "filesystem with flock support (gcsfuse, a Filestore/NFS share) and pass the mounted path")
+
+
+def differences(saved: dict, given: dict, ignore=()) -> list[str]:
+  """The dotted fields where two JSON configs differ, sorted; fields under the blocks in
+  `ignore` left out."""
+  a, b = _flatten(saved), _flatten(given)
+  return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k.split(".")[0] not in ignore)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -148,15 +167,13 @@ def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> 
   and writes nothing (the check before the lock, so that a refused run leaves another run's
   workdir untouched). Otherwise (under the lock) it removes the temporary files of writes a
   kill cut off, and writes config.json back where it did not read."""
+  check_posix_path(workdir)
   path = os.path.join(workdir, CONFIG_FILE)
   config = json.loads(json.dumps(config))  # normalise tuples to lists
   if os.path.exists(path):
     saved = read_saved_config(workdir, log=lambda line: None)
     a, b = _flatten(saved), _flatten(config)
-    diff = sorted(
-        k for k in set(a) | set(b)
-        if a.get(k) != b.get(k) and k.split(".")[0] not in RESUMABLE_DIFFERENCES
-    )
+    diff = differences(saved, config, ignore=RESUMABLE_DIFFERENCES)
     if diff:
       shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in diff[:8])
       raise WorkdirError(
@@ -220,6 +237,7 @@ class WorkdirLock:
     self._fd = None
 
   def acquire(self) -> "WorkdirLock":
+    check_posix_path(self.workdir)
     if os.environ.get("GDACOT_NO_WORKDIR_LOCK") == "1":
       return self
     while self._fd is None:
@@ -230,7 +248,7 @@ class WorkdirLock:
       except OSError as e:
         raise WorkdirError(f"cannot create the workdir lock {self.path}: {e}") from e
       try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _flock_soon(fd)
       except OSError as e:
         holder = _read_holder(fd)
         os.close(fd)
@@ -268,6 +286,42 @@ class WorkdirLock:
 
   def __exit__(self, *exc) -> None:
     self.release()
+
+
+def _flock_soon(fd: int, wait_s: float = 0.5) -> None:
+  """flock(LOCK_EX), tried again for a moment while another process holds it: `lock_holder`
+  holds it for microseconds to see whether a run does, and must not make a run starting just
+  then refuse. Raises flock's OSError."""
+  deadline = time.monotonic() + wait_s
+  while True:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      return
+    except OSError as e:
+      if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN) or time.monotonic() > deadline:
+        raise
+      time.sleep(0.05)
+
+
+def lock_holder(workdir: str) -> str | None:
+  """Who holds the workdir's lock ("host H, pid P, started T"), or None when no run does: a
+  running run holds it, a finished or dead one does not. Never waits."""
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except FileNotFoundError:
+    return None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except OSError as e:
+    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+      raise WorkdirError(f"cannot read the lock {path} ({e}): this filesystem does not support flock") from e
+    return _read_holder(fd)
+  else:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return None
+  finally:
+    os.close(fd)
 
 
 def _is_file_at(fd: int, path: str) -> bool:

@@ -1,0 +1,67 @@
+"""A sweep's workdir belongs to one experiment and config: WORKDIR/experiment.json says which.
+
+A new or empty directory is claimed (the marker written); one holding this experiment with this
+config is resumed; anything else is refused and left untouched. The comparison of configs is
+gdacot.train.workdir's, as a run's own workdir is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from gdacot import io
+from gdacot.sweep.cells import GridError
+from gdacot.train.workdir import WorkdirError, check_posix_path, differences
+
+MARKER = "experiment.json"  # names the experiment and config a workdir holds
+
+
+def check_root(workdir: str) -> None:
+  """A sweep's root is a POSIX path, as every cell's workdir under it must be (GridError)."""
+  try:
+    check_posix_path(workdir)  # a gs:// root: every cell's lock and atomic writes would fail
+  except WorkdirError as e:
+    raise GridError(str(e)) from None
+
+
+def check_claim(workdir: str, name: str, cfg) -> bool:
+  """True when the workdir holds this experiment with this config, False when it is new or
+  empty; GridError for anything else. Writes nothing."""
+  check_root(workdir)
+  mine = json.loads(json.dumps({"experiment": name, "config": cfg.to_dict()}))
+  marker = os.path.join(workdir, MARKER)
+  if os.path.isfile(marker):
+    with open(marker) as f:
+      theirs = json.load(f)
+    if theirs.get("experiment") != name:
+      raise GridError(f"workdir {workdir} holds experiment {theirs.get('experiment')!r}, not {name!r}; "
+                      "use a new --workdir")
+    saved, given = theirs.get("config", {}), mine["config"]
+    diff = [f"{k}: {_get(saved, k)!r} there, {_get(given, k)!r} here" for k in differences(saved, given)]
+    if diff:
+      raise GridError(f"workdir {workdir} holds {name} results of a different config (differs in: "
+                      f"{', '.join(diff)}); rerun with that config to resume it, or use a new --workdir")
+    return True
+  if os.path.exists(workdir) and (not os.path.isdir(workdir) or os.listdir(workdir)):
+    raise GridError(f"workdir {workdir} exists, is not empty and holds no {MARKER}: not an experiment "
+                    "workdir; refusing to write into it (use a new --workdir)")
+  return False
+
+
+def _get(d: dict, dotted: str):
+  for part in dotted.split("."):
+    if not isinstance(d, dict) or part not in d:
+      return None
+    d = d[part]
+  return d
+
+
+def claim_workdir(workdir: str, name: str, cfg) -> bool:
+  """Creates the workdir with its marker, or accepts one holding this experiment with this
+  config (returns True: resuming). Anything else is refused, and nothing is written."""
+  if check_claim(workdir, name, cfg):
+    return True
+  os.makedirs(workdir, exist_ok=True)
+  io.write_json(os.path.join(workdir, MARKER), json.loads(json.dumps({"experiment": name, "config": cfg.to_dict()})))
+  return False
