@@ -7,7 +7,13 @@
                                     (method, domain, region): t-interval over seeds, pooled Wilson
   mean_interval(values)             {"mean", "ci95", "per_seed"} of a per-seed metric
   paired_difference(a, b)           a - b seed by seed: mean, t-interval and a verdict
+  mean_p_value(values)              two-sided one-sample t-test of mean 0 (a paired test on differences)
+  holm(p_values)                    Holm's step-down over a family: adjusted p-values, reject flags
+  cluster_interval(values, groups)  mean and its cluster-robust 95% t-interval (seeds sharing a demo
+                                    draw are one cluster)
+  clustered_difference(a, b, draw)  a - b seed by seed, the interval clustered by demo draw
   pearson(xs, ys)                   correlation with its p-value and Fisher interval
+  spearman(xs, ys)                  rank correlation with its p-value (an outlier-robust check of r)
   seeds_to_detect(sd, delta)        seeds a paired comparison needs to detect a difference
 """
 
@@ -105,6 +111,73 @@ def _verdict(ci, diffs) -> str:
   return "higher" if ci[0] > 0 else "lower" if ci[1] < 0 else "no clear difference (interval contains 0)"
 
 
+def mean_p_value(values) -> float | None:
+  """Two-sided p-value of a one-sample t-test of mean 0 (on per-seed differences: the paired
+  t-test that paired_difference's interval inverts). None for one value or no spread, whose
+  t-statistic is undefined or infinite: no evidence either way (as _verdict says)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  values = [float(v) for v in values]
+  if len(values) < 2 or all_equal(values):
+    return None
+  return float(stats.ttest_1samp(values, 0.0).pvalue)
+
+
+def holm(p_values, alpha: float = 0.05) -> dict:
+  """Holm's step-down correction of a family of tests (controls the family-wise error rate).
+
+  The k-th smallest of m p-values is multiplied by (m - k + 1), the products made monotone in
+  the sorted order and capped at 1; a test is rejected when its adjusted p-value is <= alpha.
+  A None p-value (an untestable comparison, mean_p_value's) counts as a member of the family
+  with p = 1, so leaving it out cannot make the correction milder. Returns the adjusted
+  p-values and reject flags in the input order, the family size and alpha."""
+  ps = [1.0 if p is None else float(p) for p in p_values]
+  m = len(ps)
+  adjusted = [0.0] * m
+  running = 0.0
+  for rank, i in enumerate(sorted(range(m), key=lambda i: ps[i])):
+    running = max(running, min(1.0, (m - rank) * ps[i]))
+    adjusted[i] = running
+  return {"p_adjusted": adjusted, "reject": [p <= alpha for p in adjusted], "m": m, "alpha": alpha}
+
+
+def cluster_interval(values, groups) -> dict:
+  """Mean of `values` and its 95% interval with a cluster-robust standard error: values that
+  share a group (seeds trained on one demo draw) are not independent.
+
+  The standard method (Cameron and Miller 2015, "A practitioner's guide to cluster-robust
+  inference"): the CR1 sandwich variance of the mean, G/(G-1) * sum_g (sum_{i in g} (v_i - mean))^2
+  / N^2, with Student t on G - 1 degrees of freedom (G clusters). With one value per cluster it
+  is the ordinary t-interval; with G = 2 draws it has 1 degree of freedom, which is the honest
+  width of what two draws can say. statsmodels' OLS(values, 1).fit(cov_type="cluster") gives
+  the same (tests/test_stats.py)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  values, groups = [float(v) for v in values], list(groups)
+  if len(values) != len(groups):
+    raise ValueError(f"{len(values)} values but {len(groups)} group labels")
+  n, clusters = len(values), sorted(set(groups), key=str)
+  mean = sum(values) / n
+  out = {"mean": mean, "ci95": None, "se": None, "clusters": len(clusters), "n": n}
+  if len(clusters) < 2:
+    return dict(out, note="needs at least 2 clusters")
+  g = len(clusters)
+  scores = [sum(v - mean for v, k in zip(values, groups) if k == c) for c in clusters]
+  se = math.sqrt(g / (g - 1) * sum(s * s for s in scores) / (n * n))
+  half = float(stats.t.ppf(0.975, g - 1)) * se
+  return dict(out, ci95=[mean - half, mean + half], se=se)
+
+
+def clustered_difference(a: Mapping[int, float], b: Mapping[int, float], draw: Mapping[int, object]) -> dict:
+  """a - b on the seeds both have, as paired_difference, with the interval clustered by demo
+  draw (`draw`: seed -> the draw it trained on; method_table cells draw their demos from their
+  first seed, so a table run in parts has one draw per part). Returns cluster_interval's record
+  with the seeds and per-seed differences."""
+  seeds = sorted(set(a) & set(b))
+  if not seeds:
+    raise ValueError(f"no seed in common: {sorted(a)} and {sorted(b)}")
+  diffs = [a[s] - b[s] for s in seeds]
+  return {**cluster_interval(diffs, [draw[s] for s in seeds]), "seeds": seeds, "per_seed_diff": diffs}
+
+
 def pearson(xs, ys) -> dict:
   """Pearson correlation with its p-value and 95% (Fisher) interval; r None when undefined."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -120,6 +193,21 @@ def pearson(xs, ys) -> dict:
   if len(x) > 3:
     out["ci95"] = [float(v) for v in res.confidence_interval(0.95)]
   return out
+
+
+def spearman(xs, ys) -> dict:
+  """Spearman rank correlation with its two-sided p-value (scipy's); rho None when undefined.
+  Ranks make it robust to a few extreme points carrying a Pearson r."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  x, y = np.asarray(xs, float), np.asarray(ys, float)
+  out = {"n": int(len(x)), "rho": None, "p_value": None}
+  if len(x) < 3:
+    return dict(out, note="needs at least 3 points")
+  if np.ptp(x) == 0 or np.ptp(y) == 0:
+    return dict(out, note="one of the two is constant")
+  res = stats.spearmanr(x, y)
+  return dict(out, rho=float(res.statistic), p_value=float(res.pvalue))
 
 
 def seeds_to_detect(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8, most: int = 1000) -> int | None:
