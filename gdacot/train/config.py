@@ -113,40 +113,12 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     problems.append(f"task: {e}")
     raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems)) from None
   task_regions = task_class.regions
-  check(cfg.method in METHODS, f"unknown method {cfg.method!r}; known: {sorted(METHODS)}")
+  problems += rule_problems(cfg)
+  # The cross-field checks: what a field may hold depends on others (or on the task).
   log = cfg.get("log") or {}
-  check(log.get("video_episodes", 0) >= 0, f"log.video_episodes must be >= 0, got {log.get('video_episodes')}")
   check(not log.get("wandb") or log.get("project"), "log.project must name a wandb project when log.wandb=True")
-  check(0.0 <= cfg.w <= 1.0, f"w (share of real samples per BC batch) must be in [0, 1], got {cfg.w}")
-  a = cfg.align
-  check(a.epsilon > 0, f"align.epsilon must be positive, got {a.epsilon}")
-  check(a.rho > 0, f"align.rho must be positive, got {a.rho}")
-  check(a.lam >= 0, f"align.lam must be non-negative, got {a.lam}")
-  check(a.batch_size > 1, f"align.batch_size must be > 1, got {a.batch_size}")
-  check(a.target in ("action", "proprio"), f"align.target must be 'action' or 'proprio', got {a.target!r}")
-  check(a.sinkhorn_iters > 0, f"align.sinkhorn_iters must be positive, got {a.sinkhorn_iters}")
-  check(1.0 <= a.sinkhorn_momentum < 2.0, f"align.sinkhorn_momentum must be in [1, 2), got {a.sinkhorn_momentum}")
-  check(a.sinkhorn_check_every >= 1, f"align.sinkhorn_check_every must be >= 1, got {a.sinkhorn_check_every}")
-  check(a.sinkhorn_solver in SOLVERS, f"align.sinkhorn_solver must be one of {SOLVERS}, got {a.sinkhorn_solver!r}")
-  check(a.adv_lam >= 0, f"align.adv_lam must be non-negative, got {a.adv_lam}")
-  check(a.pairing in ("dtw", "random"), f"align.pairing must be 'dtw' or 'random', got {a.pairing!r}")
-  check(a.dtw.sharpness > 0, f"align.dtw.sharpness must be positive, got {a.dtw.sharpness}")
-  check(a.dtw.window >= 0, f"align.dtw.window must be >= 0 frames, got {a.dtw.window}")
-  check(0.0 <= cfg.domain_label.dropout < 1.0,
-        f"domain_label.dropout must be in [0, 1), got {cfg.domain_label.dropout}")
-  check(cfg.analysis.frames >= 0, f"analysis.frames must be >= 0 (0: no analysis), got {cfg.analysis.frames}")
-  check(cfg.batch_size > 0, f"batch_size must be positive, got {cfg.batch_size}")
-  check(cfg.num_seeds >= 1, f"num_seeds must be >= 1, got {cfg.num_seeds}")
-  check(cfg.data.seed >= -1, f"data.seed must be >= 0, or -1 for the run's seed; got {cfg.data.seed}")
-  check(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
-  check(cfg.log_every > 0, f"log_every must be positive, got {cfg.log_every}")
   check(cfg.ckpt_every > 0 and cfg.ckpt_every % max(cfg.log_every, 1) == 0,
         f"ckpt_every must be a positive multiple of log_every={cfg.log_every}, got {cfg.ckpt_every}")
-  check(0.0 <= cfg.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
-  check(cfg.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {cfg.keep_checkpoints}")
-  check(cfg.preemption_grace_s >= 0, f"preemption_grace_s must be >= 0 seconds, got {cfg.preemption_grace_s}")
-  check(cfg.keep_best >= 0, f"keep_best must be >= 0, got {cfg.keep_best}")
-  check(cfg.best_mode in ("max", "min"), f"best_mode must be 'max' or 'min', got {cfg.best_mode!r}")
   if cfg.best_metric.startswith("val/") and "sources" in cfg:
     name = cfg.best_metric.split("/")[1]
     check(name in cfg.sources and cfg.sources[name].get("val_episodes", 0) > 0,
@@ -156,11 +128,8 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     scored = {f"eval/{p}" for p in cfg.ckpt_eval.pairs} if cfg.ckpt_eval.episodes > 0 else set()
     check(cfg.best_metric in scored, f"best_metric {cfg.best_metric!r} is not scored at checkpoints: "
           f"ckpt_eval scores {sorted(scored) or 'nothing (ckpt_eval.episodes=0)'}")
-  check(cfg.obs_horizon >= 1, f"obs_horizon must be >= 1, got {cfg.obs_horizon}")
   check(1 <= cfg.execute <= cfg.chunk, f"execute must be in [1, chunk={cfg.chunk}], got {cfg.execute}")
-  check(cfg.model.encoder in ENCODERS, f"unknown encoder {cfg.model.encoder!r}; known: {sorted(ENCODERS)}")
   _check_observation(cfg, problems, task_class)
-  check(cfg.model.head in HEADS, f"unknown head {cfg.model.head!r}; known: {sorted(HEADS)}")
   if cfg.model.head in HEADS:  # the head checks its own settings (e.g. 1 <= sample_steps <= train_steps)
     try:  # on a 1-unit copy: cheap, and exactly the constructor's checks
       HEADS[cfg.model.head](1, 1, 1, 1, 1, rngs=nnx.Rngs(0), **dict(cfg.model.get(cfg.model.head, {})))
@@ -171,10 +140,6 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
     for name, value in (("data.demo_batch", d.demo_batch), ("eval.batch_size", cfg.eval.batch_size)):
       check(value <= task_class.batch_cap(), f"{name}={value}: task {cfg.task!r} runs at most "
             f"{task_class.batch_cap()} episodes per compiled call on the CPU (see its max_batch)")
-  check(d.num_sim_demos > 0, f"data.num_sim_demos must be positive, got {d.num_sim_demos}")
-  check(d.num_real_demos > 0, f"data.num_real_demos must be positive, got {d.num_real_demos}")
-  fraction = d.get("image_memory_fraction", 0.5)
-  check(0 < fraction <= 1, f"data.image_memory_fraction must be in (0, 1], got {fraction}")
   for key in ("sim_regions", "real_regions"):
     regions = tuple(d[key])
     check(len(regions) > 0, f"data.{key} is empty")
@@ -190,8 +155,6 @@ def validate_config(cfg, *, for_evaluation: bool = False) -> None:
       problems.append(f"domains.{name}: {e}")
   if not for_evaluation:
     check_sources(cfg, problems)
-  check(cfg.eval.episodes > 0, f"eval.episodes must be positive, got {cfg.eval.episodes}")
-  check(cfg.ckpt_eval.episodes >= 0, f"ckpt_eval.episodes must be >= 0, got {cfg.ckpt_eval.episodes}")
   for pair in tuple(cfg.eval.pairs) + tuple(cfg.ckpt_eval.pairs):
     try:
       domain, region = parse_eval_pair(pair)
@@ -219,8 +182,7 @@ def check_mesh(cfg, mesh) -> None:
 def _check_observation(cfg, problems: list, task_class) -> None:
   """Observation kind, camera and the encoder that must go with them."""
   observation = cfg.get("observation", "state")
-  if observation not in ("state", "image"):
-    problems.append(f"observation must be 'state' or 'image', got {observation!r}")
+  if observation not in ("state", "image"):  # the rule table says so
     return
   wants = {"state": "mlp", "image": "cnn"}[observation]
   if cfg.model.encoder != wants:
@@ -496,3 +458,121 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.render.height = c.render.width = 16
     c.model.cnn.channels = (8, 16)
   return c
+
+
+# --- The single-field rules, next to the defaults they guard. -------------------------------
+# validate_config applies every rule, collecting the problems with its cross-field checks. A
+# rule takes (field, value) and returns the problem or None. tests/test_config_rules.py checks
+# that every field of the config has a rule, or is listed in CHECKED_IN_CODE or FREE.
+
+
+def _must(ok, must: str, label: str = ""):
+  """A rule: `ok(value)`, else "<label, or the field> must be <must>, got <value>"."""
+
+  def rule(field, value):
+    try:
+      fine = bool(ok(value))
+    except TypeError:  # a value of another type (None, a string where a number goes)
+      fine = False
+    return None if fine else f"{label or field} must be {must}, got {value!r}"
+
+  return rule
+
+
+def _at_least(low, note: str = ""):
+  return _must(lambda v: v >= low, f">= {low}{note}")
+
+
+def _between(low, high, brackets: str = "[]", label: str = ""):
+  """In the interval `low, high`, each end closed "[ ]" or open "( )"."""
+  above = (lambda v: v >= low) if brackets[0] == "[" else (lambda v: v > low)
+  below = (lambda v: v <= high) if brackets[1] == "]" else (lambda v: v < high)
+  return _must(lambda v: above(v) and below(v), f"in {brackets[0]}{low}, {high}{brackets[1]}", label)
+
+
+def _one_of(*choices):
+  return _must(lambda v: v in choices, " or ".join(repr(c) for c in choices))
+
+
+def _known(noun: str, registry):
+  """One of a registry's names (methods, encoders, heads)."""
+  return lambda field, value: None if value in registry else f"unknown {noun} {value!r}; known: {sorted(registry)}"
+
+
+_POSITIVE = _must(lambda v: v > 0, "positive")
+
+RULES = {
+    "method": _known("method", METHODS),
+    "num_seeds": _at_least(1),
+    "observation": _one_of("state", "image"),
+    "w": _between(0, 1, "[]", label="w (share of real samples per BC batch)"),
+    "batch_size": _POSITIVE,
+    "steps": _at_least(0),
+    "log_every": _POSITIVE,
+    "ema_decay": _between(0, 1, "[)"),
+    "keep_checkpoints": _at_least(1),
+    "keep_best": _at_least(0),
+    "best_mode": _one_of("max", "min"),
+    "preemption_grace_s": _at_least(0, " seconds"),
+    "obs_horizon": _at_least(1),
+    "data.seed": _must(lambda v: v >= -1, ">= 0, or -1 for the run's seed"),
+    "data.num_sim_demos": _POSITIVE,
+    "data.num_real_demos": _POSITIVE,
+    "data.expert_noise": _at_least(0),
+    "data.demo_batch": _POSITIVE,
+    "data.image_memory_fraction": _between(0, 1, "(]"),
+    "model.encoder": _known("encoder", ENCODERS),
+    "model.head": _known("head", HEADS),
+    "model.latent_dim": _POSITIVE,
+    "model.hidden": _POSITIVE,
+    "model.depth": _at_least(0),
+    "optim.learning_rate": _POSITIVE,
+    "optim.weight_decay": _at_least(0),
+    "optim.grad_clip": _POSITIVE,
+    "align.lam": _at_least(0),
+    "align.adv_lam": _at_least(0),
+    "align.batch_size": _must(lambda v: v > 1, "> 1"),
+    "align.target": _one_of("action", "proprio"),
+    "align.epsilon": _POSITIVE,
+    "align.rho": _POSITIVE,
+    "align.sinkhorn_iters": _POSITIVE,
+    "align.sinkhorn_threshold": _POSITIVE,
+    "align.sinkhorn_momentum": _between(1, 2, "[)"),
+    "align.sinkhorn_check_every": _at_least(1),
+    "align.sinkhorn_solver": _must(lambda v: v in SOLVERS, f"one of {SOLVERS}"),
+    "align.pairing": _one_of("dtw", "random"),
+    "align.dtw.sharpness": _POSITIVE,
+    "align.dtw.window": _at_least(0, " frames"),
+    "domain_label.dropout": _between(0, 1, "[)"),
+    "analysis.frames": _at_least(0, " (0: no analysis)"),
+    "ckpt_eval.episodes": _at_least(0),
+    "eval.episodes": _POSITIVE,
+    "eval.batch_size": _POSITIVE,
+    "log.video_episodes": _at_least(0),
+}
+# Checked as code (validate_config, _check_observation), with other fields or the task; whole
+# blocks by their owners: the task's domain class, check_sources, the encoder and head classes.
+CHECKED_IN_CODE = ("task", "gap", "chunk", "execute", "ckpt_every", "best_metric", "real_data", "sim_data",
+                   "data.sim_regions", "data.real_regions", "eval.pairs", "ckpt_eval.pairs", "log.project",
+                   "augment.random_shift", "render", "domains", "sources", "rlds", "model.cnn", "model.diffusion",
+                   "model.flow")
+# Any value of the field's type runs.
+FREE = ("seed", "align.alpha_feat", "align.alpha_y", "align.normalize_cost", "align.differentiate_plan",
+        "align.sinkhorn_recenter", "align.dtw.cutoff", "domain_label.guidance", "eval.use_ema", "log.wandb",
+        "log.entity", "log.tags")
+
+
+_ABSENT = object()
+
+
+def rule_problems(cfg) -> list[str]:
+  """The problem of every field that breaks its rule (RULES); a field the config lacks (an
+  older saved config's, before it is completed) has none."""
+  problems = []
+  for field, rule in RULES.items():
+    node = cfg
+    for part in field.split("."):
+      node = node.get(part, _ABSENT) if hasattr(node, "get") else _ABSENT
+    if node is not _ABSENT:
+      problems.append(rule(field, node))
+  return [p for p in problems if p]

@@ -31,15 +31,19 @@ class KeyMap:
   action_slice: str = ""
   split: str = "train"
   max_episodes: int = 0  # 0: every episode of the split
-  frame_stride: int = 1  # keep every k-th step (k > 1 lowers a recording's rate to the other domain's)
+  # Keep every k-th step: a recording faster than the other domain's control rate is refused
+  # unless this brings it to that rate (actions are kept as recorded at those steps).
+  frame_stride: int = 1
 
   @classmethod
   def from_config(cls, c) -> "KeyMap":
-    """From a config block or dict with these fields (extra ones, such as `format`, are ignored)."""
-    return cls(state_key=str(c["state_key"]), action_key=str(c["action_key"]),
-               image_keys=tuple(str(k) for k in c["image_keys"]), state_slice=str(c["state_slice"]),
-               action_slice=str(c["action_slice"]), split=str(c["split"]), max_episodes=int(c["max_episodes"]),
-               frame_stride=int(c.get("frame_stride", 1)))
+    """From a config block or dict with these fields (extra ones, such as `format`, are ignored;
+    a missing one, such as frame_stride in a config saved before it, takes its default)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+      v = c.get(f.name, f.default)
+      values[f.name] = tuple(str(k) for k in v) if isinstance(f.default, tuple) else type(f.default)(v)
+    return cls(**values)
 
   @property
   def keys(self) -> list[str]:

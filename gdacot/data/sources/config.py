@@ -42,29 +42,18 @@ from gdacot.data.sources.registry import SOURCES, detect_format
 from gdacot.data.sources.validate import DatasetError, parse_slice
 
 DOMAINS = ("sim", "real")
-# The key-map fields, their types and defaults (those of base.KeyMap).
-KEY_MAP_FIELDS: dict[str, type] = {"split": str, "state_key": str, "action_key": str, "image_keys": tuple,
-                                   "state_slice": str, "action_slice": str, "max_episodes": int,
-                                   "frame_stride": int}
+# The key-map fields and their types: base.KeyMap's, listed there only.
+KEY_MAP_FIELDS: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(KeyMap)}
 
 
 def sources_config() -> ml_collections.ConfigDict:
-  """The `sources` block: per domain, the format and the key map, with their defaults."""
-  defaults = KeyMap()
+  """The `sources` block: per domain, the format and the key map (base.KeyMap's fields and
+  defaults), the mixture and the held-out episodes."""
 
   def domain():
     return ml_collections.ConfigDict({
         "format": "",  # "" detects it from the directory; else a registered name, e.g. "rlds"
-        "split": defaults.split,
-        "state_key": defaults.state_key,  # '/'-joined path inside a step
-        "action_key": defaults.action_key,
-        "image_keys": defaults.image_keys,  # cameras, in render.views order (observation='image' trains on them)
-        "state_slice": defaults.state_slice,  # START:STOP on the last axis, e.g. "0:3"; "" keeps all
-        "action_slice": defaults.action_slice,
-        "max_episodes": defaults.max_episodes,  # 0: every episode of the split
-        # Keep every k-th step: a recording faster than the other domain's control rate is
-        # refused unless this brings it to that rate (actions are kept as recorded at those steps).
-        "frame_stride": defaults.frame_stride,
+        **dataclasses.asdict(KeyMap()),
         # () reads <domain>_data alone; else a weighted mixture: ({"path": ..., "weight": ...}, ...)
         "mixture": (),
         # The domain's last N episodes are held out of training and score checkpoints
