@@ -27,8 +27,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.regimes = ml_collections.ConfigDict({"disjoint_from": 0.95, "overlapping_below": 0.6})
 
   variants = cli_common.variants(arg, ("smoke",))
-  if "smoke" in variants:
-    c.methods = ("cotrain", "uot_joint")
-    c.num_seeds = 1
-    c.cotrain_variant = "smoke"
+  if "smoke" in variants:  # small, for tests
+    c.update(methods=("cotrain", "uot_joint"), num_seeds=1, cotrain_variant="smoke")
   return c

@@ -24,9 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                          "ckpt_eval.episodes=0", "best_metric=", "keep_best=0")
 
   variants = cli_common.variants(arg, ("smoke",))
-  if "smoke" in variants:
-    c.methods = ("cotrain",)
-    c.num_seeds = 1
-    c.cotrain_variant = "image,smoke"
-    c.cotrain_overrides = ("gap=visual", "steps=20", "keep_best=0")
+  if "smoke" in variants:  # small, for tests
+    c.update(methods=("cotrain",), num_seeds=1, cotrain_variant="image,smoke",
+             cotrain_overrides=("gap=visual", "steps=20", "keep_best=0"))
   return c

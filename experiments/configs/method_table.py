@@ -33,9 +33,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "state" in variants or "smoke" in variants:
     c.observation = "state"
     c.gaps = ("sensor_physics", "physics")
-  if "smoke" in variants:
-    c.methods = ("cotrain", "uot_joint")
-    c.gaps = ("physics",)
-    c.num_seeds = 1
-    c.cotrain_variant = "smoke"
+  if "smoke" in variants:  # small, for tests
+    c.update(methods=("cotrain", "uot_joint"), gaps=("physics",), num_seeds=1, cotrain_variant="smoke")
   return c

@@ -23,9 +23,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("data.num_sim_demos=1000",)
 
   variants = cli_common.variants(arg, ("smoke",))
-  if "smoke" in variants:
-    c.w = (0.1, 0.5)
-    c.methods = ("cotrain",)
-    c.num_seeds = 1
-    c.cotrain_variant = "smoke"
+  if "smoke" in variants:  # small, for tests
+    c.update(w=(0.1, 0.5), methods=("cotrain",), num_seeds=1, cotrain_variant="smoke")
   return c

@@ -26,12 +26,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("w=0.2",)
 
   variants = cli_common.variants(arg, ("smoke",))
-  if "smoke" in variants:
-    c.num_sim_demos = (8, 16)
-    c.num_real_demos = (2, 4)
-    c.fixed_sim_demos = 16
-    c.fixed_real_demos = 4
-    c.methods = ("cotrain",)
-    c.num_seeds = 1
-    c.cotrain_variant = "smoke"
+  if "smoke" in variants:  # small, for tests
+    c.update(num_sim_demos=(8, 16), num_real_demos=(2, 4), fixed_sim_demos=16, fixed_real_demos=4,
+             methods=("cotrain",), num_seeds=1, cotrain_variant="smoke")
   return c

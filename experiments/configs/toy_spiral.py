@@ -46,14 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval_points = 512  # inputs evenly covering the WHOLE target spiral, t in [0, 1]
 
   variants = cli_common.variants(arg, ("smoke",))
-  if "smoke" in variants:
-    c.dz = (0.1, 3.0)
-    c.w = (0.1, 0.5)
-    c.num_seeds = 1
-    c.num_source = 300
-    c.hidden = 32
-    c.depth = 2
-    c.steps = 50
-    c.batch_size = 32
-    c.eval_points = 64
+  if "smoke" in variants:  # small, for tests
+    c.update(dz=(0.1, 3.0), w=(0.1, 0.5), num_seeds=1, num_source=300, hidden=32, depth=2, steps=50, batch_size=32,
+             eval_points=64)
   return c
