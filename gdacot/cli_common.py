@@ -1,5 +1,6 @@
-"""The small parts every command-line client of gdacot (tools/, experiments/) would otherwise
-write again: refused input as `error: ...` and exit 2, absl's app.run around that, an experiment's
+"""The small parts every command-line client of gdacot (tools/, experiments/, gdacot.sweep)
+would otherwise write again: refused input as `error: ...` and exit 2, absl's app.run around
+that, an --out file checked before the work and written after it, an experiment's
 --config/--workdir main, a timed device call, a config file's variants, and a list of choices
 checked against the known ones.
 
