@@ -27,6 +27,7 @@ from flax import nnx
 from ml_collections import config_dict
 
 from gdacot.align import METHODS
+from gdacot.align.options import FEATURE_NORMS, GRAD_SIDES, OPTION_DEFAULTS
 from gdacot.align.uot import SOLVER_DEFAULTS, SOLVERS
 from gdacot.data.sources.config import (check_sources, legacy_rlds_config, reads_datasets, sources_config,
                                         upgrade_saved_config)
@@ -350,6 +351,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # update) or "ott" (OTT-JAX's own). A run saved before a field keeps what it ran with.
   for name, value in SOLVER_DEFAULTS.items():
     c.align[f"sinkhorn_{name}"] = value
+  # Remedies for an alignment that does not act (issue 32; gdacot/align/options.py), defaults
+  # = the behaviour before them: feature_norm "l2" L2-normalises the features the alignment
+  # loss sees; grad_side "real" stops its gradient into the sim features; warmup_steps ramps
+  # its weight (lam or adv_lam) linearly from 0 to full over that many steps.
+  for name, value in OPTION_DEFAULTS.items():
+    c.align[name] = value
   # OT batches: "dtw" pairs each real frame with a sim frame near a DTW-matched frame of a
   # DTW-close sim demo (paper A's sampler); "random" draws the two batches independently.
   c.align.pairing = "dtw"
@@ -541,6 +548,9 @@ RULES = {
     "align.sinkhorn_check_every": _at_least(1),
     "align.sinkhorn_solver": _must(lambda v: v in SOLVERS, f"one of {SOLVERS}"),
     "align.pairing": _one_of("dtw", "random"),
+    "align.feature_norm": _one_of(*FEATURE_NORMS),
+    "align.grad_side": _one_of(*GRAD_SIDES),
+    "align.warmup_steps": _at_least(0, " steps"),
     "align.dtw.sharpness": _POSITIVE,
     "align.dtw.window": _at_least(0, " frames"),
     "domain_label.dropout": _between(0, 1, "[)"),

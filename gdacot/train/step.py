@@ -18,6 +18,7 @@ from flax import nnx, struct
 
 from gdacot import parallel
 from gdacot.align import Method
+from gdacot.align.options import alignment_features, alignment_weight
 from gdacot.data import Batch, Dataset, sample_mixed
 from gdacot.data.observations import image_of, state_of
 from gdacot.data.pairing import Pairing, sample_paired
@@ -103,7 +104,7 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
   split = lambda x: parallel.shard_batch(x, mesh)  # batch axis over the devices (identity without a mesh)
   shift = cfg.augment.random_shift
 
-  def loss_fn(params, data: TrainData, key):
+  def loss_fn(params, data: TrainData, key, step):
     policy = nnx.merge(graphdef, params)
     k_bc, k_head, k_ot, k_drop = jax.random.split(key, 4)
     # Augmentation keys are folded in, not split off, so state-only runs keep their streams.
@@ -141,15 +142,21 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
       # A global OT batch: every device's features are gathered once, then the plan is solved
       # (redundantly) on each device.
       z_sim, z_real, y_sim, y_real = parallel.gather_replicated((z_sim, z_real, y_sim, y_real), mesh)
+      # The align block's options (gdacot/align/options.py): which side the gradient reaches,
+      # whether the features are L2-normalised, and the weight's warm-up.
+      z_sim, z_real = alignment_features(z_sim, z_real, cfg.align)
       align, align_metrics = method.align(z_sim, z_real, y_sim, y_real, cfg.align, policy)
       metrics.update(align_metrics)
-    loss = bc + cfg.align[method.weight] * align
+    weight = alignment_weight(cfg.align, method.weight, step)
+    loss = bc + weight * align
     metrics.update(loss=loss, align_loss=align)
+    if method.align is not None and cfg.align.get("warmup_steps"):
+      metrics["align_weight"] = jnp.asarray(weight, jnp.float32)
     return loss, metrics
 
   def step(state: TrainState, data: TrainData):
     key = jax.random.fold_in(state.rng, state.step)
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, data, key)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, data, key, state.step)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     decay = ema_decay_at(state.step, cfg.ema_decay)
