@@ -18,7 +18,7 @@ from flax import nnx, struct
 
 from gdacot import parallel
 from gdacot.align import Method
-from gdacot.align.options import alignment_features, alignment_weight
+from gdacot.align.options import alignment_features, alignment_weight, option
 from gdacot.data import Batch, Dataset, sample_mixed
 from gdacot.data.observations import image_of, state_of
 from gdacot.data.pairing import Pairing, sample_paired
@@ -150,7 +150,7 @@ def make_train_step(graphdef, tx, method: Method, cfg, proprio_slice: slice, mes
     weight = alignment_weight(cfg.align, method.weight, step)
     loss = bc + weight * align
     metrics.update(loss=loss, align_loss=align)
-    if method.align is not None and cfg.align.get("warmup_steps"):
+    if method.align is not None and option(cfg.align, "warmup_steps"):
       metrics["align_weight"] = jnp.asarray(weight, jnp.float32)
     return loss, metrics
 
