@@ -12,7 +12,9 @@ Alignment losses share one signature:
   align(z_sim, z_real, y_sim, y_real, cfg, policy) -> (loss, metrics)
 with z the encoder features of equal-size sim and real OT batches, y the detached action
 (or proprioception) used by joint costs, cfg the config's `align` block and policy the
-merged policy (the adversarial loss uses its discriminator).
+merged policy (the adversarial loss uses its discriminator). The train step hands z over
+after the block's options (gdacot/align/options.py: L2-normalised, sim side stopped) and weighs
+the loss with the warmed-up weight, so every loss gets them without knowing of them.
 """
 
 from __future__ import annotations
