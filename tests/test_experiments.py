@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,90 @@ def test_rerun_skips_finished_cells_and_leaves_them_untouched(method_table_run):
   assert again["cells_run"] == 0 and again["cells_skipped"] == 2
   assert [r["success"] for r in again["cells"]] == [r["success"] for r in first["cells"]]
   assert again["claims"] == first["claims"]
+
+
+def summary_numbers(record):
+  """What a method table says of each cell and its claims: every number, wall times, statuses,
+  commands and paths aside (they name the executor and the workdir)."""
+  keys = ("labels", "seeds", "demos", "results", "success", "alignment", "alignment_per_seed")
+  return {"cells": {r["cell"]: {k: r[k] for k in keys} for r in record["cells"]}, "claims": record["claims"]}
+
+
+def process_of(run_dir):
+  """The pid of the cotrain process training in run_dir (Linux /proc)."""
+  for entry in filter(str.isdigit, os.listdir("/proc")):
+    with contextlib.suppress(OSError):
+      with open(f"/proc/{entry}/cmdline", "rb") as f:
+        args = f.read().decode().split("\0")
+      if "experiments.cotrain" in args and f"--workdir={run_dir}" in args:
+        return int(entry)
+  return None
+
+
+def seeded_with(local_dir, workdir, cell):
+  """A workdir of the same sweep in which `cell` is already done, copied from the local run: a
+  sweep on it runs the other cell only (finished cells are skipped)."""
+  os.makedirs(workdir / "runs")
+  shutil.copy(local_dir / grid.MARKER, workdir / grid.MARKER)
+  shutil.copytree(local_dir / "runs" / cell, workdir / "runs" / cell)
+  return workdir
+
+
+def test_every_executor_gives_the_same_summary(method_table_run, tmp_path):
+  # The smoke table as the fixture ran it (executor local), and as each other executor runs it:
+  # slurm (a job array through submitit's LocalExecutor; its cell killed mid-training and the
+  # sweep resubmitted) and print (its commands piped to a shell, then --collect). To keep the
+  # suite short each of these runs one of the two cells, the other copied from the local run:
+  # every number of the cell an executor ran must equal the local run's.
+  local_dir, _, local = method_table_run
+  slurm_dir = seeded_with(local_dir, tmp_path / "slurm", "physics-cotrain")
+  slurm_args = ("--executor=slurm", "--slurm_cluster=local")
+  victim = slurm_dir / "runs" / "physics-uot_joint"
+  submitted = subprocess.Popen([sys.executable, "-m", "experiments.method_table", f"--workdir={slurm_dir}",
+                                "--config=experiments/configs/method_table.py:smoke", *slurm_args],
+                               cwd=ROOT, env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+  checkpointed = lambda: (victim / "checkpoints").is_dir() and any(d.isdigit() for d in os.listdir(victim / "checkpoints"))
+  try:
+    deadline = time.time() + 600
+    while not checkpointed() and submitted.poll() is None and time.time() < deadline:
+      time.sleep(0.1)
+    pid = process_of(victim)
+    assert checkpointed() and pid, "the cell did not reach a checkpoint, or finished before it could be killed"
+    os.kill(pid, signal.SIGKILL)
+    out, err = submitted.communicate(timeout=900)
+  finally:
+    if submitted.poll() is None:
+      submitted.kill()
+      submitted.wait()
+  assert submitted.returncode == 1, out[-2000:] + err[-2000:]
+  assert "[1/2] physics-cotrain: skipped" in out and "submitted 1 cell(s) to local" in out
+  assert "[2/2] physics-uot_joint: job" in err and "the cell failed" in err
+  again = experiment("method_table", slurm_dir, *slurm_args)  # resubmitted
+  assert again.returncode == 0 and "submitted 1 cell(s) to local" in again.stdout, again.stderr[-2000:]
+  assert "resumed from checkpoint step" in (slurm_dir / "logs" / "physics-uot_joint.log").read_text()
+  assert strict_json(slurm_dir / "logs" / "physics-uot_joint.json")["runs"] == 2
+  slurm = strict_json(slurm_dir / "method_table.json")
+
+  print_dir = seeded_with(local_dir, tmp_path / "print", "physics-uot_joint")
+  printed = experiment("method_table", print_dir, "--executor=print")
+  assert printed.returncode == 0 and "then rerun this command with --collect" in printed.stderr, printed.stderr[-2000:]
+  commands = printed.stdout.splitlines()  # stdout holds the commands alone, one a line
+  assert len(commands) == 1 and commands[0].startswith("cd ") and " -m experiments.cotrain " in commands[0]
+  early = experiment("method_table", print_dir, "--collect")  # nothing ran yet: no summary
+  assert early.returncode == 1 and not (print_dir / "method_table.json").exists()
+  assert "1 of 2 cells not done" in early.stderr and "[1/2] physics-cotrain: missing (never started)" in early.stderr
+  shell = subprocess.run(["sh"], input=printed.stdout, env=env_for_subprocess(), capture_output=True, text=True,
+                         timeout=900)
+  assert shell.returncode == 0, shell.stderr[-2000:]
+  collected = experiment("method_table", print_dir, "--collect")
+  assert collected.returncode == 0, collected.stderr[-2000:]
+  printed_record = strict_json(print_dir / "method_table.json")
+
+  expected = summary_numbers(local)
+  assert len(expected["cells"]) == 2 and all(c["success"] for c in expected["cells"].values())
+  assert summary_numbers(slurm) == expected
+  assert summary_numbers(printed_record) == expected
 
 
 def test_workdir_of_another_experiment_or_config_is_refused(method_table_run):
