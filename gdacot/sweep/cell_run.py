@@ -60,7 +60,7 @@ class CellRun:
     finished = code == 0 and os.path.exists(os.path.join(self.run_dir, "eval.json"))
     interrupted = not finished and (code == PREEMPTED or (stopped and code == -signal.SIGTERM))
     status = "ran" if finished else "interrupted" if interrupted else "failed"
-    earlier = _read_json(self.timing_path)
+    earlier = read_json(self.timing_path)
     io.write_json(self.timing_path, {"command": shlex.join(self.command), "status": status,
                                      "runs": earlier.get("runs", 0) + 1,
                                      "wall_time_s": earlier.get("wall_time_s", 0.0) + seconds})
@@ -77,7 +77,8 @@ class CellRun:
     return status
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
+  """A JSON file's object, {} where there is none."""
   if not os.path.exists(path):
     return {}
   with open(path) as f:

@@ -19,7 +19,7 @@ import threading
 import time
 
 from gdacot.exit_codes import PREEMPTED
-from gdacot.sweep.cell_run import CellFailed, CellRun, Interrupted
+from gdacot.sweep.cell_run import CellFailed, CellRun, Interrupted, read_json
 from gdacot.sweep.cells import GridError
 
 CLUSTERS = ("slurm", "local", "debug")
@@ -129,9 +129,9 @@ def run_slurm(runs: list[tuple[str, CellRun]], options: SlurmOptions, folder: st
     for (tag, run), job in zip(runs, jobs):
       try:
         job.result()
-      except Exception as e:  # pylint: disable=broad-except
-        last = str(e).strip().splitlines()[-1:] or [type(e).__name__]
-        failed.append(f"{tag}: job {job.job_id} failed ({last[0]}); see {run.log_path} and {job.paths.stderr}")
+      except Exception:  # pylint: disable=broad-except  (submitit's, with the job's traceback)
+        status = read_json(run.timing_path).get("status", "never started")
+        failed.append(f"{tag}: job {job.job_id} failed, the cell {status}; see {run.log_path} and {job.paths.stderr}")
         print(failed[-1], flush=True)
       else:
         done(tag, run)

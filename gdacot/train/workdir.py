@@ -12,7 +12,7 @@ GDACOT_NO_WORKDIR_LOCK=1 says the user guarantees one writer some other way.
 
 A workdir is a path on a POSIX filesystem: a URL (`gs://...`, `s3://...`, anything with "://")
 is refused (`check_posix_path`), since the lock needs flock and every atomic write a rename,
-which object stores do not have. Mount the bucket (gcsfuse, a Filestore or NFS share) instead.
+which object stores do not have (docs/scaling.md, "Workdirs").
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def check_posix_path(workdir: str) -> None:
   """Refuses a URL as a workdir (see the module doc): WorkdirError naming what would work."""
   if "://" in str(workdir):
     raise WorkdirError(f"workdir {workdir} is a URL, not a path on a POSIX filesystem: the run's lock needs flock "
-                       "and its atomic writes need rename, which object stores lack. Mount the bucket as a "
-                       "filesystem with flock support (gcsfuse, a Filestore/NFS share) and pass the mounted path")
+                       "and its atomic writes need rename, which object stores lack. Use a path: a local disk, a "
+                       "shared filesystem with locks (Filestore or another NFS share, Lustre), or the bucket "
+                       "mounted with gcsfuse, one host writing (docs/scaling.md, \"Workdirs\")")
 
 
 def differences(saved: dict, given: dict, ignore=()) -> list[str]:
