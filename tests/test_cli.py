@@ -30,8 +30,8 @@ def _entry_points():
 ENTRY_POINTS = _entry_points()
 # gdacot.sweep.main (experiments.grid.main) defines these for every sweep (method_table, mixing_sweep, ...).
 _GRID_FLAGS = ("workdir", "executor", "parallel", "collect", "config", "print_config", "slurm_partition", "slurm_gpus",
-               "slurm_cpus", "slurm_mem_gb", "slurm_time_min", "slurm_max_requeues", "slurm_signal_delay_s",
-               "slurm_cluster")
+               "slurm_cpus", "slurm_mem_gb", "slurm_time_min", "slurm_max_requeues", "slurm_max_running",
+               "slurm_signal_delay_s", "slurm_cluster")
 
 
 def _flags_of(name: str) -> list[str]:

@@ -236,7 +236,8 @@ def test_every_executor_gives_the_same_summary(method_table_run, tmp_path):
                                 "--config=experiments/configs/method_table.py:smoke", *slurm_args],
                                cwd=ROOT, env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-  checkpointed = lambda: (victim / "checkpoints").is_dir() and any(d.isdigit() for d in os.listdir(victim / "checkpoints"))
+  checkpoints = victim / "checkpoints"
+  checkpointed = lambda: checkpoints.is_dir() and any(d.isdigit() for d in os.listdir(checkpoints))
   try:
     deadline = time.time() + 600
     while not checkpointed() and submitted.poll() is None and time.time() < deadline:

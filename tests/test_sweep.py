@@ -148,13 +148,13 @@ def test_slurm_executor_through_submitit_debug_and_a_failed_task(tmp_path):
   quick = _fake_cell(tmp_path, "quick", train_s=0)
   os.makedirs(quick.run_dir)
   open(os.path.join(quick.run_dir, "checkpoint"), "w").close()  # resumes and finishes at once
-  run_slurm([("[1/1] quick", quick)], sweep.SlurmOptions(cluster="debug"), str(tmp_path / "slurm"), "t", 1,
+  run_slurm([("[1/1] quick", quick)], sweep.SlurmOptions(cluster="debug"), str(tmp_path / "slurm"), "t",
             lambda tag, run: finished.append(tag))
   assert finished == ["[1/1] quick"] and os.path.exists(os.path.join(quick.run_dir, "eval.json"))
   # A task whose cell fails: the sweep names the cell and its log, after waiting for the others.
   broken = _fake_cell(tmp_path, "broken", train_s=0, exit_code=1)
   with pytest.raises(sweep.CellFailed, match=r"\[1/1\] broken: job .* failed, the cell failed; see .*broken.log"):
-    run_slurm([("[1/1] broken", broken)], sweep.SlurmOptions(cluster="local"), str(tmp_path / "slurm"), "t", 1,
+    run_slurm([("[1/1] broken", broken)], sweep.SlurmOptions(cluster="local"), str(tmp_path / "slurm"), "t",
               lambda tag, run: finished.append(tag))
   assert json.loads(open(broken.timing_path).read())["status"] == "failed"
 

@@ -8,7 +8,6 @@ Plain strings only, so that a SLURM job can carry it (submitit pickles the job's
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shlex
 import signal
@@ -17,7 +16,7 @@ import subprocess
 from gdacot import io
 from gdacot.exit_codes import PREEMPTED
 from gdacot.sweep.cells import ROOT, Cell, command
-from gdacot.sweep.summary import log_path, run_dir, timing_path
+from gdacot.sweep.summary import log_path, read_json, run_dir, timing_path
 
 
 class CellFailed(RuntimeError):
@@ -60,7 +59,7 @@ class CellRun:
     finished = code == 0 and os.path.exists(os.path.join(self.run_dir, "eval.json"))
     interrupted = not finished and (code == PREEMPTED or (stopped and code == -signal.SIGTERM))
     status = "ran" if finished else "interrupted" if interrupted else "failed"
-    earlier = read_json(self.timing_path)
+    earlier = read_json(self.timing_path) if os.path.exists(self.timing_path) else {}
     io.write_json(self.timing_path, {"command": shlex.join(self.command), "status": status,
                                      "runs": earlier.get("runs", 0) + 1,
                                      "wall_time_s": earlier.get("wall_time_s", 0.0) + seconds})
@@ -76,10 +75,3 @@ class CellRun:
                        f"{self.log_path}:\n{tail}\nrerun the same command to resume the sweep")
     return status
 
-
-def read_json(path: str) -> dict:
-  """A JSON file's object, {} where there is none."""
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return json.load(f)

@@ -38,7 +38,7 @@ def check_claim(workdir: str, name: str, cfg) -> bool:
       raise GridError(f"workdir {workdir} holds experiment {theirs.get('experiment')!r}, not {name!r}; "
                       "use a new --workdir")
     saved, given = theirs.get("config", {}), mine["config"]
-    diff = [f"{k}: {_get(saved, k)!r} there, {_get(given, k)!r} here" for k in differences(saved, given)]
+    diff = [f"{k}: {there!r} there, {here!r} here" for k, there, here in differences(saved, given)]
     if diff:
       raise GridError(f"workdir {workdir} holds {name} results of a different config (differs in: "
                       f"{', '.join(diff)}); rerun with that config to resume it, or use a new --workdir")
@@ -47,14 +47,6 @@ def check_claim(workdir: str, name: str, cfg) -> bool:
     raise GridError(f"workdir {workdir} exists, is not empty and holds no {MARKER}: not an experiment "
                     "workdir; refusing to write into it (use a new --workdir)")
   return False
-
-
-def _get(d: dict, dotted: str):
-  for part in dotted.split("."):
-    if not isinstance(d, dict) or part not in d:
-      return None
-    d = d[part]
-  return d
 
 
 def claim_workdir(workdir: str, name: str, cfg) -> bool:

@@ -43,7 +43,7 @@ class Incomplete(Exception):
 @dataclasses.dataclass(frozen=True)
 class Options:
   executor: str = "local"
-  parallel: int = 1  # local: cells at once; slurm: array tasks at once
+  parallel: int = 1  # local: cells at once
   collect: bool = False  # run nothing: summarise the cells' workdirs, or say which are not done
   slurm: SlurmOptions = SlurmOptions()
 
@@ -114,7 +114,7 @@ def run_grid(name: str, cfg, cells: list[Cell], workdir: str, options: Options |
     if pending and options.executor == "local":
       run_local(pending, options.parallel, done)
     elif pending and options.executor == "slurm":
-      run_slurm(pending, options.slurm, os.path.join(workdir, "slurm"), name, options.parallel, done)
+      run_slurm(pending, options.slurm, os.path.join(workdir, "slurm"), name, done)
     elif pending:
       for _, run in pending:
         print(f"cd {shlex.quote(ROOT)} && {shlex.join(run.command)}", flush=True)

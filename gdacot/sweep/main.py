@@ -29,6 +29,7 @@ _SLURM_FLAGS = {  # flag -> (SlurmOptions field, help)
     "slurm_time_min": ("time_min", "Time limit per job in minutes; a cell that needs longer is stopped at a "
                        "checkpoint and requeued."),
     "slurm_max_requeues": ("max_requeues", "Requeues of a cell after its time limit (preemptions do not count)."),
+    "slurm_max_running": ("max_running", "Cells running at once (0: as many as the cluster gives)."),
     "slurm_signal_delay_s": ("signal_delay_s", "Seconds before the time limit at which a cell is told to save "
                              "and stop."),
     "slurm_cluster": ("cluster", "slurm; or local / debug: submitit's stand-ins running the same code path on "
@@ -41,8 +42,8 @@ def define_flags(config_default: str) -> None:
   flags.DEFINE_enum("executor", "local", EXECUTORS, "Where the cells run: local (subprocesses here, --parallel at "
                     "once), slurm (a SLURM job array through submitit, one cell per task; --slurm_*), print "
                     "(each cell's command on stdout, for xargs, GNU parallel, a Kubernetes Job...; then --collect).")
-  flags.DEFINE_integer("parallel", 1, "Cells run at once (their results do not depend on it): on a GPU, several "
-                       "small cells share the device. With --executor=slurm: array tasks at once.")
+  flags.DEFINE_integer("parallel", 1, "With --executor=local: cells run at once (their results do not depend on "
+                       "it); on a GPU, several small cells share the device.")
   flags.DEFINE_bool("collect", False, "Run nothing: write the summary from the cells' workdirs, however they ran, "
                     "or say which cells are missing or running.")
   defaults = SlurmOptions()

@@ -19,8 +19,9 @@ import threading
 import time
 
 from gdacot.exit_codes import PREEMPTED
-from gdacot.sweep.cell_run import CellFailed, CellRun, Interrupted, read_json
+from gdacot.sweep.cell_run import CellFailed, CellRun, Interrupted
 from gdacot.sweep.cells import GridError
+from gdacot.sweep.summary import read_json
 
 CLUSTERS = ("slurm", "local", "debug")
 # SLURM sends SIGTERM to every process of a preempted job; submitit's USR2 (which requeues it)
@@ -37,11 +38,12 @@ class SlurmOptions:
   time_min: int = 240  # each task's time limit; a cell that needs more is requeued from its checkpoint
   max_requeues: int = 10  # requeues after reaching the time limit (preemptions do not count)
   signal_delay_s: int = 120  # USR2 this long before the time limit: cotrain's stop needs ~log_every steps
+  max_running: int = 0  # array tasks running at once; 0: as many as the cluster gives
   cluster: str = "slurm"  # or "local", "debug": submitit's stand-ins, on this machine
 
   def problems(self) -> list[str]:
     out = [] if self.cluster in CLUSTERS else [f"slurm cluster must be one of {CLUSTERS}, got {self.cluster!r}"]
-    for name in ("gpus", "cpus", "mem_gb", "max_requeues"):
+    for name in ("gpus", "cpus", "mem_gb", "max_requeues", "max_running"):
       if getattr(self, name) < 0:
         out.append(f"slurm {name} must be >= 0, got {getattr(self, name)}")
     for name in ("time_min", "signal_delay_s"):
@@ -102,8 +104,7 @@ class CellJob:
     return DelayedSubmission(CellJob(self.run))
 
 
-def run_slurm(runs: list[tuple[str, CellRun]], options: SlurmOptions, folder: str, name: str, parallel: int,
-              done) -> None:
+def run_slurm(runs: list[tuple[str, CellRun]], options: SlurmOptions, folder: str, name: str, done) -> None:
   """Submits each (tag, cell) as one task of a job array and waits for them, calling done(tag,
   run) as each finishes. Raises CellFailed naming the cells whose jobs failed, Interrupted when
   the wait is stopped (Ctrl-C: the jobs go on)."""
@@ -117,7 +118,7 @@ def run_slurm(runs: list[tuple[str, CellRun]], options: SlurmOptions, folder: st
   executor.update_parameters(
       name=name.replace("/", "-"), timeout_min=options.time_min, gpus_per_node=options.gpus or None,
       cpus_per_task=options.cpus or None, mem_gb=options.mem_gb or None,
-      slurm_partition=options.partition or None, slurm_array_parallelism=parallel,
+      slurm_partition=options.partition or None, slurm_array_parallelism=options.max_running or len(runs),
       slurm_signal_delay_s=options.signal_delay_s)
   with executor.batch():
     jobs = [executor.submit(CellJob(run)) for _, run in runs]
@@ -130,7 +131,7 @@ def run_slurm(runs: list[tuple[str, CellRun]], options: SlurmOptions, folder: st
       try:
         job.result()
       except Exception:  # pylint: disable=broad-except  (submitit's, with the job's traceback)
-        status = read_json(run.timing_path).get("status", "never started")
+        status = read_json(run.timing_path)["status"] if os.path.exists(run.timing_path) else "never started"
         failed.append(f"{tag}: job {job.job_id} failed, the cell {status}; see {run.log_path} and {job.paths.stderr}")
         print(failed[-1], flush=True)
       else:

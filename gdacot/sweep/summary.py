@@ -43,7 +43,7 @@ def cell_state(workdir: str, cell: Cell) -> tuple[str, str]:
   return "missing", "never started"
 
 
-def _read_json(path: str):
+def read_json(path: str):
   with open(path) as f:
     return json.load(f)
 
@@ -86,8 +86,8 @@ def fmt(row: dict) -> str:
 def cell_record(cell: Cell, cfg, workdir: str, status: str) -> dict:
   """A done cell's record: its config, command, per-pair success over seeds, alignment numbers."""
   d = run_dir(workdir, cell)
-  ev = _read_json(os.path.join(d, "eval.json"))
-  timing = _read_json(timing_path(workdir, cell)) if os.path.exists(timing_path(workdir, cell)) else {}
+  ev = read_json(os.path.join(d, "eval.json"))
+  timing = read_json(timing_path(workdir, cell)) if os.path.exists(timing_path(workdir, cell)) else {}
   alignment = ev.get("alignment")
   alignment = [] if alignment is None else [alignment] if isinstance(alignment, dict) else alignment
   return {
@@ -95,7 +95,7 @@ def cell_record(cell: Cell, cfg, workdir: str, status: str) -> dict:
       "command": shlex.join(command(cell, cfg, d)), "workdir": d, "status": status,
       "wall_time_s": timing.get("wall_time_s"), "cotrain_wall_time_s": ev.get("wall_time_s"),
       "seeds": sorted({e["seed"] for e in ev["results"]}), "demos": ev.get("demos"),
-      "cotrain_config": _read_json(os.path.join(d, "config.json")),  # what the run trained with
+      "cotrain_config": read_json(os.path.join(d, "config.json")),  # what the run trained with
       "success": summarise_success(ev["results"]), "results": ev["results"],
       "alignment": {k: stats.mean_interval([a[k] for a in alignment]) for k in ("wasserstein", "discernibility")}
                    if alignment else None,

@@ -47,11 +47,12 @@ def check_posix_path(workdir: str) -> None:
                        "mounted with gcsfuse, one host writing (docs/scaling.md, \"Workdirs\")")
 
 
-def differences(saved: dict, given: dict, ignore=()) -> list[str]:
-  """The dotted fields where two JSON configs differ, sorted; fields under the blocks in
-  `ignore` left out."""
+def differences(saved: dict, given: dict, ignore=()) -> list[tuple[str, object, object]]:
+  """(dotted field, saved value, given value) wherever two JSON configs differ, sorted by field
+  (None for a field one of them lacks); fields under the blocks in `ignore` left out."""
   a, b = _flatten(saved), _flatten(given)
-  return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k.split(".")[0] not in ignore)
+  return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+          if a.get(k) != b.get(k) and k.split(".")[0] not in ignore]
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -173,10 +174,9 @@ def prepare_workdir(workdir: str, config: dict, *, check_only: bool = False) -> 
   config = json.loads(json.dumps(config))  # normalise tuples to lists
   if os.path.exists(path):
     saved = read_saved_config(workdir, log=lambda line: None)
-    a, b = _flatten(saved), _flatten(config)
     diff = differences(saved, config, ignore=RESUMABLE_DIFFERENCES)
     if diff:
-      shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in diff[:8])
+      shown = ", ".join(f"{k}: {there!r} -> {here!r}" for k, there, here in diff[:8])
       raise WorkdirError(
           f"workdir {workdir} holds another run (config differs in {shown}). "
           "Use a new --workdir, or the same config to resume."
