@@ -94,10 +94,12 @@ def test_a_grasped_cube_stays_up_and_slips_at_near_zero_friction():
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_expert_succeeds_in_every_domain_and_region(name):
+  # 64 episodes a pair (at most 3 failures): the experts measured 0.98-1.00 on every pair; 128 a
+  # pair cost the suite about 2 CPU-minutes more and checked the same.
   rates = {}
   for domain_name in ("sim", "real"):
     for region in ("in", "ood"):
-      out = run(name, make_domain(domain_name, region, task=name), 128, seed=11)
+      out = run(name, make_domain(domain_name, region, task=name), 64, seed=11)
       rates[f"{domain_name}/{region}"] = out["success"].any(1).mean()
   assert min(rates.values()) >= 0.95, rates
 
