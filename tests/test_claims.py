@@ -1,22 +1,10 @@
-"""experiments/results/claims.py recomputes issue 32's restated numbers from the checked-in JSON:
+"""experiments.claims recomputes issue 32's restated numbers from the checked-in JSON:
 the ones the READMEs quote come out as quoted (a changed table or stats function shows here)."""
 
-import importlib.util
-import os
-
-from runs import ROOT
-
-
-def _claims():
-  path = os.path.join(ROOT, "experiments", "results", "claims.py")
-  spec = importlib.util.spec_from_file_location("claims", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_every_section_runs_and_the_quoted_numbers_hold(capsys):
-  claims = _claims()
+  from experiments import claims  # pylint: disable=g-import-not-at-top
   for section in claims.SECTIONS.values():
     section()
   out = capsys.readouterr().out

@@ -1,7 +1,7 @@
-"""Issue 32's restated claims, recomputed from the checked-in method tables with gdacot.stats.
+"""The readings of the checked-in method tables, recomputed with gdacot.stats (issue 32).
 
-  python experiments/results/claims.py            # every section
-  python experiments/results/claims.py holm_physics seeds16   # some of them
+  python -m experiments.claims                                # every section
+  python -m experiments.claims --sections=holm_physics,seeds16   # some of them
 
 Sections (each README that quotes a number names the section that prints it):
   w2            W2 and discernibility per method, lowest first (which method aligns most)
@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+
+from absl import flags
 
 from gdacot import stats
+from gdacot.cli_common import BadInput, run
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TABLES = {
     "lift": "method_table_lift_visual16_all",
     "pick_place": "method_table_pick_place_visual16_all",
@@ -42,7 +44,7 @@ PHYSICS_SUBSET = ("cotrain", "mmd", "ot_marginal", "ot_joint", "uot_joint", "cfg
 
 def load(name: str, gap: str | None = None) -> dict:
   """{method: cell} of one checked-in table (one gap: the table's only one unless named)."""
-  with open(os.path.join(HERE, TABLES.get(name, name), "method_table.json")) as f:
+  with open(os.path.join(RESULTS, TABLES.get(name, name), "method_table.json")) as f:
     cells = [c for c in json.load(f)["cells"] if c.get("success")]
   gaps = sorted({c["labels"]["gap"] for c in cells})
   gap = gap or gaps[0]
@@ -185,10 +187,20 @@ def section_excluded():
 
 SECTIONS = {name[len("section_"):]: fn for name, fn in globals().items() if name.startswith("section_")}
 
-if __name__ == "__main__":
-  for name in sys.argv[1:] or SECTIONS:
-    if name not in SECTIONS:
-      sys.exit(f"error: unknown section {name!r}; known: {', '.join(SECTIONS)}")
+
+def main(argv):
+  del argv
+  names = FLAGS.sections or list(SECTIONS)
+  unknown = [n for n in names if n not in SECTIONS]
+  if unknown:
+    raise BadInput(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
+  for name in names:
     print(f"## {name}")
     SECTIONS[name]()
     print()
+
+
+if __name__ == "__main__":
+  FLAGS = flags.FLAGS
+  flags.DEFINE_list("sections", [], f"The sections to print, comma-separated (default: all): {', '.join(SECTIONS)}.")
+  run(main)
