@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from gdacot.models.encoders import ENCODERS, CNNEncoder, MLPEncoder, PatchNorm, random_shift, spatial_softmax
+from gdacot.models.encoders import (ENCODERS, CNNEncoder, MLPEncoder, PatchNorm, ResNetEncoder, random_shift,
+                                    spatial_softmax)
 
 B, T, STATE, LATENT = 4, 2, 5, 8
 
@@ -22,7 +23,7 @@ def _enc(shape=(16, 16, 3), **kw):
 
 
 def test_registry():
-  assert ENCODERS == {"mlp": MLPEncoder, "cnn": CNNEncoder}
+  assert ENCODERS == {"mlp": MLPEncoder, "cnn": CNNEncoder, "resnet": ResNetEncoder}
 
 
 # Few distinct layer shapes: on a CPU each new kernel shape costs about a second to compile.

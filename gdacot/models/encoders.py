@@ -29,9 +29,11 @@ class MLP(nnx.Module):
 class MLPEncoder(nnx.Module):
   """Flattens (obs_horizon, obs_size) state observations and maps them to a `latent_dim` feature vector."""
 
-  def __init__(self, obs_size: int, image_shape, obs_horizon: int, latent_dim: int, hidden: int, depth: int, *, rngs):
+  def __init__(self, obs_size: int, image_shape, obs_horizon: int, latent_dim: int, hidden: int, depth: int, *,
+               views: int = 1, rngs):
+    del views  # no images
     if image_shape is not None:
-      raise ValueError("the mlp encoder takes state vectors; image observations need model.encoder='cnn'")
+      raise ValueError("the mlp encoder takes state vectors; image observations need model.encoder='cnn' or 'resnet'")
     self.net = MLP([obs_size * obs_horizon] + [hidden] * depth + [latent_dim], rngs=rngs)
 
   def __call__(self, obs: jax.Array) -> jax.Array:
@@ -62,10 +64,10 @@ def random_shift(images: jax.Array, key: jax.Array, pad: int) -> jax.Array:
 
 
 class ConvNorm(nnx.Module):
-  """3x3 conv (no bias: the GroupNorm after it has one) then GroupNorm."""
+  """kernel x kernel conv (no bias: the GroupNorm after it has one) then GroupNorm."""
 
-  def __init__(self, cin: int, cout: int, stride: int, groups: int, *, rngs: nnx.Rngs):
-    self.conv = nnx.Conv(cin, cout, (3, 3), strides=stride, use_bias=False, rngs=rngs)
+  def __init__(self, cin: int, cout: int, stride: int, groups: int, *, kernel: int = 3, rngs: nnx.Rngs):
+    self.conv = nnx.Conv(cin, cout, (kernel, kernel), strides=stride, use_bias=False, rngs=rngs)
     # gcd, not min: GroupNorm needs the group count to divide the channels.
     self.norm = nnx.GroupNorm(cout, num_groups=math.gcd(groups, cout), rngs=rngs)
 
@@ -74,13 +76,20 @@ class ConvNorm(nnx.Module):
 
 
 class ResBlock(nnx.Module):
+  """ResNet's basic block: two 3x3 ConvNorms around a skip connection. With `cout` or `stride`
+  it changes width or halves the resolution, and the skip is a 1x1 ConvNorm to match (as
+  ResNet-18's first block of each later stage)."""
 
-  def __init__(self, channels: int, groups: int, *, rngs: nnx.Rngs):
-    self.a = ConvNorm(channels, channels, 1, groups, rngs=rngs)
-    self.b = ConvNorm(channels, channels, 1, groups, rngs=rngs)
+  def __init__(self, channels: int, groups: int, *, cout: int | None = None, stride: int = 1, rngs: nnx.Rngs):
+    cout = cout or channels
+    self.a = ConvNorm(channels, cout, stride, groups, rngs=rngs)
+    self.b = ConvNorm(cout, cout, 1, groups, rngs=rngs)
+    self.skip = (ConvNorm(channels, cout, stride, groups, kernel=1, rngs=rngs)
+                 if cout != channels or stride != 1 else None)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return jax.nn.relu(x + self.b(jax.nn.relu(self.a(x))))
+    skip = x if self.skip is None else self.skip(x)
+    return jax.nn.relu(skip + self.b(jax.nn.relu(self.a(x))))
 
 
 class PatchNorm(nnx.Module):
@@ -110,10 +119,11 @@ class CNNEncoder(nnx.Module):
   "image": (B, T, H, W, C) uint8}.
 
   stem "conv": a 3x3 convolution of stride 2 (the ResNet-style stem); "patch": `patch` x `patch`
-  patches through one matmul (PatchNorm), the image sides divisible by `patch`."""
+  patches through one matmul (PatchNorm), the image sides divisible by `patch`. Several camera
+  views are seen as the one image they make side by side (`views` is not read)."""
 
   def __init__(self, state_size: int, image_shape: tuple[int, int, int], obs_horizon: int, latent_dim: int,
-               hidden: int, depth: int, *, channels: tuple[int, ...] = (16, 32), groups: int = 8,
+               hidden: int, depth: int, *, views: int = 1, channels: tuple[int, ...] = (16, 32), groups: int = 8,
                pooling: str = "spatial_softmax", stem: str = "conv", patch: int = 4, rngs: nnx.Rngs):
     if image_shape is None:
       raise ValueError("the cnn encoder needs image observations (observation='image')")
@@ -157,4 +167,70 @@ class CNNEncoder(nnx.Module):
     return self.net(jnp.concatenate([pooled, state.astype(pooled.dtype)], axis=-1))
 
 
-ENCODERS = {"mlp": MLPEncoder, "cnn": CNNEncoder}
+class ResNetTrunk(nnx.Module):
+  """One camera's ResNet: a 3x3 stride-2 stem, then per stage `blocks[i]` basic blocks of width
+  `channels[i]`, every stage after the first starting at half the resolution; (B, H, W, C) ->
+  (B, 2 * channels[-1]) by spatial softmax. ResNet-18 is channels (64, 128, 256, 512), blocks
+  (2, 2, 2, 2); its 7x7 stem and max-pool are left out, which suit 224-pixel images, not 64."""
+
+  def __init__(self, cin: int, channels: tuple[int, ...], blocks: tuple[int, ...], groups: int, *, rngs: nnx.Rngs):
+    self.stem = ConvNorm(cin, channels[0], 2, groups, rngs=rngs)
+    self.num_blocks = sum(blocks)
+    width, i = channels[0], 0
+    for stage, (ch, n) in enumerate(zip(channels, blocks)):
+      for j in range(n):
+        stride = 2 if stage and not j else 1
+        setattr(self, f"block_{i}", ResBlock(width, groups, cout=ch, stride=stride, rngs=rngs))
+        width, i = ch, i + 1
+    # Spatial softmax, not ResNet's global average pool: Diffusion Policy (paper A's policy, and
+    # robomimic before it) swaps the average pool for it, since keypoint positions are what a
+    # manipulation policy needs and an average throws the positions away.
+    self.log_temperature = nnx.Param(jnp.zeros(()))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = jax.nn.relu(self.stem(x))
+    for i in range(self.num_blocks):
+      x = getattr(self, f"block_{i}")(x)
+    return spatial_softmax(x, jnp.exp(self.log_temperature[...]))
+
+
+class ResNetEncoder(nnx.Module):
+  """Paper A's image encoder (Diffusion Policy's): a ResNet with GroupNorm per camera view, each
+  frame of the history encoded on its own, then an MLP on [every view's and frame's features,
+  flattened state]. obs as CNNEncoder's, the `views` cameras side by side in "image".
+
+  GroupNorm, not BatchNorm: batch statistics differ between the sim and real halves of a batch
+  and between devices of a sharded step, and Diffusion Policy uses GroupNorm for the same reason.
+  Each view has its own weights (Diffusion Policy's default): a wrist camera sees another world
+  than a front one. Frames share them, and are encoded apart rather than stacked on channels."""
+
+  def __init__(self, state_size: int, image_shape: tuple[int, int, int], obs_horizon: int, latent_dim: int,
+               hidden: int, depth: int, *, views: int = 1, channels: tuple[int, ...] = (64, 128, 256, 512),
+               blocks: tuple[int, ...] = (2, 2, 2, 2), groups: int = 8, rngs: nnx.Rngs):
+    if image_shape is None:
+      raise ValueError("the resnet encoder needs image observations (observation='image')")
+    channels, blocks = tuple(channels), tuple(blocks)
+    if not channels or len(blocks) != len(channels):
+      raise ValueError(f"channels and blocks need one entry per stage, got channels={channels}, blocks={blocks}")
+    if min(channels) < 1 or min(blocks) < 1:
+      raise ValueError(f"channels and blocks must be >= 1, got channels={channels}, blocks={blocks}")
+    if views < 1 or image_shape[1] % views:
+      raise ValueError(f"an image {image_shape[1]} pixels wide does not split into {views} views")
+    self.views = views
+    for v in range(views):
+      setattr(self, f"view_{v}", ResNetTrunk(image_shape[2], channels, blocks, groups, rngs=rngs))
+    feats = views * obs_horizon * 2 * channels[-1]
+    self.net = MLP([feats + obs_horizon * state_size] + [hidden] * depth + [latent_dim], rngs=rngs)
+
+  def __call__(self, obs: dict) -> jax.Array:
+    img = obs["image"]
+    b, t, h, w, c = img.shape
+    x = (img.astype(jnp.float32) / 255.0 - 0.5).reshape(b * t, h, w, c)
+    width = w // self.views
+    pooled = [getattr(self, f"view_{v}")(x[:, :, v * width:(v + 1) * width]).reshape(b, -1)
+              for v in range(self.views)]
+    state = obs["state"].reshape(b, -1)
+    return self.net(jnp.concatenate([*pooled, state.astype(pooled[0].dtype)], axis=-1))
+
+
+ENCODERS = {"mlp": MLPEncoder, "cnn": CNNEncoder, "resnet": ResNetEncoder}

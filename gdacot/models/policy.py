@@ -54,12 +54,13 @@ class Policy(nnx.Module):
 
 
 def make_policy(model_cfg, *, obs_size: int, action_size: int, obs_horizon: int, chunk: int, seed: int,
-                image_shape: tuple[int, int, int] | None = None, num_domain_labels: int = 0,
+                image_shape: tuple[int, int, int] | None = None, views: int = 1, num_domain_labels: int = 0,
                 discriminator: bool = False) -> Policy:
   """Builds the policy named by `model_cfg.encoder` and `model_cfg.head`; encoder- and
   head-specific settings come from `model_cfg.<encoder>` / `model_cfg.<head>` (e.g.
   model.cnn.channels, model.diffusion.sample_steps) when present. `obs_size` is the state
-  vector's size, `image_shape` (H, W, C) that of one camera frame, None without images."""
+  vector's size, `image_shape` (H, W, C) that of the image, None without images; it holds
+  `views` cameras side by side."""
   if model_cfg.encoder not in ENCODERS:
     raise ValueError(f"unknown encoder {model_cfg.encoder!r}; known: {sorted(ENCODERS)}")
   if model_cfg.head not in HEADS:
@@ -67,8 +68,8 @@ def make_policy(model_cfg, *, obs_size: int, action_size: int, obs_horizon: int,
   rngs = nnx.Rngs(seed)
   encoder_kwargs = dict(model_cfg.get(model_cfg.encoder, {}))
   encoder = ENCODERS[model_cfg.encoder](obs_size, None if image_shape is None else tuple(image_shape), obs_horizon,
-                                        model_cfg.latent_dim, model_cfg.hidden, model_cfg.depth, rngs=rngs,
-                                        **encoder_kwargs)
+                                        model_cfg.latent_dim, model_cfg.hidden, model_cfg.depth, views=views,
+                                        rngs=rngs, **encoder_kwargs)
   head_kwargs = dict(model_cfg.get(model_cfg.head, {}))
   head = HEADS[model_cfg.head](model_cfg.latent_dim + num_domain_labels, chunk, action_size, model_cfg.hidden,
                                model_cfg.depth, rngs=rngs, **head_kwargs)

@@ -125,6 +125,12 @@ def describe_images(demos: Demos, cameras) -> str:
           f"{observations.nbytes(image) / 2**20:.1f} MiB")
 
 
+def image_views(cfg, image_shape) -> int:
+  """Cameras in the policy's image: views lie side by side, each `render.width` wide (dataset
+  frames are resized to it at load)."""
+  return 1 if image_shape is None else max(1, int(image_shape[1]) // int(cfg.render.width))
+
+
 def build_policy_and_state(cfg, obs_size: int, action_size: int, image_shape=None):
   """Returns (graphdef, tx, state): the policy graph, optimiser and fresh train state; with
   num_seeds > 1 the state holds every seed's, stacked on a leading axis."""
@@ -132,7 +138,7 @@ def build_policy_and_state(cfg, obs_size: int, action_size: int, image_shape=Non
   graphdef, tx, states = None, make_optimizer(cfg.optim), []
   for seed in run_seeds(cfg):
     policy = make_policy(cfg.model, obs_size=obs_size, action_size=action_size, image_shape=image_shape,
-                         obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=seed,
+                         views=image_views(cfg, image_shape), obs_horizon=cfg.obs_horizon, chunk=cfg.chunk, seed=seed,
                          num_domain_labels=len(DOMAIN_LABELS) if method.domain_label else 0,
                          discriminator=method.discriminator)
     graphdef, params = nnx.split(policy, nnx.Param)
