@@ -5,7 +5,7 @@ real success.
   python -m experiments.alignment_analysis --workdir=runs/alignment_smoke \
       --config=experiments/configs/alignment_analysis.py:smoke
 
-One cell per method, its seeds in one cotrain program (experiments.grid: rerunning the command on
+One cell per method, its seeds in one cotrain program (gdacot.sweep: rerunning the command on
 the same workdir skips finished cells). Each run ends with cotrain's analysis of the EMA encoder's
 features of fixed sim and real frames: the Wasserstein distance W2 between the two feature sets and
 their discernibility (held-out accuracy of a 2-layer MLP domain classifier, 0.5 = indistinguishable),
@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import os
 
-from experiments import grid
-from gdacot import stats
+from gdacot import stats, sweep
 
 NAME = "alignment_analysis"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "alignment_analysis.py")
@@ -33,18 +32,18 @@ METRICS = {"wasserstein": "feature W2 (sim vs real)", "discernibility": "discern
 
 
 def validate(cfg) -> None:
-  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
+  problems = sweep.check_common(cfg) + sweep.check_methods(cfg.methods)
   r = cfg.regimes
   if not 0.5 <= r.overlapping_below <= r.disjoint_from <= 1.0:
     problems.append(f"regimes need 0.5 <= overlapping_below <= disjoint_from <= 1, got {r}")
-  if not problems and grid.parse_overrides(cfg.cotrain_overrides, cfg.cotrain_variant).get("analysis.frames", 1) <= 0:
+  if not problems and sweep.parse_overrides(cfg.cotrain_overrides, cfg.cotrain_variant).get("analysis.frames", 1) <= 0:
     problems.append("cotrain_overrides turn the alignment analysis off (analysis.frames=0): nothing to analyse")
   if problems:
-    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
 
-def make_cells(cfg) -> list[grid.Cell]:
-  return [grid.Cell(name=m, labels={"method": m}, overrides={"method": m}, variant=cfg.cotrain_variant)
+def make_cells(cfg) -> list[sweep.Cell]:
+  return [sweep.Cell(name=m, labels={"method": m}, overrides={"method": m}, variant=cfg.cotrain_variant)
           for m in cfg.methods]
 
 
@@ -57,7 +56,7 @@ def regime(discernibility: float, r) -> str:
 def per_method(cfg, records: list[dict]) -> list[dict]:
   out = []
   for m in cfg.methods:
-    c = grid.find(records, method=m)
+    c = sweep.find(records, method=m)
     out.append({"method": m, "cell": c["cell"], "seeds": c["seeds"], **c["alignment"], "success": c["success"],
                 "regime": regime(c["alignment"]["discernibility"]["mean"], cfg.regimes)})
   return out
@@ -98,7 +97,7 @@ def markdown(cfg, record: dict) -> str:
   for m in record["methods"]:
     stat = lambda s: f"{s['mean']:.3g}" + ("" if s["ci95"] is None else f" [{s['ci95'][0]:.3g}, {s['ci95'][1]:.3g}]")
     lines.append(f"| {m['method']} | {stat(m['wasserstein'])} | {stat(m['discernibility'])} | {m['regime']} | " +
-                 " | ".join(grid.fmt(m["success"][p]) for p in pairs) + " |")
+                 " | ".join(sweep.fmt(m["success"][p]) for p in pairs) + " |")
   lines += ["", "## Pearson correlation with success", ""]
   lines += [f"- {c['metric']} vs {c['pair'].replace(':', '/')} success: over methods {_r(c['over_methods'])}; "
             f"over runs {_r(c['over_runs'])}" for c in record["correlations"]]
@@ -110,7 +109,7 @@ def markdown(cfg, record: dict) -> str:
 
 def plot(cfg, record: dict):
   import numpy as np  # pylint: disable=g-import-not-at-top
-  plt = grid.pyplot()
+  plt = sweep.pyplot()
   pairs, methods = list(cfg.eval_pairs), record["methods"]
   fig, axes = plt.subplots(len(pairs), len(METRICS), figsize=(5.5 * len(METRICS), 4.2 * len(pairs)), squeeze=False)
   by_key = {(c["metric"], c["pair"]): c["over_methods"] for c in record["correlations"]}
@@ -119,7 +118,7 @@ def plot(cfg, record: dict):
       ax = axes[i, j]
       for m in methods:
         x, s = m[metric], m["success"][pair]
-        lo, hi = grid.shown_interval(s)
+        lo, hi = sweep.shown_interval(s)
         xerr = None if x["ci95"] is None else [[x["mean"] - x["ci95"][0]], [x["ci95"][1] - x["mean"]]]
         ax.errorbar(x["mean"], s["mean"], xerr=xerr, yerr=[[s["mean"] - lo], [hi - s["mean"]]], fmt="o", capsize=3)
         ax.annotate(m["method"], (x["mean"], s["mean"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -154,14 +153,14 @@ def pca_figures(record: dict, workdir: str) -> list[str]:
 
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
-  record = grid.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
   record["methods"] = per_method(cfg, record["cells"])
   record["correlations"] = correlations(cfg, record["methods"])
   record["pca"] = pca_figures(record, workdir)
-  grid.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)},
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)},
                      also=record["pca"])
   return record
 
 
 if __name__ == "__main__":
-  grid.main(run, _CONFIG_DEFAULT)
+  sweep.main(run, _CONFIG_DEFAULT)

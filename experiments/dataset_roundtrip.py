@@ -6,7 +6,7 @@ same demos written as a LeRobot dataset and read back.
       --config=experiments/configs/dataset_roundtrip.py:smoke
 
 Two arms per method, each one cotrain program over the seeds:
-  memory   the real domain generated in MJX, as cotrain does (WORKDIR/memory, an experiments.grid
+  memory   the real domain generated in MJX, as cotrain does (WORKDIR/memory, an gdacot.sweep
            sweep);
   lerobot  the memory cells' own real demos (kept in their workdir, WORKDIR/memory/runs/*/demos)
            written as LeRobot v3.0 (WORKDIR/real_lerobot: exact float32 states and actions, one
@@ -24,8 +24,7 @@ from __future__ import annotations
 import json
 import os
 
-from experiments import grid
-from gdacot import stats
+from gdacot import stats, sweep
 
 NAME = "dataset_roundtrip"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "dataset_roundtrip.py")
@@ -33,20 +32,20 @@ ARMS = ("memory", "lerobot")
 
 
 def validate(cfg) -> None:
-  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
+  problems = sweep.check_common(cfg) + sweep.check_methods(cfg.methods)
   if "image" not in cfg.cotrain_variant.split(","):
     problems.append(f"cotrain_variant {cfg.cotrain_variant!r} must include 'image': the files hold the cameras")
   if problems:
-    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
 
-def make_cells(cfg, arm: str, real_data: str = "", views=()) -> list[grid.Cell]:
+def make_cells(cfg, arm: str, real_data: str = "", views=()) -> list[sweep.Cell]:
   overrides = {}
   if arm == "lerobot":
     from gdacot.data.sources.lerobot_write import CAMERA_PREFIX  # pylint: disable=g-import-not-at-top
     overrides = {"real_data": real_data, "sources.real.state_key": "observation.state",
                  "sources.real.image_keys": tuple(CAMERA_PREFIX + v for v in views)}
-  return [grid.Cell(name=f"{arm}-{method}", labels={"arm": arm, "method": method},
+  return [sweep.Cell(name=f"{arm}-{method}", labels={"arm": arm, "method": method},
                     overrides={"method": method, **overrides}, variant=cfg.cotrain_variant) for method in cfg.methods]
 
 
@@ -66,7 +65,7 @@ def export_real_demos(memory_dir: str, out: str) -> tuple[str, tuple[str, ...]]:
     demos = demo_files.read(kept_demos.path(os.path.join(memory_dir, "runs", run), "real"))
     fingerprints[run] = demos.fingerprint()["blake2b"]
   if len(set(fingerprints.values())) != 1:
-    raise grid.GridError(f"the memory cells trained on different real demos: {fingerprints}")
+    raise sweep.GridError(f"the memory cells trained on different real demos: {fingerprints}")
   workdir = os.path.join(memory_dir, "runs", runs[0])
   with open(os.path.join(workdir, "config.json")) as f:
     run_cfg = ml_collections.ConfigDict(complete_saved_config(json.load(f)))
@@ -83,7 +82,7 @@ def compare(cfg, memory: dict, files: dict) -> dict:
   """Per method and pair: each arm's success row and lerobot - memory, paired by seed."""
   rows = {}
   for method in cfg.methods:
-    a, b = grid.find(memory["cells"], method=method), grid.find(files["cells"], method=method)
+    a, b = sweep.find(memory["cells"], method=method), sweep.find(files["cells"], method=method)
     for pair in cfg.eval_pairs:
       ra, rb = a["success"][pair], b["success"][pair]
       diff = stats.paired_difference(dict(zip(rb["seeds"], rb["per_seed"])), dict(zip(ra["seeds"], ra["per_seed"])))
@@ -104,7 +103,7 @@ def markdown(cfg, record: dict) -> str:
     ci = d.get("ci95")
     shown = f"{d['mean_diff']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
     walls = row["wall_time_s"]
-    lines.append(f"| {row['method']} | {row['pair']} | {grid.fmt(row['memory'])} | {grid.fmt(row['lerobot'])} | "
+    lines.append(f"| {row['method']} | {row['pair']} | {sweep.fmt(row['memory'])} | {sweep.fmt(row['lerobot'])} | "
                  f"{shown} | {walls['memory'] / 60:.1f}, {walls['lerobot'] / 60:.1f} min |")
   return "\n".join(lines) + "\n"
 
@@ -112,19 +111,19 @@ def markdown(cfg, record: dict) -> str:
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
   workdir = os.path.abspath(workdir)
-  grid.claim_workdir(workdir, NAME, cfg)
-  memory = grid.run_grid(f"{NAME}/memory", cfg, make_cells(cfg, "memory"), os.path.join(workdir, "memory"))
+  sweep.claim_workdir(workdir, NAME, cfg)
+  memory = sweep.run_grid(f"{NAME}/memory", cfg, make_cells(cfg, "memory"), os.path.join(workdir, "memory"))
   path, views = export_real_demos(os.path.join(workdir, "memory"), os.path.join(workdir, "real_lerobot"))
-  files = grid.run_grid(f"{NAME}/lerobot", cfg, make_cells(cfg, "lerobot", path, views), os.path.join(workdir, "files"))
+  files = sweep.run_grid(f"{NAME}/lerobot", cfg, make_cells(cfg, "lerobot", path, views), os.path.join(workdir, "files"))
   record = {"experiment": NAME, "config": cfg.to_dict(), "seeds": memory["seeds"],
             "interval_note": memory["interval_note"], "comparison": compare(cfg, memory, files),
             "cells": memory["cells"] + files["cells"], "machine": files["machine"],
             "wall_time_s": memory["wall_time_s"] + files["wall_time_s"],
             "cells_run": memory["cells_run"] + files["cells_run"],
             "cells_skipped": memory["cells_skipped"] + files["cells_skipped"]}
-  grid.write_outputs(workdir, NAME, record, markdown(cfg, record), {}, also=["real_lerobot"])
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {}, also=["real_lerobot"])
   return record
 
 
 if __name__ == "__main__":
-  grid.main(run, _CONFIG_DEFAULT)
+  sweep.main(run, _CONFIG_DEFAULT)

@@ -3,7 +3,7 @@ r"""One method table from tables that ran the same experiment for different meth
   python -m experiments.join_tables OUT_DIR A/method_table.json B/method_table.json [...]
 
 A method table grows in parts when its cells take hours: seven methods in one workdir, three
-more later in another (`--config.methods=...` differs, so experiments.grid keeps them apart).
+more later in another (`--config.methods=...` differs, so gdacot.sweep keeps them apart).
 This joins their cells into one record. The claims (uot_joint - cotrain and - mmd, cfg_adda
 minus the best other method, Pearson r(W2, success) over the methods) are recomputed over all of
 them by experiments.method_table, as if one command had run every cell. Writes
@@ -28,7 +28,8 @@ import sys
 
 import ml_collections
 
-from experiments import grid, method_table
+from experiments import method_table
+from gdacot import sweep
 
 USAGE = "usage: python -m experiments.join_tables OUT_DIR TABLE.json TABLE.json [...]"
 
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
     return 2
   os.makedirs(out, exist_ok=True)
   name = method_table.NAME
-  grid.write_outputs(out, name, record, method_table.markdown(cfg, record),
+  sweep.write_outputs(out, name, record, method_table.markdown(cfg, record),
                      {f"{name}.png": method_table.plot(cfg, record)})
   return 0
 

@@ -6,7 +6,7 @@ r"""Every method x every domain gap x seeds: the success table both papers repor
   python -m experiments.method_table --workdir=runs/table_smoke \
       --config=experiments/configs/method_table.py:smoke
 
-One cell per (gap, method), its seeds in one cotrain program (experiments.grid: rerunning the
+One cell per (gap, method), its seeds in one cotrain program (gdacot.sweep: rerunning the
 command on the same workdir skips finished cells). Success is measured in each of `eval_pairs`
 (real/in, real/ood: the region only sim demos cover, sim/in). Writes into --workdir:
 method_table.json (every number, per seed too), method_table.md (rows: methods; columns: gap x
@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import os
 
-from experiments import grid
-from gdacot import cli_common, stats
+from gdacot import cli_common, stats, sweep
 
 NAME = "method_table"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "method_table.py")
@@ -35,7 +34,7 @@ PAPER_B_W2_CORRELATION = {"physics": 0.57, "visual": -0.76}
 
 def validate(cfg) -> None:
   from gdacot.envs import GAP_NAMES  # pylint: disable=g-import-not-at-top
-  problems = grid.check_common(cfg) + grid.check_methods(cfg.methods)
+  problems = sweep.check_common(cfg) + sweep.check_methods(cfg.methods)
   gaps = tuple(cfg.gaps)
   problems += cli_common.choice_problems("gaps", gaps, sorted(GAP_NAMES), "gap")
   if cfg.observation not in ("image", "state"):
@@ -47,7 +46,7 @@ def validate(cfg) -> None:
   if set_here:
     problems.append(f"cotrain_variant {cfg.cotrain_variant!r} names {set_here}: set observation and gaps instead")
   if problems:
-    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
 
 def cotrain_variant(cfg) -> str:
@@ -55,14 +54,14 @@ def cotrain_variant(cfg) -> str:
   return ",".join((["image"] if cfg.observation == "image" else []) + [v for v in cfg.cotrain_variant.split(",") if v])
 
 
-def make_cells(cfg) -> list[grid.Cell]:
-  return [grid.Cell(name=f"{gap}-{method}", labels={"gap": gap, "method": method},
+def make_cells(cfg) -> list[sweep.Cell]:
+  return [sweep.Cell(name=f"{gap}-{method}", labels={"gap": gap, "method": method},
                     overrides={"method": method, "gap": gap}, variant=cotrain_variant(cfg))
           for gap in cfg.gaps for method in cfg.methods]
 
 
 def paired(a: dict, b: dict) -> dict:
-  """Success row a minus success row b (grid.summarise_success rows), seed by seed."""
+  """Success row a minus success row b (sweep.summarise_success rows), seed by seed."""
   return stats.paired_difference(dict(zip(a["seeds"], a["per_seed"])), dict(zip(b["seeds"], b["per_seed"])))
 
 
@@ -74,7 +73,7 @@ def claims(cfg, records: list[dict]) -> dict:
   if not pairs:
     out["not_computed"].append("eval_pairs has neither real:in nor real:ood")
   for gap in cfg.gaps:
-    cells = {m: grid.find(records, gap=gap, method=m) for m in cfg.methods}
+    cells = {m: sweep.find(records, gap=gap, method=m) for m in cfg.methods}
     for pair in pairs:
       success = {m: r["success"][pair] for m, r in cells.items()}
       for baseline in ("cotrain", "mmd"):
@@ -137,7 +136,7 @@ def markdown(cfg, record: dict) -> str:
       "| method | " + " | ".join(f"{g} {p.replace(':', '/')}" for g, p in cols) + " |",
       "|---" * (len(cols) + 1) + "|"]
   for m in cfg.methods:
-    lines.append(f"| {m} | " + " | ".join(grid.fmt(grid.find(records, gap=g, method=m)["success"][p])
+    lines.append(f"| {m} | " + " | ".join(sweep.fmt(sweep.find(records, gap=g, method=m)["success"][p])
                                           for g, p in cols) + " |")
   lines += ["", "## Feature alignment at the end of training (mean over seeds)", "",
             "W2: Wasserstein distance between sim and real encoder features; discernibility: held-out "
@@ -145,7 +144,7 @@ def markdown(cfg, record: dict) -> str:
             "| method | " + " | ".join(f"{g} W2 | {g} discernibility" for g in cfg.gaps) + " |",
             "|---" * (2 * len(cfg.gaps) + 1) + "|"]
   for m in cfg.methods:
-    cells = [grid.find(records, gap=g, method=m)["alignment"] for g in cfg.gaps]
+    cells = [sweep.find(records, gap=g, method=m)["alignment"] for g in cfg.gaps]
     lines.append(f"| {m} | " + " | ".join("n/a | n/a" if a is None else
                                           f"{a['wasserstein']['mean']:.3g} | {a['discernibility']['mean']:.3f}"
                                           for a in cells) + " |")
@@ -155,16 +154,16 @@ def markdown(cfg, record: dict) -> str:
 
 def plot(cfg, record: dict):
   import numpy as np  # pylint: disable=g-import-not-at-top
-  plt = grid.pyplot()
+  plt = sweep.pyplot()
   methods, pairs = list(cfg.methods), list(cfg.eval_pairs)
   fig, axes = plt.subplots(len(cfg.gaps), 1, figsize=(max(6.0, 1.1 * len(methods)), 3.4 * len(cfg.gaps)),
                            squeeze=False)
   width = 0.8 / len(pairs)
   for ax, gap in zip(axes[:, 0], cfg.gaps):
     for j, pair in enumerate(pairs):
-      rows = [grid.find(record["cells"], gap=gap, method=m)["success"][pair] for m in methods]
+      rows = [sweep.find(record["cells"], gap=gap, method=m)["success"][pair] for m in methods]
       mean = np.array([r["mean"] for r in rows])
-      lo, hi = np.array([grid.shown_interval(r) for r in rows]).T
+      lo, hi = np.array([sweep.shown_interval(r) for r in rows]).T
       x = np.arange(len(methods)) + (j - (len(pairs) - 1) / 2) * width
       # Clipped at 0: a Wilson bound of an all-success row lands a rounding error inside the mean.
       yerr = np.maximum([mean - lo, hi - mean], 0.0)
@@ -180,11 +179,11 @@ def plot(cfg, record: dict):
 
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
-  record = grid.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
   record["claims"] = claims(cfg, record["cells"])
-  grid.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
   return record
 
 
 if __name__ == "__main__":
-  grid.main(run, _CONFIG_DEFAULT)
+  sweep.main(run, _CONFIG_DEFAULT)

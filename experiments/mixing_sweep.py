@@ -3,7 +3,7 @@ r"""Success against the mixing ratio w, per method, next to paper B's guideline 
   python -m experiments.mixing_sweep --workdir=runs/mixing
   python -m experiments.mixing_sweep --workdir=runs/mixing_smoke --config=experiments/configs/mixing_sweep.py:smoke
 
-One cell per (method, w), its seeds in one cotrain program (experiments.grid: rerunning the
+One cell per (method, w), its seeds in one cotrain program (gdacot.sweep: rerunning the
 command on the same workdir skips finished cells). w is PER SAMPLE, as cotrain takes it: a BC
 batch holds round(w * batch_size) real samples, so the w a run trains with is that count over
 the batch size (`w_effective`, in the JSON and the table).
@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 import os
 
-from experiments import grid
-from gdacot import cli_common
+from gdacot import cli_common, sweep
 
 NAME = "mixing_sweep"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "mixing_sweep.py")
@@ -30,7 +29,7 @@ _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "mixing_swe
 
 def validate(cfg) -> None:
   from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
-  problems = grid.check_common(cfg)
+  problems = sweep.check_common(cfg)
   ws, methods = tuple(cfg.w), tuple(cfg.methods)
   if not ws:
     problems.append("w is empty: the grid has no cells")
@@ -43,11 +42,11 @@ def validate(cfg) -> None:
   problems += [f"method {m!r} fixes w to {METHODS[m].forced_w}: sweeping w does not change it"
                for m in methods if m in METHODS and METHODS[m].forced_w is not None]
   if problems:
-    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
 
-def make_cells(cfg) -> list[grid.Cell]:
-  return [grid.Cell(name=f"{method}-w{w:g}", labels={"method": method, "w": float(w)},
+def make_cells(cfg) -> list[sweep.Cell]:
+  return [sweep.Cell(name=f"{method}-w{w:g}", labels={"method": method, "w": float(w)},
                     overrides={"method": method, "w": float(w)}, variant=cfg.cotrain_variant)
           for method in cfg.methods for w in cfg.w]
 
@@ -69,7 +68,7 @@ def best_w(cfg, records: list[dict], g: dict) -> list[dict]:
   out = []
   for method in cfg.methods:
     for pair in cfg.eval_pairs:
-      cells = [grid.find(records, method=method, w=float(w)) for w in cfg.w]
+      cells = [sweep.find(records, method=method, w=float(w)) for w in cfg.w]
       top = max(r["success"][pair]["mean"] for r in cells)
       tied = [r["labels"]["w"] for r in cells if r["success"][pair]["mean"] == top]
       out.append({"method": method, "pair": pair, "best_w": tied[0], "tied_w": tied[1:], "mean": top,
@@ -90,9 +89,9 @@ def markdown(cfg, record: dict) -> str:
       "| w | w_eff | " + " | ".join(f"{m} {p.replace(':', '/')}" for m, p in cols) + " |",
       "|---" * (len(cols) + 2) + "|"]
   for w in cfg.w:
-    eff = grid.find(records, w=float(w))["w_effective"]
+    eff = sweep.find(records, w=float(w))["w_effective"]
     lines.append(f"| {w:g} | {eff:.3g} | " + " | ".join(
-        grid.fmt(grid.find(records, method=m, w=float(w))["success"][p]) for m, p in cols) + " |")
+        sweep.fmt(sweep.find(records, method=m, w=float(w))["success"][p]) for m, p in cols) + " |")
   lines += ["", f"Paper B's guideline from the demo frames (N = {g['real_frames_N']} real, M = {g['sim_frames_M']} "
                 f"sim): natural w_n = N/(N+M) = {g['w_natural']:.3f}, {upper}.", ""]
   lines += [f"- best w for {b['method']}, {b['pair'].replace(':', '/')}: {b['best_w']:g} (mean {b['mean']:.2f}"
@@ -102,18 +101,18 @@ def markdown(cfg, record: dict) -> str:
 
 
 def plot(cfg, record: dict):
-  plt = grid.pyplot()
+  plt = sweep.pyplot()
   g, pairs = record["guideline"], list(cfg.eval_pairs)
   fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.2), squeeze=False)
   for ax, pair in zip(axes[0], pairs):
     for method in cfg.methods:
-      cells = [grid.find(record["cells"], method=method, w=float(w)) for w in cfg.w]
-      grid.plot_curve(ax, list(cfg.w), [c["success"][pair] for c in cells], label=method)
+      cells = [sweep.find(record["cells"], method=method, w=float(w)) for w in cfg.w]
+      sweep.plot_curve(ax, list(cfg.w), [c["success"][pair] for c in cells], label=method)
     ax.axvline(g["w_natural"], ls="--", c="gray", label=f"natural w_n = N/(N+M) = {g['w_natural']:.3f}")
     if g["upper_applies"]:
       ax.axvline(g["w_upper"], ls=":", c="k", label=f"upper bound sqrt(N/M) = {g['w_upper']:.3f}")
       ax.axvspan(g["w_natural"], g["w_upper"], color="gray", alpha=0.08)
-    grid.log_x_ticks(ax, cfg.w)
+    sweep.log_x_ticks(ax, cfg.w)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mixing ratio w (share of real samples per BC batch, log)")
     ax.set_ylabel(f"success rate, {pair.replace(':', '/')}")
@@ -126,16 +125,16 @@ def plot(cfg, record: dict):
 
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
-  record = grid.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
   from gdacot.data.dataset import num_real_in_batch  # pylint: disable=g-import-not-at-top
   for r in record["cells"]:
     batch = r["cotrain_config"]["batch_size"]
     r["w_effective"] = num_real_in_batch(batch, r["labels"]["w"]) / batch
   record["guideline"] = guideline(record["cells"])
   record["best_w"] = best_w(cfg, record["cells"], record["guideline"])
-  grid.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
   return record
 
 
 if __name__ == "__main__":
-  grid.main(run, _CONFIG_DEFAULT)
+  sweep.main(run, _CONFIG_DEFAULT)

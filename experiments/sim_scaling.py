@@ -6,7 +6,7 @@ r"""Success against the number of sim demos and against the number of real demos
 Two axes: the sim demos vary over `num_sim_demos` with the real demos fixed at
 `fixed_real_demos`, and the real demos over `num_real_demos` with the sim demos fixed at
 `fixed_sim_demos`. One cell per (method, sim demos, real demos), its seeds in one cotrain program
-(experiments.grid: rerunning the command on the same workdir skips finished cells); the cell at
+(gdacot.sweep: rerunning the command on the same workdir skips finished cells); the cell at
 both fixed counts serves both axes. The mixing ratio w stays the config's (per sample), so
 more demos mean more distinct samples, not a larger share. Writes sim_scaling.json (every number,
 per seed too, and each cell's demo frames), sim_scaling.md, sim_scaling_sim.png and
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from experiments import grid
+from gdacot import sweep
 
 NAME = "sim_scaling"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "sim_scaling.py")
@@ -31,7 +31,7 @@ def _positive_int(x) -> bool:
 
 
 def validate(cfg) -> None:
-  problems = grid.check_common(cfg)
+  problems = sweep.check_common(cfg)
   for field in ("num_sim_demos", "num_real_demos"):
     counts = tuple(cfg[field])
     if not counts:
@@ -43,9 +43,9 @@ def validate(cfg) -> None:
   for field in ("fixed_sim_demos", "fixed_real_demos"):
     if not _positive_int(cfg[field]):
       problems.append(f"{field} must be a positive integer, got {cfg[field]!r}")
-  problems += grid.check_methods(cfg.methods)
+  problems += sweep.check_methods(cfg.methods)
   if problems:
-    raise grid.GridError(f"bad {NAME} config: " + "; ".join(problems))
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
 
 
 def axis_points(cfg, axis: str) -> list[tuple[int, int]]:
@@ -55,12 +55,12 @@ def axis_points(cfg, axis: str) -> list[tuple[int, int]]:
   return [(cfg.fixed_sim_demos, n) for n in cfg.num_real_demos]
 
 
-def make_cells(cfg) -> list[grid.Cell]:
+def make_cells(cfg) -> list[sweep.Cell]:
   cells = {}
   for method in cfg.methods:
     for axis in AXES:
       for sim, real in axis_points(cfg, axis):
-        cells.setdefault((method, sim, real), grid.Cell(
+        cells.setdefault((method, sim, real), sweep.Cell(
             name=f"{method}-sim{sim}-real{real}",
             labels={"method": method, "num_sim_demos": sim, "num_real_demos": real},
             overrides={"method": method, "data.num_sim_demos": sim, "data.num_real_demos": real},
@@ -69,7 +69,7 @@ def make_cells(cfg) -> list[grid.Cell]:
 
 
 def axis_cells(cfg, records, axis: str, method: str) -> list[dict]:
-  return [grid.find(records, method=method, num_sim_demos=sim, num_real_demos=real)
+  return [sweep.find(records, method=method, num_sim_demos=sim, num_real_demos=real)
           for sim, real in axis_points(cfg, axis)]
 
 
@@ -86,21 +86,21 @@ def markdown(cfg, record: dict) -> str:
       cells = {m: axis_cells(cfg, record["cells"], axis, m)[i] for m in cfg.methods}
       demos = next(iter(cells.values()))["demos"]
       lines.append(f"| {count} | {demos['sim_frames']}, {demos['real_frames']} | " +
-                   " | ".join(grid.fmt(cells[m]["success"][p]) for m, p in cols) + " |")
+                   " | ".join(sweep.fmt(cells[m]["success"][p]) for m, p in cols) + " |")
     lines.append("")
   return "\n".join(lines)
 
 
 def plot(cfg, record: dict, axis: str):
-  plt = grid.pyplot()
+  plt = sweep.pyplot()
   field, fixed, label = AXES[axis]
   pairs = list(cfg.eval_pairs)
   fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.2), squeeze=False)
   for ax, pair in zip(axes[0], pairs):
     for method in cfg.methods:
       cells = axis_cells(cfg, record["cells"], axis, method)
-      grid.plot_curve(ax, list(cfg[field]), [c["success"][pair] for c in cells], label=method)
-    grid.log_x_ticks(ax, cfg[field])
+      sweep.plot_curve(ax, list(cfg[field]), [c["success"][pair] for c in cells], label=method)
+    sweep.log_x_ticks(ax, cfg[field])
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"number of {label} (log; {fixed.replace('_', ' ')} = {cfg[fixed]})")
     ax.set_ylabel(f"success rate, {pair.replace(':', '/')}")
@@ -113,15 +113,15 @@ def plot(cfg, record: dict, axis: str):
 
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
-  record = grid.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
   record["axes"] = {axis: {"varies": field, "fixed": {fixed: cfg[fixed]}, "counts": list(cfg[field]),
                            "cells": {m: [c["cell"] for c in axis_cells(cfg, record["cells"], axis, m)]
                                      for m in cfg.methods}}
                     for axis, (field, fixed, _) in AXES.items()}
-  grid.write_outputs(workdir, NAME, record, markdown(cfg, record),
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record),
                      {f"{NAME}_{axis}.png": plot(cfg, record, axis) for axis in AXES})
   return record
 
 
 if __name__ == "__main__":
-  grid.main(run, _CONFIG_DEFAULT)
+  sweep.main(run, _CONFIG_DEFAULT)

@@ -28,7 +28,7 @@ def _entry_points():
 
 
 ENTRY_POINTS = _entry_points()
-# gdacot.sweep.main (experiments.grid.main) defines these for every sweep (method_table, mixing_sweep, ...).
+# gdacot.sweep.main defines these for every sweep (method_table, mixing_sweep, ...).
 _GRID_FLAGS = ("workdir", "executor", "parallel", "collect", "config", "print_config", "slurm_partition", "slurm_gpus",
                "slurm_cpus", "slurm_mem_gb", "slurm_time_min", "slurm_max_requeues", "slurm_max_running",
                "slurm_signal_delay_s", "slurm_cluster")
@@ -39,7 +39,7 @@ def _flags_of(name: str) -> list[str]:
   with open(os.path.join(ROOT, *name.split(".")) + ".py") as f:
     source = f.read()
   found = re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", source)
-  if "grid.main(" in source:
+  if "sweep.main(" in source:
     found += _GRID_FLAGS
   if "define_print_config()" in source:
     found.append("print_config")

@@ -1,4 +1,4 @@
-"""experiments.grid and the experiment modules built on it (method_table, mixing_sweep, sim_scaling,
+"""gdacot.sweep and the experiment modules built on it (method_table, mixing_sweep, sim_scaling,
 alignment_analysis): statistics, claims and checks in-process on made-up cells; each module's smoke
 grid as users run it (a subprocess, shared by the tests of this file), its resumption and its
 refusals."""
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from runs import ROOT, env_for_subprocess, module
 
-from experiments import alignment_analysis, grid, method_table, mixing_sweep, sim_scaling
+from experiments import alignment_analysis, method_table, mixing_sweep, sim_scaling
+from gdacot import sweep
 from experiments.configs import alignment_analysis as alignment_analysis_config
 from experiments.configs import method_table as method_table_config
 from experiments.configs import mixing_sweep as mixing_sweep_config
@@ -80,7 +81,7 @@ def check_common_outputs(name, workdir, proc, record, pngs):
   cells = MODULES[name][0].make_cells(cfg)
   assert [c.name for c in cells] == [r["cell"] for r in record["cells"]]
   for cell, r in zip(cells, record["cells"]):
-    assert r["cotrain_config"] == json.loads(json.dumps(grid.resolve(cell, cfg).to_dict()))
+    assert r["cotrain_config"] == json.loads(json.dumps(sweep.resolve(cell, cfg).to_dict()))
     assert r["status"] == "ran" and finite(r["wall_time_s"], r["cotrain_wall_time_s"])
     assert "--config.num_seeds=1" in r["command"] and "--config.seed=0" in r["command"]
     assert (workdir / "runs" / r["cell"] / "eval.json").is_file() and (workdir / "logs" / f"{r['cell']}.log").is_file()
@@ -144,14 +145,14 @@ def test_parallel_cells_are_given_gpu_memory_shares_that_sum_below_the_whole(mon
   # this suite has not; the name claims no more than this checks.
   for var in ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_ALLOCATOR"):
     monkeypatch.delenv(var, raising=False)
-  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(1)  # one cell: JAX's default
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in sweep.cell_environment(1)  # one cell: JAX's default
   for parallel in range(2, 9):
-    share = float(grid.cell_environment(parallel)["XLA_PYTHON_CLIENT_MEM_FRACTION"])
+    share = float(sweep.cell_environment(parallel)["XLA_PYTHON_CLIENT_MEM_FRACTION"])
     assert 0.9 - 0.01 <= parallel * share <= 0.9, parallel  # all of them, with 10% left for the driver
   monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the user's own setting wins
-  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in grid.cell_environment(4)
-  with pytest.raises(grid.GridError, match="parallel must be a positive integer"):
-    grid.run_grid("method_table", method_table_config.get_config("smoke"), [], "/nonexistent", grid.Options(parallel=0))
+  assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in sweep.cell_environment(4)
+  with pytest.raises(sweep.GridError, match="parallel must be a positive integer"):
+    sweep.run_grid("method_table", method_table_config.get_config("smoke"), [], "/nonexistent", sweep.Options(parallel=0))
 
 
 def test_sim_scaling_smoke(sim_scaling_run):
@@ -217,7 +218,7 @@ def seeded_with(local_dir, workdir, cell):
   """A workdir of the same sweep in which `cell` is already done, copied from the local run: a
   sweep on it runs the other cell only (finished cells are skipped)."""
   os.makedirs(workdir / "runs")
-  shutil.copy(local_dir / grid.MARKER, workdir / grid.MARKER)
+  shutil.copy(local_dir / sweep.MARKER, workdir / sweep.MARKER)
   shutil.copytree(local_dir / "runs" / cell, workdir / "runs" / cell)
   return workdir
 
@@ -311,26 +312,26 @@ def test_sigterm_to_the_sweep_checkpoints_its_running_cell_and_a_rerun_continues
   args = ("--config.w=(0.5,)", "--config.cotrain_overrides=('ckpt_eval.episodes=0','best_metric=')")
   run_dir = workdir / "runs" / "cotrain-w0.5"
   log, timing = workdir / "logs" / "cotrain-w0.5.log", workdir / "logs" / "cotrain-w0.5.json"
-  sweep = subprocess.Popen([sys.executable, "-m", "experiments.mixing_sweep",
-                            "--config=experiments/configs/mixing_sweep.py:smoke", f"--workdir={workdir}", *args],
-                           cwd=ROOT, env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.mixing_sweep",
+                          "--config=experiments/configs/mixing_sweep.py:smoke", f"--workdir={workdir}", *args],
+                          cwd=ROOT, env=env_for_subprocess(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   trained = lambda: (run_dir / "metrics.jsonl").exists() and '"step"' in (run_dir / "metrics.jsonl").read_text()
   try:
     deadline = time.time() + 600
-    while not trained() and sweep.poll() is None and time.time() < deadline:
+    while not trained() and proc.poll() is None and time.time() < deadline:
       time.sleep(0.1)
-    kids = children(sweep.pid)
+    kids = children(proc.pid)
     assert trained() and len(kids) == 1, (kids, log.read_text()[-2000:] if log.exists() else "no log")
-    sweep.send_signal(signal.SIGTERM)
-    out, err = sweep.communicate(timeout=120)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
   finally:
-    if sweep.poll() is None:  # the test failed: leave no process behind
-      for pid in children(sweep.pid) + [sweep.pid]:
+    if proc.poll() is None:  # the test failed: leave no process behind
+      for pid in children(proc.pid) + [proc.pid]:
         with contextlib.suppress(ProcessLookupError):
           os.kill(pid, signal.SIGKILL)
-      sweep.wait()
+      proc.wait()
   said = f"{out[-2000:]}{err[-2000:]}\nthe cell's log:\n{log.read_text()[-2000:]}"
-  assert sweep.returncode == 75, said  # preempted, resumable (gdacot.train.preemption.PREEMPTED)
+  assert proc.returncode == 75, said  # preempted, resumable (gdacot.train.preemption.PREEMPTED)
   assert "[1/1] cotrain-w0.5: interrupted by SIGTERM" in out and "rerun the same command" in out, said
   assert not os.path.exists(f"/proc/{kids[0]}")  # waited for, not left running
   assert "preempted (SIGTERM)" in log.read_text(), said
@@ -393,36 +394,36 @@ def test_bad_config_is_refused(name, field, value, message):
   cfg = configs.get_config("smoke")
   mod.validate(cfg)
   cfg[field] = value
-  with pytest.raises(grid.GridError, match=re.escape(message)):
+  with pytest.raises(sweep.GridError, match=re.escape(message)):
     mod.validate(cfg)
 
 
 def test_cells_are_checked_as_cotrain_checks_them():
   cfg = mixing_sweep_config.get_config("smoke")
   cell = mixing_sweep.make_cells(cfg)[0]
-  assert grid.resolve(cell, cfg).w == 0.1
+  assert sweep.resolve(cell, cfg).w == 0.1
   for overrides, message in [(("nope=1",), "no field 'nope'"), (("method=mmd",), "sets per cell"),
                              (("align.epsilon=-1",), "align.epsilon must be positive"),
                              (("steps=1.5",), "cannot be casted")]:
     cfg.cotrain_overrides = overrides
-    with pytest.raises(grid.GridError, match=re.escape(message)):
-      grid.resolve(cell, cfg)
-  with pytest.raises(grid.GridError, match="unknown config variant"):
-    grid.resolve(grid.Cell("c", {}, {}, variant="huge"), mixing_sweep_config.get_config("smoke"))
+    with pytest.raises(sweep.GridError, match=re.escape(message)):
+      sweep.resolve(cell, cfg)
+  with pytest.raises(sweep.GridError, match="unknown config variant"):
+    sweep.resolve(sweep.Cell("c", {}, {}, variant="huge"), mixing_sweep_config.get_config("smoke"))
 
 
 def test_overrides_are_typed_and_passed_as_cotrain_flags():
   cfg = method_table_config.get_config("smoke")
   cfg.cotrain_overrides = ("steps=60", "gap=physics", "domains.real.cube_mass=0.5", "data.real_regions=('in',)")
-  with pytest.raises(grid.GridError, match="sets per cell"):  # gap is this experiment's axis
-    grid.resolve(method_table.make_cells(cfg)[0], cfg)
+  with pytest.raises(sweep.GridError, match="sets per cell"):  # gap is this experiment's axis
+    sweep.resolve(method_table.make_cells(cfg)[0], cfg)
   cfg.cotrain_overrides = cfg.cotrain_overrides[:1] + cfg.cotrain_overrides[2:]
-  assert grid.parse_overrides(cfg.cotrain_overrides) == {"steps": 60, "domains.real.cube_mass": 0.5,
+  assert sweep.parse_overrides(cfg.cotrain_overrides) == {"steps": 60, "domains.real.cube_mass": 0.5,
                                                          "data.real_regions": ("in",)}
   cell = method_table.make_cells(cfg)[1]
-  c = grid.resolve(cell, cfg)
+  c = sweep.resolve(cell, cfg)
   assert (c.steps, c.domains.real.cube_mass, c.method, c.gap, c.num_seeds) == (60, 0.5, "uot_joint", "physics", 1)
-  cmd = grid.command(cell, cfg, "/tmp/x")
+  cmd = sweep.command(cell, cfg, "/tmp/x")
   assert cmd[-8:] == ["--config.steps=60", "--config.domains.real.cube_mass=0.5", "--config.data.real_regions=('in',)",
                       "--config.method=uot_joint", "--config.gap=physics", "--config.num_seeds=1", "--config.seed=0",
                       "--config.eval.pairs=('real:in', 'real:ood', 'sim:in')"]
@@ -432,18 +433,18 @@ def test_overrides_are_typed_and_passed_as_cotrain_flags():
 def test_claim_workdir(tmp_path):
   cfg = mixing_sweep_config.get_config("smoke")
   workdir = str(tmp_path / "exp")
-  assert grid.claim_workdir(workdir, "mixing_sweep", cfg) is False  # created, marker written
-  assert os.listdir(workdir) == [grid.MARKER]
-  assert grid.claim_workdir(workdir, "mixing_sweep", cfg) is True  # the same: resume
-  with pytest.raises(grid.GridError, match="holds experiment 'mixing_sweep', not 'sim_scaling'"):
-    grid.claim_workdir(workdir, "sim_scaling", cfg)
+  assert sweep.claim_workdir(workdir, "mixing_sweep", cfg) is False  # created, marker written
+  assert os.listdir(workdir) == [sweep.MARKER]
+  assert sweep.claim_workdir(workdir, "mixing_sweep", cfg) is True  # the same: resume
+  with pytest.raises(sweep.GridError, match="holds experiment 'mixing_sweep', not 'sim_scaling'"):
+    sweep.claim_workdir(workdir, "sim_scaling", cfg)
   cfg.w = (0.1, 0.2)
-  with pytest.raises(grid.GridError, match=re.escape("w: [0.1, 0.5] there, [0.1, 0.2] here")):
-    grid.claim_workdir(workdir, "mixing_sweep", cfg)
+  with pytest.raises(sweep.GridError, match=re.escape("w: [0.1, 0.5] there, [0.1, 0.2] here")):
+    sweep.claim_workdir(workdir, "mixing_sweep", cfg)
   (tmp_path / "mine").mkdir()
   (tmp_path / "mine" / "notes.txt").write_text("mine")
-  with pytest.raises(grid.GridError, match="not an experiment workdir"):
-    grid.claim_workdir(str(tmp_path / "mine"), "mixing_sweep", cfg)
+  with pytest.raises(sweep.GridError, match="not an experiment workdir"):
+    sweep.claim_workdir(str(tmp_path / "mine"), "mixing_sweep", cfg)
   assert os.listdir(tmp_path / "mine") == ["notes.txt"]
 
 
@@ -461,13 +462,13 @@ def test_default_configs_build_valid_cells():
     cfg = configs.get_config()
     mod.validate(cfg)
     cells = mod.make_cells(cfg)
-    grid.resolve(cells[0], cfg)
-    grid.resolve(cells[-1], cfg)
+    sweep.resolve(cells[0], cfg)
+    sweep.resolve(cells[-1], cfg)
   assert len(method_table.make_cells(method_table_config.get_config())) == 30
   assert method_table.make_cells(method_table_config.get_config())[0].variant == "image"
   state = method_table_config.get_config("state")
   method_table.validate(state)
-  assert grid.resolve(method_table.make_cells(state)[0], state).observation == "state"
+  assert sweep.resolve(method_table.make_cells(state)[0], state).observation == "state"
 
 
 # --- statistics and claims on made-up cells ----------------------------------------------------
@@ -479,7 +480,7 @@ def fake_cell(labels, rates, w2=None, episodes=50):
              for pair, per_seed in rates.items() for seed, rate in enumerate(per_seed)]
   n = len(next(iter(rates.values())))
   return {"cell": "-".join(map(str, labels.values())), "labels": labels, "seeds": list(range(n)),
-          "success": grid.summarise_success(results),
+          "success": sweep.summarise_success(results),
           "alignment": None if w2 is None else {"wasserstein": stats.mean_interval(w2),
                                                 "discernibility": stats.mean_interval([0.8] * n)}}
 
@@ -489,13 +490,13 @@ def test_summarise_success_over_seeds():
   mean, lo, hi = stats.seed_interval([0.2, 0.4, 0.6])
   assert row["mean"] == pytest.approx(0.4) and row["seed_ci95"] == [lo, hi] and row["per_seed"] == [0.2, 0.4, 0.6]
   assert (row["pooled_successes"], row["pooled_episodes"]) == (60, 150)
-  assert grid.shown_interval(row) == (lo, hi)
+  assert sweep.shown_interval(row) == (lo, hi)
   one = fake_cell({"method": "cotrain"}, {"real:in": [0.5]})["success"]["real:in"]
-  assert one["seed_ci95"] is None and grid.shown_interval(one) == tuple(one["pooled_wilson95"])
+  assert one["seed_ci95"] is None and sweep.shown_interval(one) == tuple(one["pooled_wilson95"])
   # Seeds that all scored the same give a zero-width t-interval: the tables show Wilson's, marked.
   flat = fake_cell({"method": "cotrain"}, {"real:in": [0.1, 0.1]})["success"]["real:in"]
-  assert flat["seed_ci95"] == pytest.approx([0.1, 0.1]) and grid.shown_interval(flat) == tuple(flat["pooled_wilson95"])
-  assert grid.fmt(flat).endswith("†") and not grid.fmt(row).endswith("†")
+  assert flat["seed_ci95"] == pytest.approx([0.1, 0.1]) and sweep.shown_interval(flat) == tuple(flat["pooled_wilson95"])
+  assert sweep.fmt(flat).endswith("†") and not sweep.fmt(row).endswith("†")
 
 
 def test_paired_difference_and_pearson():
@@ -517,7 +518,7 @@ def test_paired_difference_and_pearson():
   p = stats.pearson(x, y)
   assert p["r"] == pytest.approx(np.corrcoef(x, y)[0, 1]) and p["ci95"][0] < p["r"] < p["ci95"][1]
   assert stats.pearson(x, [0.5] * 5)["r"] is None and stats.pearson([1, 2], [3, 4])["r"] is None
-  assert grid.json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
+  assert sweep.json_safe({"a": [float("nan"), 1.0], "b": float("inf")}) == {"a": [None, 1.0], "b": None}
 
 
 def test_method_table_claims_from_the_numbers():
@@ -561,8 +562,8 @@ def test_method_table_plots_a_row_where_every_episode_succeeded():
   cfg = method_table_config.get_config("smoke")
   results = [result_entry(method="cotrain", domain=d, region=r, successes=s, episodes=100, step=40, seed=seed)
              for seed in (0, 1, 2) for d, r, s in (("real", "in", 100), ("real", "ood", 40 + seed), ("sim", "in", 100))]
-  cells = [{"labels": {"gap": gap, "method": m}, "success": grid.summarise_success(results)}
+  cells = [{"labels": {"gap": gap, "method": m}, "success": sweep.summarise_success(results)}
            for gap in cfg.gaps for m in cfg.methods]
   fig = method_table.plot(cfg, {"cells": cells, "num_seeds": 3})
   assert fig.axes
-  grid.pyplot().close(fig)
+  sweep.pyplot().close(fig)

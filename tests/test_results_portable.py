@@ -6,7 +6,7 @@ import socket
 
 from runs import ROOT
 
-from experiments import grid
+from gdacot import sweep
 
 RESULTS = os.path.join(ROOT, "experiments", "results")
 # Absolute paths of a machine's filesystem, as they would appear in a recorded command or path.
@@ -41,14 +41,14 @@ def test_checked_in_results_hold_no_absolute_path_or_hostname():
 
 
 def test_a_grid_record_is_written_portable():
-  """What experiments.grid writes: commands relative to the repository root, `python`, no hostname."""
+  """What gdacot.sweep writes: commands relative to the repository root, `python`, no hostname."""
   record = {"cells": [{"command": f"/opt/venv/bin/python3.11 -m experiments.cotrain --workdir={ROOT}/runs/t/a "
                                   f"--config={ROOT}/experiments/configs/cotrain.py:smoke",
                        "workdir": f"{ROOT}/runs/t/a"}],
             "machine": {"hostname": "node-17.cluster", "platform": "Linux", "cpu_count": 2}, "cwd": ROOT}
-  out = grid.portable(record)
+  out = sweep.portable(record)
   assert out["cells"][0]["command"] == ("python -m experiments.cotrain --workdir=runs/t/a "
                                         "--config=experiments/configs/cotrain.py:smoke")
   assert out["cells"][0]["workdir"] == "runs/t/a" and out["cwd"] == "."
   assert out["machine"] == {"platform": "Linux", "cpu_count": 2}
-  assert grid.portable_text(f"{ROOT}x/y") == f"{ROOT}x/y"  # another directory that shares the prefix
+  assert sweep.portable_text(f"{ROOT}x/y") == f"{ROOT}x/y"  # another directory that shares the prefix
