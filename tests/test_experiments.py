@@ -426,7 +426,7 @@ def test_overrides_are_typed_and_passed_as_cotrain_flags():
   cmd = sweep.command(cell, cfg, "/tmp/x")
   assert cmd[-8:] == ["--config.steps=60", "--config.domains.real.cube_mass=0.5", "--config.data.real_regions=('in',)",
                       "--config.method=uot_joint", "--config.gap=physics", "--config.num_seeds=1", "--config.seed=0",
-                      "--config.eval.pairs=('real:in', 'real:ood', 'sim:in')"]
+                      "--config.eval.pairs=('real:in', 'real:ood', 'sim:in', 'sim:ood')"]
   assert cmd[4].endswith("experiments/configs/cotrain.py:smoke")
 
 
@@ -542,9 +542,34 @@ def test_method_table_claims_from_the_numbers():
   means = [np.mean(r) for r in rates.values()]
   assert corr["r"] == pytest.approx(np.corrcoef(list(w2.values()), means)[0, 1])
   assert corr["paper_b_r"] == 0.57 and corr["n"] == 4
+  # The paired comparisons are one family, Holm-corrected together: 2 baselines x 2 pairs + 2.
+  family = c["uot_joint_minus_baseline"] + c["cfg_adda_minus_best_other"]
+  assert {d["family_size"] for d in family} == {6}
+  m = d[("mmd", "real:in")]
+  assert m["p_value"] == pytest.approx(stats.mean_p_value([0.2, 0.3, 0.3]))
+  assert m["p_holm"] == pytest.approx(stats.holm([x["p_value"] for x in family])["p_adjusted"][family.index(m)])
+  assert m["p_holm"] > m["p_value"] and m["reject_holm"] == (m["p_holm"] <= 0.05)
+  assert not c["ceilings"]  # nothing near 1 here
   # The Markdown states every claim from these numbers.
   text = "\n".join(method_table._claim_lines(c))
   assert "uot_joint - mmd, physics gap, real/in: +0.267" in text and "(paper B: +0.57)" in text
+  assert "Holm over 6: p = " in text
+
+
+def test_method_table_names_its_ceilings_and_checks_the_manipulation():
+  cfg = method_table_config.get_config("smoke")
+  cfg.methods, cfg.eval_pairs = ("cotrain", "uot_joint"), ("real:in", "sim:ood")
+  records = [fake_cell({"gap": "physics", "method": "cotrain"}, {"real:in": [1.0, 0.98], "sim:ood": [0.5, 0.6]}),
+             fake_cell({"gap": "physics", "method": "uot_joint"}, {"real:in": [0.96, 0.96], "sim:ood": [1.0, 1.0]})]
+  records[0]["alignment_per_seed"] = [{"seed": s, "wasserstein": 5.0 + s, "discernibility": 0.95} for s in (0, 1)]
+  records[1]["alignment_per_seed"] = [{"seed": s, "wasserstein": 4.0 + s, "discernibility": 0.95} for s in (0, 1)]
+  c = method_table.claims(cfg, records)
+  assert [(x["pair"], x["methods"]) for x in c["ceilings"]] == [("real:in", ["cotrain"]), ("sim:ood", ["uot_joint"])]
+  checks = {x["metric"]: x for x in c["manipulation"]}
+  assert checks["wasserstein"]["mean_diff"] == pytest.approx(-1.0) and checks["discernibility"]["mean_diff"] == 0.0
+  text = "\n".join(method_table._claim_lines(c))
+  assert "ceiling, physics gap, real/in: cotrain at >= 0.98" in text
+  assert "manipulation check, uot_joint - cotrain discernibility, physics gap: +0.000" in text
 
 
 def test_mixing_guideline_matches_paper_b_example():

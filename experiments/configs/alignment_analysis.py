@@ -9,17 +9,13 @@
 import ml_collections
 
 from gdacot import cli_common
+from gdacot.sweep import sweep_config
 from gdacot.align import METHODS
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+  c = sweep_config()  # num_seeds, seed, eval_pairs, cotrain_variant, cotrain_overrides
   c.methods = tuple(METHODS)  # all ten
-  c.num_seeds = 5  # seeds seed .. seed + num_seeds - 1, trained in one program per cell
-  c.seed = 0
-  c.eval_pairs = ("real:in", "real:ood")
-  c.cotrain_variant = ""  # cotrain config variant of every cell ("": the state benchmark)
-  c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("gap=physics",)
   # Paper B's three regimes, read from the discernibility (held-out accuracy of a domain
   # classifier on the features): at least `disjoint_from` is disjoint, below `overlapping_below`
   # overlapping (0.5 = indistinguishable), structured-aligned in between. A reading aid, not

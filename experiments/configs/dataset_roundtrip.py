@@ -9,19 +9,16 @@ back from LeRobot files (H.264 video per camera), paired by seed and demo draw.
 import ml_collections
 
 from gdacot import cli_common
+from gdacot.sweep import sweep_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.methods = ("cotrain", "uot_joint")
-  c.num_seeds = 5
-  c.seed = 0
-  c.eval_pairs = ("real:in", "real:ood")
   # Every cell: cotrain's image variant on this task (its views: lift's front and wrist), the
   # visual gap, at the size of the lift image tables (experiments/README.md).
-  c.cotrain_variant = "image,lift"
-  c.cotrain_overrides = ("gap=visual", "render.height=16", "render.width=16", "eval.episodes=100",
-                         "ckpt_eval.episodes=0", "best_metric=", "keep_best=0")
+  c = sweep_config(cotrain_variant="image,lift",
+                   cotrain_overrides=("gap=visual", "render.height=16", "render.width=16", "eval.episodes=100",
+                                      "ckpt_eval.episodes=0", "best_metric=", "keep_best=0"))
+  c.methods = ("cotrain", "uot_joint")
 
   variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:  # small, for tests

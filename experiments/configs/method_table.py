@@ -11,11 +11,13 @@
 import ml_collections
 
 from gdacot import cli_common
+from gdacot.sweep import sweep_config
 from gdacot.align import METHODS
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+  # num_seeds, seed, cotrain_variant, cotrain_overrides; every pair, the ceilings included.
+  c = sweep_config(eval_pairs=("real:in", "real:ood", "sim:in", "sim:ood"))
   c.methods = tuple(METHODS)  # all ten
   # Each gap is a cotrain run with --config.gap=<gap> (the same as cotrain's variant "image,<gap>").
   c.gaps = ("visual", "physics", "visual_physics")
@@ -23,11 +25,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # "state": the 8-d state vector, minutes instead of hours on a CPU. A state policy sees no
   # visual change, so with "state" the gaps must be physics or sensor_physics.
   c.observation = "image"
-  c.num_seeds = 5  # seeds seed .. seed + num_seeds - 1, trained in one program per cell
-  c.seed = 0
-  c.eval_pairs = ("real:in", "real:ood", "sim:in")
-  c.cotrain_variant = ""  # more cotrain config variants for every cell, e.g. "diffusion"
-  c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("steps=3000", "eval.episodes=400")
 
   variants = cli_common.variants(arg, ("state", "smoke"))
   if "state" in variants or "smoke" in variants:

@@ -8,10 +8,11 @@
 import ml_collections
 
 from gdacot import cli_common
+from gdacot.sweep import sweep_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+  c = sweep_config()  # num_seeds, seed, eval_pairs, cotrain_variant, cotrain_overrides
   # Two axes, each varying one count with the other held at its `fixed_*` value (cotrain's
   # defaults); the cell at both fixed values is shared by the two axes.
   c.num_sim_demos = (100, 200, 400, 700, 1000)  # split evenly over the sim regions (in, ood)
@@ -19,11 +20,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.fixed_sim_demos = 400
   c.fixed_real_demos = 20
   c.methods = ("cotrain", "uot_joint")
-  c.num_seeds = 5  # seeds seed .. seed + num_seeds - 1, trained in one program per cell
-  c.seed = 0
-  c.eval_pairs = ("real:in", "real:ood")
-  c.cotrain_variant = ""  # cotrain config variant of every cell ("": the state benchmark)
-  c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("w=0.2",)
 
   variants = cli_common.variants(arg, ("smoke",))
   if "smoke" in variants:  # small, for tests

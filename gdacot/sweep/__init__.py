@@ -18,7 +18,8 @@ and .json (output; status and wall time), slurm/ (submitit's files), and the mod
 
 from gdacot.sweep.cell_run import CellFailed, CellRun, Interrupted
 from gdacot.sweep.cells import (COTRAIN_CONFIG, ROOT, Cell, GridError, cell_overrides, check_cells, check_common,
-                                check_methods, command, parse_overrides, resolve)
+                                check_methods, command, parse_overrides, resolve,
+                                sweep_config)
 from gdacot.sweep.claim import MARKER, check_claim, claim_workdir
 from gdacot.sweep.grid import EXECUTORS, Incomplete, Options, Submitted, run_grid
 from gdacot.sweep.local import cell_environment
@@ -32,5 +33,5 @@ __all__ = [
     "Interrupted", "Options", "SlurmOptions", "Submitted", "cell_environment", "cell_overrides", "cell_record",
     "cell_state", "check_cells", "check_claim", "check_common", "check_methods", "claim_workdir", "command", "find",
     "fmt", "interval_note", "json_safe", "log_x_ticks", "main", "parse_overrides", "plot_curve", "portable",
-    "portable_text", "pyplot", "resolve", "run_grid", "shown_interval", "summarise_success", "write_outputs",
+    "portable_text", "pyplot", "resolve", "run_grid", "shown_interval", "summarise_success", "sweep_config", "write_outputs",
 ]

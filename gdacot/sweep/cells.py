@@ -13,6 +13,8 @@ import dataclasses
 import os
 import sys
 
+import ml_collections
+
 from gdacot.cli_common import choice_problems
 
 # The repository root: cells run `python -m experiments.cotrain` from here.
@@ -20,6 +22,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COTRAIN_CONFIG = os.path.join(ROOT, "experiments", "configs", "cotrain.py")
 # cotrain fields the sweep sets on every cell from the experiment config.
 _GRID_FIELDS = ("num_seeds", "seed", "eval.pairs")
+
+
+def sweep_config(**fields) -> ml_collections.ConfigDict:
+  """An experiment config with the fields every sweep reads, at their usual values, then
+  `fields` (the experiment's own, and any of these it sets otherwise)."""
+  c = ml_collections.ConfigDict()
+  c.num_seeds = 5  # seeds seed .. seed + num_seeds - 1, trained in one program per cell
+  c.seed = 0
+  # sim:ood is the ceiling of transfer: what the policy does in the region only sim demos cover,
+  # in the domain they come from. Without it a failure on real:ood cannot be told from a failure
+  # to reach that region at all.
+  c.eval_pairs = ("real:in", "real:ood", "sim:ood")
+  c.cotrain_variant = ""  # cotrain config variants for every cell ("": the state benchmark), e.g. "diffusion"
+  c.cotrain_overrides = ()  # "FIELD=VALUE" set on every cell, e.g. ("steps=3000", "eval.episodes=400")
+  for name, value in fields.items():
+    c[name] = value
+  return c
 
 
 class GridError(ValueError):
