@@ -100,13 +100,8 @@ def plot(cfg, record: dict, axis: str):
     for method in cfg.methods:
       cells = axis_cells(cfg, record["cells"], axis, method)
       sweep.plot_curve(ax, list(cfg[field]), [c["success"][pair] for c in cells], label=method)
-    sweep.log_x_ticks(ax, cfg[field])
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(f"number of {label} (log; {fixed.replace('_', ' ')} = {cfg[fixed]})")
-    ax.set_ylabel(f"success rate, {pair.replace(':', '/')}")
-    ax.set_title(f"{pair.replace(':', '/')}: mean of {record['num_seeds']} seed(s) with 95% intervals",
-                 fontsize=9)
-    ax.legend(fontsize=8)
+    sweep.success_axes(ax, cfg[field], pair, record["num_seeds"],
+                       f"number of {label} (log; {fixed.replace('_', ' ')} = {cfg[fixed]})")
   fig.tight_layout()
   return fig
 

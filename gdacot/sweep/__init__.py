@@ -24,7 +24,8 @@ from gdacot.sweep.claim import MARKER, check_claim, claim_workdir
 from gdacot.sweep.grid import EXECUTORS, Incomplete, Options, Submitted, run_grid
 from gdacot.sweep.local import cell_environment
 from gdacot.sweep.main import main
-from gdacot.sweep.outputs import json_safe, log_x_ticks, plot_curve, portable, portable_text, pyplot, write_outputs
+from gdacot.sweep.outputs import (json_safe, log_x_ticks, plot_curve, portable, portable_text, pyplot, success_axes,
+                                  write_outputs)
 from gdacot.sweep.slurm import SlurmOptions
 from gdacot.sweep.summary import cell_record, cell_state, find, fmt, interval_note, shown_interval, summarise_success
 
@@ -33,5 +34,5 @@ __all__ = [
     "Interrupted", "Options", "SlurmOptions", "Submitted", "cell_environment", "cell_overrides", "cell_record",
     "cell_state", "check_cells", "check_claim", "check_common", "check_methods", "claim_workdir", "command", "find",
     "fmt", "interval_note", "json_safe", "log_x_ticks", "main", "parse_overrides", "plot_curve", "portable",
-    "portable_text", "pyplot", "resolve", "run_grid", "shown_interval", "summarise_success", "sweep_config", "write_outputs",
+    "portable_text", "pyplot", "resolve", "run_grid", "shown_interval", "summarise_success", "success_axes", "sweep_config", "write_outputs",
 ]

@@ -70,6 +70,16 @@ def log_x_ticks(ax, xs) -> None:
   ax.minorticks_off()
 
 
+def success_axes(ax, xs, pair: str, num_seeds: int, xlabel: str) -> None:
+  """A success panel over a log axis of the grid's values: its limits, labels, title and legend."""
+  log_x_ticks(ax, xs)
+  ax.set_ylim(0, 1)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(f"success rate, {pair.replace(':', '/')}")
+  ax.set_title(f"{pair.replace(':', '/')}: mean of {num_seeds} seed(s) with 95% intervals", fontsize=9)
+  ax.legend(fontsize=7)
+
+
 def write_outputs(workdir: str, name: str, record: dict, markdown: str, figures: dict, also=()) -> None:
   """WORKDIR/<name>.json, <name>.md and each figure (file name -> matplotlib figure) as PNG;
   `also` lists other files the module wrote (relative to the workdir), for the record."""
