@@ -451,8 +451,9 @@ def plot(result: dict, path: str) -> None:
                  fontsize=7)
   ax2.axhline(result["source_only_l2"], ls="--", c="gray", label="source spiral for target inputs")
   ax2.set_xscale("log")
+  ax2.set_yscale("log")  # a shallow U under the source-only line stays visible
   ax2.set_xlabel("plane separation dz (log)")
-  ax2.set_ylabel("L2 error (95% t-interval over seeds)")
+  ax2.set_ylabel("L2 error (log; 95% t-interval over seeds)")
   ax2.set_title("Error at the best w per dz")
   ax2.legend(fontsize=8)
 
