@@ -447,7 +447,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "paper" in variants:
     # Paper A's setting as PAPERS.md gives it, sized for a GPU (hours on this CPU: see
     # docs/reproducing.md). Images: the task's views (an arm's front and wrist) at 64x64 each
-    # (paper A gives no size; Diffusion Policy's are 76 to 96), the visual gap.
+    # (paper A gives no size; Diffusion Policy's images are 84 to 96), the visual gap.
     c.observation = "image"
     c.gap = "visual"
     c.render.height = c.render.width = 64
@@ -466,7 +466,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.num_real_demos = 10
     c.w = 0.1
     # Adam at lr 1e-4 (constant: PAPERS.md names no schedule) with an EMA, as paper A; weight
-    # decay and EMA decay as Diffusion Policy's. About 250 passes over the sim frames.
+    # decay and EMA decay as Diffusion Policy's. A few hundred passes over lift's ~30k sim frames.
     c.optim.learning_rate = 1e-4
     c.optim.weight_decay = 1e-6
     c.ema_decay = 0.9999
