@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import dataset_roundtrip, grid
+from experiments import dataset_roundtrip
 from experiments.configs import dataset_roundtrip as roundtrip_config
+from gdacot import sweep
 from gdacot.data import Demos, demo_files
 from gdacot.data.sources import KeyMap, load
 from gdacot.train import get_config, kept_demos
@@ -44,7 +45,7 @@ def test_the_memory_cells_real_demos_export_to_lerobot_and_read_back(tmp_path):
   demo_files.write(kept_demos.path(os.path.join(memory, "runs", "memory-uot_joint"), "real"),
                    Demos(obs={"state": jnp.asarray(state) + 1, "image": jnp.asarray(image)}, actions=demos.actions,
                          lengths=demos.lengths))
-  with pytest.raises(grid.GridError, match="the memory cells trained on different real demos"):
+  with pytest.raises(sweep.GridError, match="the memory cells trained on different real demos"):
     dataset_roundtrip.export_real_demos(memory, str(tmp_path / "again"))
 
 
@@ -63,5 +64,5 @@ def test_the_arms_are_paired_by_seed_and_the_files_arm_reads_them():
   d = rows["cotrain/real:in"]["lerobot_minus_memory"]
   assert d["per_seed_diff"] == pytest.approx([0.1, 0.0, 0.2]) and d["mean_diff"] == pytest.approx(0.1)
   cfg.cotrain_variant = "lift"
-  with pytest.raises(grid.GridError, match="must include 'image'"):
+  with pytest.raises(sweep.GridError, match="must include 'image'"):
     dataset_roundtrip.validate(cfg)
