@@ -2,7 +2,7 @@
 
   gdacot-train  = python -m experiments.cotrain       gdacot-eval  = python -m gdacot.evaluate
   gdacot-demos  = python -m tools.make_demos          gdacot-data  = python -m tools.dataset_info
-  gdacot-serve  = python -m gdacot.serve
+  gdacot-serve  = python -m gdacot.serve          gdacot-table = python -m experiments.method_table
 
 The module runs as `__main__` (runpy, as `python -m` does) rather than through an imported
 `main`: absl lists a program's flags and purpose in --help from the main module, and flags
@@ -28,6 +28,7 @@ COMMANDS = {
     "gdacot-demos": "tools.make_demos",
     "gdacot-data": "tools.dataset_info",
     "gdacot-serve": "gdacot.serve",
+    "gdacot-table": "experiments.method_table",  # a sweep: --executor=local|slurm|print, --collect
 }
 
 
@@ -54,6 +55,10 @@ def data() -> None:
 
 def serve() -> None:
   _run(COMMANDS["gdacot-serve"])
+
+
+def table() -> None:
+  _run(COMMANDS["gdacot-table"])
 
 
 def key_flags_of_main(*names: str) -> None:
