@@ -17,6 +17,11 @@ from gdacot.train.workdir import WorkdirError, check_posix_path, differences
 MARKER = "experiment.json"  # names the experiment and config a workdir holds
 
 
+def _marker(name: str, cfg) -> dict:
+  """What experiment.json holds: the experiment's name and its config, as JSON reads it back."""
+  return json.loads(json.dumps({"experiment": name, "config": cfg.to_dict()}))
+
+
 def check_root(workdir: str) -> None:
   """A sweep's root is a POSIX path, as every cell's workdir under it must be (GridError)."""
   try:
@@ -29,7 +34,7 @@ def check_claim(workdir: str, name: str, cfg) -> bool:
   """True when the workdir holds this experiment with this config, False when it is new or
   empty; GridError for anything else. Writes nothing."""
   check_root(workdir)
-  mine = json.loads(json.dumps({"experiment": name, "config": cfg.to_dict()}))
+  mine = _marker(name, cfg)
   marker = os.path.join(workdir, MARKER)
   if os.path.isfile(marker):
     with open(marker) as f:
@@ -55,5 +60,5 @@ def claim_workdir(workdir: str, name: str, cfg) -> bool:
   if check_claim(workdir, name, cfg):
     return True
   os.makedirs(workdir, exist_ok=True)
-  io.write_json(os.path.join(workdir, MARKER), json.loads(json.dumps({"experiment": name, "config": cfg.to_dict()})))
+  io.write_json(os.path.join(workdir, MARKER), _marker(name, cfg))
   return False
