@@ -1,8 +1,15 @@
 """Runs the command-line entry points as users do: subprocesses on the CPU."""
 
+import atexit
+import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = "--config=experiments/configs/cotrain.py:smoke"
@@ -24,9 +31,95 @@ def xla_flags(*flags):
   return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
 
 
-def module(name, *args, timeout=600, **env):
-  return subprocess.run([sys.executable, "-m", name, *args], cwd=ROOT, env=env_for_subprocess(**env),
-                        capture_output=True, text=True, timeout=timeout)
+def module(name, *args, timeout=600, fork=True, cwd=ROOT, **env):
+  """`python -m name args` in a process of its own, run to its end: (return code, stdout, stderr)
+  as subprocess.run gives them. By default it is forked from this worker's fork server (JAX and
+  the other heavy libraries already imported: forkserver.py), when the command's environment
+  allows; `fork=False` starts a fresh interpreter (for what only a cold start shows)."""
+  environment = env_for_subprocess(**env)
+  if fork:
+    done = _ForkServer.run_if_possible(name, args, str(cwd), environment, timeout)
+    if done is not None:
+      return done
+  return subprocess.run([sys.executable, "-m", name, *args], cwd=cwd, env=environment, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+# Environment variables a forked command may set differently from the server: read after
+# import (XLA_FLAGS when the backend starts, gdacot's own when used), or pytest's bookkeeping.
+_READ_AFTER_IMPORT = ("XLA_FLAGS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "GDACOT_")
+
+
+class _ForkServer:
+  """This process's fork server (tests/forkserver.py), started on first use. One command at a
+  time; a second caller meanwhile, or a server that died, gets a plain subprocess instead."""
+
+  _instance = None
+  _lock = threading.Lock()
+
+  def __init__(self):
+    self.env = env_for_subprocess()
+    self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "forkserver.py")], cwd=ROOT,
+                                 env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    self.buffer = b""
+    atexit.register(self.proc.stdin.close)  # the server ends at its stdin's end
+    self.reply(timeout=300)  # {"ready": true}
+
+  @staticmethod
+  def _same_imports(env, server_env):
+    relevant = lambda e: {k: v for k, v in e.items() if not k.startswith(_READ_AFTER_IMPORT)}
+    return relevant(env) == relevant(server_env)
+
+  @classmethod
+  def run_if_possible(cls, name, args, cwd, env, timeout):
+    if not cls._lock.acquire(blocking=False):
+      return None
+    try:
+      if cls._instance is None or cls._instance.proc.poll() is not None:
+        cls._instance = cls()
+      server = cls._instance
+      if not cls._same_imports(env, server.env):
+        return None
+      return server.run(name, args, cwd, env, timeout)
+    except (OSError, EOFError):  # the server is gone: this command, and the next, run plainly
+      cls._instance = None
+      return None
+    finally:
+      cls._lock.release()
+
+  def reply(self, timeout):
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while b"\n" not in self.buffer:
+      left = None if deadline is None else max(0.0, deadline - time.monotonic())
+      if not select.select([self.proc.stdout], [], [], left)[0]:
+        raise TimeoutError
+      chunk = os.read(self.proc.stdout.fileno(), 65536)
+      if not chunk:
+        raise EOFError("the fork server exited")
+      self.buffer += chunk
+    line, self.buffer = self.buffer.split(b"\n", 1)
+    return json.loads(line)
+
+  def run(self, name, args, cwd, env, timeout):
+    argv = [sys.executable, "-m", name, *args]
+    with tempfile.TemporaryDirectory(prefix="gdacot-fork-") as streams:
+      out, err = os.path.join(streams, "stdout"), os.path.join(streams, "stderr")
+      request = {"module": name, "args": list(args), "cwd": cwd, "env": env, "stdout": out, "stderr": err}
+      self.proc.stdin.write((json.dumps(request) + "\n").encode())
+      self.proc.stdin.flush()
+      pid = self.reply(timeout=60)["pid"]
+      try:
+        returncode = self.reply(timeout)["returncode"]
+      except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+        self.reply(timeout=60)
+        raise subprocess.TimeoutExpired(argv, timeout, output=_read(out), stderr=_read(err)) from None
+      return subprocess.CompletedProcess(argv, returncode, _read(out), _read(err))
+
+
+def _read(path):
+  with open(path, errors="replace") as f:
+    return f.read()
 
 
 def cotrain(*args, timeout=600, **env):

@@ -14,11 +14,10 @@ import importlib.util
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
-from runs import ROOT, env_for_subprocess
+from runs import ROOT, module
 from test_cli import ENTRY_POINTS, _flags_of
 
 DOCS = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
@@ -184,6 +183,8 @@ def _smoke(argv):
 
 
 def test_the_readme_quickstart_runs_from_a_fresh_clone(tmp_path):
+  # Each command runs in a process of its own, there (runs.module: forked from the tests' server,
+  # which imports no code of the repository, so `python -m` finds the code of this directory).
   for name in ("gdacot", "experiments", "tools"):  # the code, and nothing a previous run left
     os.symlink(os.path.join(ROOT, name), tmp_path / name)
   ran, programs = [], set()
@@ -196,7 +197,8 @@ def test_the_readme_quickstart_runs_from_a_fresh_clone(tmp_path):
       print(f"not run: {why}: {cmd}")
       continue
     programs.add(program)
-    proc = subprocess.run(argv, cwd=tmp_path, env=env_for_subprocess(), capture_output=True, text=True, timeout=600)
+    assert argv[1] == "-m", argv  # every quickstart command is `python -m ...`
+    proc = module(argv[2], *argv[3:], cwd=tmp_path)
     assert proc.returncode in ((0, 1) if "--help" in argv else (0,)), f"{cmd}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     ran.append(argv[2])
   assert ran.count("experiments.cotrain") >= 3 and {"gdacot.evaluate", "tools.make_demos", "tools.dataset_info"} <= set(ran)
