@@ -81,8 +81,13 @@ def test_discernibility_separable_chance_and_deterministic():
 
 def test_alignment_report_types():
   rng = np.random.default_rng(3)
-  rep = analysis.alignment_report(rng.normal(size=(40, 4)), rng.normal(size=(30, 4)) + 5.0, jax.random.key(1))
-  assert set(rep) == {"wasserstein", "discernibility", "n_sim", "n_real"}
+  z_real = 0.1 * rng.normal(size=(30, 4)) + 5.0  # shifted, and shrunk toward a point
+  rep = analysis.alignment_report(rng.normal(size=(40, 4)), z_real, jax.random.key(1))
+  assert set(rep) == {"wasserstein", "discernibility", "n_sim", "n_real", "feature_variance_sim",
+                      "feature_variance_real", "feature_norm_sim", "feature_norm_real"}
+  # The collapse measures: unit variance against 0.01; norms about sqrt(4) - and 10 for the shift.
+  assert rep["feature_variance_sim"] == pytest.approx(1.0, rel=0.3) and rep["feature_variance_real"] < 0.02
+  assert rep["feature_norm_sim"] == pytest.approx(2.0, rel=0.3) and rep["feature_norm_real"] == pytest.approx(10.0, rel=0.05)
   assert type(rep["wasserstein"]) is float and type(rep["discernibility"]) is float
   assert rep["n_sim"] == 40 and rep["n_real"] == 30 and type(rep["n_sim"]) is int
   assert rep["wasserstein"] > 8.0 and rep["discernibility"] == 1.0

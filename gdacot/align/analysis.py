@@ -3,7 +3,9 @@
   wasserstein_distance(z_sim, z_real)      W2 between the two empirical feature distributions.
   discernibility(z_sim, z_real, key)       held-out balanced accuracy of a 2-layer MLP domain
                                            classifier: 0.5 indistinguishable, 1.0 separable.
-  alignment_report(z_sim, z_real, key)     both, as Python numbers, for logs and run summaries.
+  alignment_report(z_sim, z_real, key)     both, and each domain's feature_spread, as Python
+                                           numbers, for logs and run summaries.
+  feature_spread(z)                        mean per-dimension variance and mean norm: collapse.
   pca_2d(z_sim, z_real)                    2-d PCA of the union, for plots (gdacot.align.plots).
 
 Paper B reads three regimes off these numbers: disjoint (large W2, discernibility 1), structured-
@@ -168,8 +170,19 @@ def discernibility(
                          hidden, steps, jnp.float32(learning_rate), jnp.float32(weight_decay))
 
 
+def feature_spread(z) -> dict:
+  """{"variance": mean over dimensions of the per-dimension variance, "norm": mean L2 norm of a
+  row}: the collapse check of an alignment loss (features shrinking toward a point lower W2
+  and discernibility with them, and leave the policy nothing to act on)."""
+  z = np.asarray(z, np.float64)
+  return {"variance": float(z.var(axis=0).mean()), "norm": float(np.linalg.norm(z, axis=1).mean())}
+
+
 def alignment_report(z_sim, z_real, key: jax.Array) -> dict:
-  """{"wasserstein", "discernibility", "n_sim", "n_real"} as Python numbers, with the defaults."""
+  """{"wasserstein", "discernibility", "n_sim", "n_real", "feature_variance_sim",
+  "feature_variance_real", "feature_norm_sim", "feature_norm_real"} as Python numbers, with the
+  defaults (the last four: `feature_spread` of each domain's features)."""
+  spread = {name: feature_spread(z) for name, z in (("sim", z_sim), ("real", z_real))}
   z_sim = jnp.asarray(z_sim, jnp.float32)
   z_real = jnp.asarray(z_real, jnp.float32)
   return {
@@ -177,6 +190,7 @@ def alignment_report(z_sim, z_real, key: jax.Array) -> dict:
       "discernibility": float(discernibility(z_sim, z_real, key)),
       "n_sim": int(z_sim.shape[0]),
       "n_real": int(z_real.shape[0]),
+      **{f"feature_{stat}_{name}": spread[name][stat] for stat in ("variance", "norm") for name in ("sim", "real")},
   }
 
 

@@ -57,10 +57,17 @@ def pyplot():
 
 
 def plot_curve(ax, xs, rows, **style) -> None:
-  """Mean success against x with its interval as a band (rows: one success row per x)."""
-  lo, hi = zip(*(shown_interval(r) for r in rows))
+  """A mean against x with its interval as a band, one row per x: success rows (their shown
+  interval) or a per-seed metric's `stats.mean_interval` (its t-interval; none for one seed)."""
+  lo, hi = zip(*(_band(r) for r in rows))
   line, = ax.plot(xs, [r["mean"] for r in rows], "o-", **style)
   ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
+
+
+def _band(row: dict) -> tuple[float, float]:
+  if "pooled_wilson95" in row:
+    return shown_interval(row)
+  return tuple(row["ci95"]) if row["ci95"] else (row["mean"], row["mean"])
 
 
 def log_x_ticks(ax, xs) -> None:

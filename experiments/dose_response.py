@@ -1,0 +1,205 @@
+r"""The dose-response of the alignment loss: what each dose does to the features and to the policy.
+
+  python -m experiments.dose_response --workdir=runs/dose
+  python -m experiments.dose_response --workdir=runs/dose_smoke --config=experiments/configs/dose_response.py:smoke
+
+Issue 32, item 1. One cell per (method, form of the loss, dose), plus co-training (dose 0) as the
+reference; each cell's seeds train in one cotrain program (gdacot.sweep: rerunning the command
+skips finished cells; `--executor=slurm|print` spreads them over a cluster). Per cell and dose:
+
+  the manipulation     W2 and discernibility of the final features (does the loss align?)
+  the cost             success on every evaluation pair (real/in, real/ood, sim/ood)
+  the collapse check   each domain's feature variance (mean over dimensions) and mean norm, and
+                       the final BC loss (do the features shrink to a point, does BC suffer?)
+  the choice           success on `choice_pair` over the SCORING episodes of the final checkpoint
+                       (ckpt_eval), which picks each form's dose by the rule the config fixes
+
+The forms (FORMS) are the remedies gdacot.align.options offers: the OT cost on l2-normalised
+features, the gradient through the real side only, and a warm-up of the dose. Writes
+dose_response.json (every number, per seed too), dose_response.md and dose_response.png (each
+measure against the dose, one line per method and form, co-training as a dashed line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from gdacot import cli_common, stats, sweep
+
+NAME = "dose_response"
+_CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "dose_response.py")
+BASELINE = "cotrain"
+# The forms of the loss: cotrain overrides on top of the method and its dose.
+FORMS = {
+    "plain": lambda cfg: {},
+    "l2": lambda cfg: {"align.feature_norm": "l2"},
+    "real_side": lambda cfg: {"align.grad_side": "real"},
+    "warmup": lambda cfg: {"align.warmup_steps": int(cfg.warmup_steps)},
+}
+# A cell's numbers beyond success, each a mean over seeds with its interval: the manipulation
+# (record["alignment"]) and the collapse check (record["collapse"], from gdacot.align.analysis).
+ALIGNMENT = ("wasserstein", "discernibility")
+COLLAPSE = ("feature_variance_sim", "feature_variance_real", "feature_norm_sim", "feature_norm_real")
+
+
+def validate(cfg) -> None:
+  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
+  problems = sweep.check_common(cfg) + sweep.check_methods(cfg.methods)
+  lams = tuple(cfg.lams)
+  if not lams or any(not lam > 0 for lam in lams) or len(set(lams)) != len(lams):
+    problems.append(f"lams must be distinct positive doses, got {lams}")
+  problems += [f"method {m!r} has no alignment loss to dose" for m in cfg.methods
+               if m in METHODS and METHODS[m].align is None]
+  problems += cli_common.choice_problems("forms", cfg.forms, FORMS, "form")
+  if "plain" not in tuple(cfg.forms):
+    problems.append("forms must hold 'plain': every other form is read against it")
+  problems += [f"form_methods: {m!r} is not in methods" for m in cfg.form_methods if m not in cfg.methods]
+  if not 0.0 <= cfg.choice_margin < 1.0:
+    problems.append(f"choice_margin must be in [0, 1), got {cfg.choice_margin}")
+  if cfg.warmup_steps < 1:
+    problems.append(f"warmup_steps must be >= 1, got {cfg.warmup_steps}")
+  if problems:
+    raise sweep.GridError(f"bad {NAME} config: " + "; ".join(problems))
+  # The choice reads the scoring episodes of the final checkpoint: the cells must score it.
+  scored = sweep.resolve(make_cells(cfg)[0], cfg)
+  if scored.ckpt_eval.episodes <= 0 or cfg.choice_pair not in tuple(scored.ckpt_eval.pairs):
+    raise sweep.GridError(f"bad {NAME} config: choice_pair {cfg.choice_pair} must be scored at every checkpoint "
+                          f"(ckpt_eval.episodes > 0 and ckpt_eval.pairs holding it; the cells have "
+                          f"{scored.ckpt_eval.episodes} episodes of {tuple(scored.ckpt_eval.pairs)})")
+
+
+def forms_of(cfg, method: str) -> tuple[str, ...]:
+  return tuple(cfg.forms) if method in cfg.form_methods else ("plain",)
+
+
+def make_cells(cfg) -> list[sweep.Cell]:
+  from gdacot.align import METHODS  # pylint: disable=g-import-not-at-top
+  cells = [sweep.Cell(name=BASELINE, labels={"method": BASELINE, "form": "plain", "lam": 0.0},
+                      overrides={"method": BASELINE}, variant=cfg.cotrain_variant)]
+  for method in cfg.methods:
+    for form in forms_of(cfg, method):
+      for lam in cfg.lams:
+        overrides = {"method": method, f"align.{METHODS[method].weight}": float(lam), **FORMS[form](cfg)}
+        cells.append(sweep.Cell(name=f"{method}-{form}-lam{lam:g}",
+                                labels={"method": method, "form": form, "lam": float(lam)},
+                                overrides=overrides, variant=cfg.cotrain_variant))
+  return cells
+
+
+def final_row(run_dir: str) -> dict:
+  """The last row of a run's metrics.jsonl: the final checkpoint's losses and scores."""
+  with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return rows[-1]
+
+
+def add_measures(cfg, record: dict) -> None:
+  """Adds to a cell's record, over its seeds: the collapse measures, the final BC loss and the
+  scoring-episode success the choice reads."""
+  row, seeds = final_row(record["workdir"]), record["seeds"]
+  per_seed = lambda key: [row[f"{key}/seed{s}"] for s in seeds] if len(seeds) > 1 else [row[key]]
+  record["collapse"] = {k: stats.mean_interval([a[k] for a in record["alignment_per_seed"]]) for k in COLLAPSE}
+  record["bc_loss"] = stats.mean_interval(per_seed("bc_loss"))
+  record["scoring"] = {"pair": cfg.choice_pair, "step": row["step"],
+                       **stats.mean_interval(per_seed(f"eval/{cfg.choice_pair}"))}
+
+
+def choose(cfg, records: list[dict]) -> dict:
+  """The rule of the config, applied: per method and form, the largest dose whose scoring success
+  on choice_pair is within choice_margin of co-training's; and the form kept."""
+  floor = sweep.find(records, method=BASELINE)["scoring"]["mean"] - cfg.choice_margin
+  chosen = []
+  for method in cfg.methods:
+    for form in forms_of(cfg, method):
+      cells = [sweep.find(records, method=method, form=form, lam=float(lam)) for lam in cfg.lams]
+      fine = [c for c in cells if c["scoring"]["mean"] >= floor]
+      best = max(fine, key=lambda c: c["labels"]["lam"]) if fine else None
+      chosen.append({"method": method, "form": form, "lam": best and best["labels"]["lam"],
+                     "scoring_mean": best and best["scoring"]["mean"],
+                     "discernibility": best and best["alignment"]["discernibility"]["mean"],
+                     "wasserstein": best and best["alignment"]["wasserstein"]["mean"]})
+  candidates = [c for c in chosen if c["lam"] is not None]
+  kept = min(candidates, key=lambda c: c["discernibility"]) if candidates else None
+  return {"rule": (f"per method and form, the largest dose whose {cfg.choice_pair} success on the scoring episodes "
+                   f"of the final checkpoint is at least co-training's minus {cfg.choice_margin:g}; kept: the form "
+                   "whose chosen dose leaves discernibility lowest"),
+          "floor": floor, "chosen": chosen, "kept": kept}
+
+
+def _cell_label(r: dict) -> str:
+  return BASELINE if r["labels"]["method"] == BASELINE else f"{r['labels']['method']} {r['labels']['form']}"
+
+
+def _mean(row: dict) -> str:
+  return f"{row['mean']:.3g}" + ("" if row["ci95"] is None else f" [{row['ci95'][0]:.3g}, {row['ci95'][1]:.3g}]")
+
+
+def markdown(cfg, record: dict) -> str:
+  pairs = list(cfg.eval_pairs)
+  head = (["method, form", "dose"] + [p.replace(":", "/") for p in pairs]
+          + [f"scoring {cfg.choice_pair.replace(':', '/')}", "W2", "discernibility", "var sim", "var real",
+             "norm sim", "norm real", "BC loss"])
+  lines = [
+      "# Dose-response of the alignment loss", "",
+      f"Mean over seeds {record['seeds']}, in brackets its {record['interval_note']} (success) or 95% t-interval "
+      f"(the rest); cotrain config variant '{cfg.cotrain_variant}'. The dose is the alignment loss's weight; "
+      "var and norm: each domain's feature variance (mean over dimensions) and mean norm.", "",
+      "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+  for r in record["cells"]:
+    cols = ([_cell_label(r), "0" if r["labels"]["lam"] == 0 else f"{r['labels']['lam']:g}"]
+            + [sweep.fmt(r["success"][p]) for p in pairs] + [_mean(r["scoring"])]
+            + [_mean(r["alignment"][k]) for k in ALIGNMENT] + [_mean(r["collapse"][k]) for k in COLLAPSE]
+            + [_mean(r["bc_loss"])])
+    lines.append("| " + " | ".join(cols) + " |")
+  c = record["choice"]
+  lines += ["", f"Choice ({c['rule']}; floor {c['floor']:.3f}):", ""]
+  for ch in c["chosen"]:
+    lines.append(f"- {ch['method']} {ch['form']}: " + ("no dose stays above the floor" if ch["lam"] is None else
+                 f"dose {ch['lam']:g} (scoring {ch['scoring_mean']:.3f}, discernibility {ch['discernibility']:.3f}, "
+                 f"W2 {ch['wasserstein']:.3g})"))
+  kept = c["kept"]
+  lines += ["", "Kept: " + ("none (every form falls below the floor at every dose)" if kept is None else
+                            f"{kept['method']} {kept['form']} at dose {kept['lam']:g}")]
+  return "\n".join(lines) + "\n"
+
+
+def plot(cfg, record: dict):
+  plt = sweep.pyplot()
+  # (panel, the cell's row of it): alignment, success per pair, BC loss.
+  panels = ([(k, lambda r, k=k: r["alignment"][k]) for k in ALIGNMENT]
+            + [(p, lambda r, p=p: r["success"][p]) for p in cfg.eval_pairs] + [("bc_loss", lambda r: r["bc_loss"])])
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+  base = sweep.find(record["cells"], method=BASELINE)
+  lams = list(cfg.lams)
+  for ax, (title, row_of) in zip(axes[0], panels):
+    success = title in cfg.eval_pairs
+    for method in cfg.methods:
+      for form in forms_of(cfg, method):
+        rows = [row_of(sweep.find(record["cells"], method=method, form=form, lam=float(lam))) for lam in lams]
+        sweep.plot_curve(ax, lams, rows, label=f"{method} {form}")
+    ax.axhline(row_of(base)["mean"], ls="--", c="gray", label=BASELINE)
+    sweep.log_x_ticks(ax, lams)
+    ax.set_xlabel("dose (alignment loss weight, log)")
+    ax.set_title(title.replace(":", "/") + (" success" if success else ""), fontsize=9)
+    if success:
+      ax.set_ylim(0, 1)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+def run(cfg, workdir: str) -> dict:
+  validate(cfg)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  for r in record["cells"]:
+    add_measures(cfg, r)
+  record["choice"] = choose(cfg, record["cells"])
+  sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {f"{NAME}.png": plot(cfg, record)})
+  return record
+
+
+if __name__ == "__main__":
+  sweep.main(run, _CONFIG_DEFAULT)

@@ -1,0 +1,122 @@
+"""experiments.dose_response (issue 32, item 1): its cells, its checks, and the summary, the
+choice rule and the outputs it writes from finished cells (made up here: the engine that runs
+the cells is gdacot.sweep's, run end to end by test_experiments' smoke sweeps)."""
+
+import json
+import os
+
+import pytest
+
+from experiments import dose_response
+from experiments.configs import dose_response as dose_response_config
+from gdacot import sweep
+from gdacot.rollout import result_entry
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _config(**changes):
+  cfg = dose_response_config.get_config("smoke")
+  cfg.update(num_seeds=2, **changes)
+  return cfg
+
+
+def test_cells_cover_every_method_form_and_dose_once_with_cotrain_as_dose_zero():
+  cfg = _config(methods=("uot_joint", "mmd"), forms=("plain", "l2", "real_side", "warmup"))
+  cells = dose_response.make_cells(cfg)
+  assert cells[0].name == "cotrain" and cells[0].labels == {"method": "cotrain", "form": "plain", "lam": 0.0}
+  assert [c.name for c in cells[1:]] == [f"uot_joint-{f}-lam{lam:g}" for f in cfg.forms for lam in cfg.lams] + \
+      [f"mmd-plain-lam{lam:g}" for lam in cfg.lams]  # forms only for form_methods
+  by_name = {c.name: c for c in cells}
+  assert by_name["uot_joint-l2-lam1"].overrides == {"method": "uot_joint", "align.lam": 1.0, "align.feature_norm": "l2"}
+  assert by_name["uot_joint-warmup-lam0.01"].overrides["align.warmup_steps"] == cfg.warmup_steps
+  assert by_name["uot_joint-real_side-lam1"].overrides["align.grad_side"] == "real"
+  dose_response.validate(cfg)  # and every cell's cotrain config is valid (checked as cotrain checks it)
+  for cell in cells:
+    sweep.resolve(cell, cfg)
+  adversarial = dose_response.make_cells(_config(methods=("adda",), form_methods=()))
+  assert adversarial[1].overrides == {"method": "adda", "align.adv_lam": 0.01}  # the method's own weight
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"lams": (0.1, 0.1)}, "lams must be distinct positive doses"),
+    ({"lams": (0.0, 1.0)}, "lams must be distinct positive doses"),
+    ({"methods": ("cotrain",), "form_methods": ()}, "has no alignment loss to dose"),
+    ({"forms": ("l2", "bogus")}, "form"),
+    ({"forms": ("l2",)}, "forms must hold 'plain'"),
+    ({"form_methods": ("mmd",)}, "form_methods: 'mmd' is not in methods"),
+    ({"choice_pair": "real:ood"}, "choice_pair real:ood must be scored at every checkpoint"),
+    ({"cotrain_overrides": ("ckpt_eval.episodes=0", "best_metric=", "keep_best=0")}, "must be scored at every checkpoint"),
+])
+def test_bad_configs_are_refused_before_any_work(changes, message):
+  with pytest.raises(sweep.GridError, match=message):
+    dose_response.validate(_config(**changes))
+
+
+# Made-up finished cells: (scoring real/in per seed, discernibility per seed, real features' variance).
+_CELLS = {
+    "cotrain": ([0.80, 0.80], [0.95, 0.97], 1.0),
+    "uot_joint-plain-lam0.01": ([0.82, 0.78], [0.90, 0.92], 0.9),
+    "uot_joint-plain-lam1": ([0.50, 0.40], [0.60, 0.62], 0.01),  # aligns by collapsing: real/in falls
+    "uot_joint-l2-lam0.01": ([0.84, 0.80], [0.93, 0.91], 1.0),
+    "uot_joint-l2-lam1": ([0.80, 0.78], [0.70, 0.72], 0.8),  # within 0.02 of co-training (0.79 >= 0.78)
+}
+
+
+def _write_finished_cell(workdir, cell, cfg):
+  scoring, disc, var_real = _CELLS[cell.name]
+  run = os.path.join(workdir, "runs", cell.name)
+  os.makedirs(run)
+  seeds = [0, 1]
+  results = [result_entry(method=cell.labels["method"], domain=d, region=r, successes=s + k, episodes=10, step=40,
+                          seed=k) for k in seeds for d, r, s in (("real", "in", 8), ("real", "ood", 3), ("sim", "ood", 6))]
+  alignment = [{"seed": k, "step": 40, "wasserstein": 2.0 * disc[k], "discernibility": disc[k], "n_sim": 64,
+                "n_real": 64, "feature_variance_sim": 1.0, "feature_variance_real": var_real, "feature_norm_sim": 3.0,
+                "feature_norm_real": 3.0 * var_real} for k in seeds]
+  with open(os.path.join(run, "eval.json"), "w") as f:
+    json.dump({"results": results, "alignment": alignment, "wall_time_s": 1.0,
+               "demos": {"sim_frames": 100, "real_frames": 20}}, f)
+  with open(os.path.join(run, "config.json"), "w") as f:
+    json.dump(sweep.resolve(cell, cfg).to_dict(), f)
+  rows = [{"step": 20, "bc_loss": 1.0, "eval/real:in": 0.1}, {
+      "step": 40, "bc_loss": 0.5 + var_real, **{f"bc_loss/seed{k}": 0.5 + var_real for k in seeds},
+      "eval/real:in": sum(scoring) / 2, **{f"eval/real:in/seed{k}": scoring[k] for k in seeds}}]
+  with open(os.path.join(run, "metrics.jsonl"), "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
+  cfg = _config()
+  workdir = str(tmp_path / "dose")
+  sweep.claim_workdir(workdir, dose_response.NAME, cfg)
+  cells = dose_response.make_cells(cfg)
+  assert sorted(c.name for c in cells) == sorted(_CELLS)
+  for cell in cells:
+    _write_finished_cell(workdir, cell, cfg)
+  record = dose_response.run(cfg, workdir)  # every cell done: nothing trains
+
+  plain1 = sweep.find(record["cells"], method="uot_joint", form="plain", lam=1.0)
+  assert plain1["scoring"]["per_seed"] == [0.50, 0.40] and plain1["scoring"]["mean"] == pytest.approx(0.45)
+  assert plain1["collapse"]["feature_variance_real"]["mean"] == pytest.approx(0.01)
+  assert plain1["bc_loss"]["per_seed"] == [0.51, 0.51] and plain1["scoring"]["step"] == 40
+  choice = record["choice"]
+  assert choice["floor"] == pytest.approx(0.78)
+  assert [(c["form"], c["lam"]) for c in choice["chosen"]] == [("plain", 0.01), ("l2", 1.0)]
+  assert (choice["kept"]["form"], choice["kept"]["lam"]) == ("l2", 1.0)  # the lower discernibility
+  assert choice["kept"]["discernibility"] == pytest.approx(0.71)
+
+  assert (tmp_path / "dose" / "dose_response.png").read_bytes()[:8] == PNG
+  table = (tmp_path / "dose" / "dose_response.md").read_text()
+  assert "| uot_joint l2 | 1 |" in table and "| cotrain | 0 |" in table
+  assert "Kept: uot_joint l2 at dose 1" in table and "scoring episodes" in table
+  saved = json.loads((tmp_path / "dose" / "dose_response.json").read_text())
+  assert saved["choice"]["kept"]["lam"] == 1.0 and saved["cells"][0]["scoring"]["mean"] == pytest.approx(0.8)
+
+
+def test_no_dose_above_the_floor_is_said():
+  cfg = _config(forms=("plain",))
+  base = {"labels": {"method": "cotrain"}, "scoring": {"mean": 0.9}}
+  cells = [base] + [{"labels": {"method": "uot_joint", "form": "plain", "lam": lam}, "scoring": {"mean": 0.5},
+                     "alignment": {"discernibility": {"mean": 0.6}, "wasserstein": {"mean": 1.0}}} for lam in cfg.lams]
+  choice = dose_response.choose(cfg, cells)
+  assert choice["chosen"][0]["lam"] is None and choice["kept"] is None
