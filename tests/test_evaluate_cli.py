@@ -38,10 +38,10 @@ def test_evaluate_writes_results_and_a_video(smoke_run, tmp_path):
 
 def test_evaluate_in_process_matches_across_batch_sizes_and_takes_a_domain_file(smoke_run, tmp_path):
   workdir, _ = smoke_run
-  a = evaluate_checkpoint(workdir, domain="sim", region="in", episodes=6, out=str(tmp_path / "a.json"),
-                          batch_size=6)
+  # Two batch sizes, the run's own (8) and 2, each one program for every call of this test.
+  a = evaluate_checkpoint(workdir, domain="sim", region="in", episodes=6, out=str(tmp_path / "a.json"))
   b = evaluate_checkpoint(workdir, domain="sim", region="in", episodes=6, out=str(tmp_path / "b.json"),
-                          batch_size=3)
+                          batch_size=2)
   assert a["checkpoint_step"] == 60 and a["results"][0]["episodes"] == 6  # the newest by default
   # By default the CLI plays the run's own evaluation episodes: it reproduces eval.json.
   with open(os.path.join(workdir, "eval.json")) as f:
