@@ -62,8 +62,16 @@ class _ForkServer:
     self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "forkserver.py")], cwd=ROOT,
                                  env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     self.buffer = b""
-    atexit.register(self.proc.stdin.close)  # the server ends at its stdin's end
+    atexit.register(self._stop)
     self.reply(timeout=300)  # {"ready": true}
+
+  def _stop(self):
+    """The server ends at its stdin's end; waited for, so its CPU counts as this process's."""
+    self.proc.stdin.close()
+    try:
+      self.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+      self.proc.kill()
 
   @staticmethod
   def _same_imports(env, server_env):
