@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
 from gdacot import cli_common, stats, sweep
 
 NAME = "dose_response"
