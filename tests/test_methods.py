@@ -118,28 +118,8 @@ def _config(task, method, head):
   return cfg
 
 
-@pytest.fixture(scope="module")
-def one_task_object_per_task():
-  """The runs of one task share its Task object, as runs in one process may: a task jits its
-  reset, step and expert once per object (gdacot/envs/base.py), so the later runs reuse the
-  traces of the first (for an arm task, about 10 s of tracing per rollout)."""
-  from gdacot.train import loop  # pylint: disable=g-import-not-at-top
-  made, original = {}, loop.env_from_config
-
-  def shared(cfg):
-    key = (cfg.task, cfg.get("observation", "state"))
-    if key not in made:
-      made[key] = original(cfg)
-    return made[key]
-
-  mp = pytest.MonkeyPatch()
-  mp.setattr(loop, "env_from_config", shared)
-  yield made
-  mp.undo()
-
-
 @pytest.mark.parametrize("method,head,task", CASES)
-def test_every_method_trains_on_its_task_without_nan(tmp_path, method, head, task, one_task_object_per_task):
+def test_every_method_trains_on_its_task_without_nan(tmp_path, method, head, task):
   from gdacot.train import train  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
   train(_config(task, method, head), workdir)

@@ -9,6 +9,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import jax.numpy as jnp
 import mujoco
 import numpy as np
@@ -128,6 +129,23 @@ def test_an_import_path_names_a_task_and_its_domains_follow_it():
     get_task("nope")
   with pytest.raises(TypeError, match="not a subclass"):
     register_task("bad", dict)
+
+
+def test_a_process_builds_one_object_per_distinct_task():
+  # Runs and evaluations in one process share a task object, and with it the traces of its
+  # jitted reset and step; a config read back from JSON (lists, not tuples) names the same task.
+  from gdacot.envs import env_from_config  # pylint: disable=g-import-not-at-top
+  from gdacot.train import get_config  # pylint: disable=g-import-not-at-top
+  cfg = get_config(f"smoke,{TASK}")
+  image = get_config(f"smoke,{TASK}")
+  image.observation = "image"
+  from_json = ml_collections.ConfigDict(json.loads(image.to_json()))
+  env = env_from_config(cfg)
+  assert isinstance(env, ReachBall) and env_from_config(get_config(f"smoke,{TASK}")) is env
+  assert env_from_config(image) is env_from_config(from_json) is not env
+  assert env_from_config(image).image_shape == (16, 16, 3) and env.observation == "state"
+  image.render.height = 24
+  assert env_from_config(image).image_shape == (24, 16, 3)
 
 
 def test_host_model_carries_the_domain_physics_and_the_camera_draws_the_task():
