@@ -1,11 +1,12 @@
 """Batched closed-loop evaluation of a policy in MJX, compiled; result entries with Wilson intervals.
 
 The policy predicts a chunk of `chunk` actions from the last `obs_horizon` observations and
-executes the first `execute` of them before predicting again (receding horizon). Each
-episode is a `lax.scan` over replanning steps with an inner scan over executed actions;
-episodes are `vmap`ped. The domain is a traced argument, so one compile serves every
-(domain, region). Rollouts also return every episode's joint positions over time (a few KB),
-so videos replay exactly the episodes that were scored.
+executes the first `execute` of them before predicting again (receding horizon). A batch of
+episodes is a `lax.scan` over replanning steps with an inner scan over executed actions,
+stepping the task's batched reset and step (gdacot.envs.batched) and the policy vmapped over
+episodes, each episode with keys of its own. The domain is a traced argument, so one compile
+serves every (domain, region). Rollouts also return every episode's joint positions over time
+(a few KB), so videos replay exactly the episodes that were scored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from gdacot import parallel
+from gdacot.envs.batched import Batched
 from gdacot.progress import Progress
 from gdacot.stats import wilson_interval
 
@@ -41,41 +43,47 @@ def make_policy_rollout(env, graphdef, *, obs_horizon: int, chunk: int, execute:
   if not 1 <= execute <= chunk:
     raise ValueError(f"execute must be in [1, chunk={chunk}], got {execute}")
   num_plans = -(-env.horizon // execute)
+  batched = Batched(env, batch_size, mesh)
 
-  def episode(params, normalizer, key, domain, label, guidance):
+  @jax.jit
+  def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
     policy = nnx.merge(graphdef, params)
-    k_reset, k_plan = jax.random.split(key)
-    state = env.reset(k_reset, domain)
-    history = jax.tree.map(lambda x: jnp.repeat(x[None], obs_horizon, axis=0), normalizer(state.obs))
+    normalize = jax.vmap(normalizer)
+    # Episode i's keys come from fold_in(key, i) alone, whatever the batching: results do not
+    # depend on batch_size. Each episode's policy samples with its own key.
+    episodes = parallel.shard_batch(first_episode + jnp.arange(batch_size), mesh)
+    k_reset, k_plan = episode_keys(key, episodes)
+    act = jax.vmap(lambda history, k: policy.act(jax.tree.map(lambda h: h[None], history), k, label, guidance)[0])
+    state = batched.reset(k_reset, domain)
+    history = jax.tree.map(lambda x: jnp.repeat(x[:, None], obs_horizon, axis=1), normalize(state.obs))
 
     def plan(carry, k):
       state, history, success = carry
-      actions = policy.act(jax.tree.map(lambda h: h[None], history), k, label, guidance)[0]
+      actions = act(history, k)  # (B, chunk, action_size)
 
-      def act(carry, action):
+      def step(carry, action):
         state, history, success = carry
-        state = env.step(state, action)
-        history = jax.tree.map(lambda h, x: jnp.concatenate([h[1:], x[None]]), history, normalizer(state.obs))
+        state = batched.step(state, action)
+        history = jax.tree.map(lambda h, x: jnp.concatenate([h[:, 1:], x[:, None]], axis=1), history,
+                               normalize(state.obs))
         # Steps past the horizon (when execute does not divide it) do not count.
         success = success | (state.success & (state.t <= env.horizon))
         return (state, history, success), state.data.qpos
 
-      return jax.lax.scan(act, (state, history, success), actions[:execute])
+      return jax.lax.scan(step, (state, history, success), jnp.swapaxes(actions[:, :execute], 0, 1))
 
-    carry = (state, history, state.success)
-    (_, _, success), qpos = jax.lax.scan(plan, carry, jax.random.split(k_plan, num_plans))
-    qpos = qpos.reshape(num_plans * execute, -1)[: env.horizon]
-    return success, jnp.concatenate([state.data.qpos[None], qpos])
-
-  @jax.jit
-  def rollout(params, normalizer, key, domain, first_episode=0, label=0, guidance=0.0):
-    # Episode i's key is fold_in(key, i), whatever the batching: results do not depend on batch_size.
-    episodes = parallel.shard_batch(first_episode + jnp.arange(batch_size), mesh)
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
-    return jax.vmap(episode, in_axes=(None, None, 0, None, None, None))(params, normalizer, keys, domain,
-                                                                        label, guidance)
+    plan_keys = jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, num_plans))(k_plan), 0, 1)
+    (_, _, success), qpos = jax.lax.scan(plan, (state, history, state.success), plan_keys)
+    qpos = jnp.swapaxes(qpos.reshape(num_plans * execute, batch_size, -1), 0, 1)[:, : env.horizon]
+    return success, jnp.concatenate([state.data.qpos[:, None], qpos], axis=1)
 
   return rollout
+
+
+def episode_keys(key: jax.Array, episodes: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(reset keys, the rest) of each episode: split(fold_in(key, i)) for episode i."""
+  keys = jax.vmap(jax.random.split)(jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes))
+  return keys[:, 0], keys[:, 1]
 
 
 def evaluate(rollout, params, normalizer, key, domain, episodes: int, batch_size: int, name: str = "eval",

@@ -10,16 +10,15 @@ module, the MJCF files, the JAX and MuJoCo versions, the backend and XLA's flags
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import json
 import os
 
 import jax
-import mujoco
 import numpy as np
 
+from gdacot import code_identity
 from gdacot.data import demo_files
 
 ENV_VAR = "GDACOT_DEMO_CACHE"
@@ -32,19 +31,6 @@ def cache_dir() -> str | None:
   return os.environ.get(ENV_VAR) or None
 
 
-@functools.lru_cache(maxsize=None)
-def _source_digest(*paths: str) -> str:
-  """A digest of every .py and .xml file under the package and of the given extra files."""
-  package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  digest = hashlib.blake2b(digest_size=16)
-  files = sorted(os.path.join(d, f) for d, _, fs in os.walk(package) for f in fs if f.endswith((".py", ".xml")))
-  for path in files + sorted(set(paths)):
-    digest.update(os.path.relpath(path, package).encode())
-    with open(path, "rb") as f:
-      digest.update(f.read())
-  return digest.hexdigest()
-
-
 def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
   """The key of domain `name`'s demos ("sim" or "real") as `cfg` asks for them."""
   task_file = inspect.getsourcefile(type(env))
@@ -55,16 +41,12 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "domain": name,
       "config": fields,
       "key": np.asarray(jax.random.key_data(key)).tolist(),
-      "code": _source_digest(*([task_file] if task_file else [])),
+      "code": code_identity.source_digest(*([task_file] if task_file else [])),
       "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
-      "jax": jax.__version__,
-      "mujoco": mujoco.__version__,
-      "backend": jax.default_backend(),
+      **code_identity.platform(),
       # Codegen and precision settings change float rounding, so the demos (test_compat).
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "disable_most_optimizations": bool(jax.config.read("jax_disable_most_optimizations")),
-      "x64": bool(jax.config.jax_enable_x64),
-      "matmul_precision": str(jax.config.jax_default_matmul_precision),
       "devices": 1 if mesh is None else int(mesh.size),
   }
   return hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=20).hexdigest()

@@ -1,7 +1,7 @@
 """On-device demonstration generation: the scripted expert in MJX, batched and compiled.
 
-One compiled call rolls out a batch of episodes (`vmap` over episodes, `lax.scan` over
-time); the host loops over batches only to keep successful episodes and report progress.
+One compiled call rolls out a batch of episodes (a `lax.scan` over time of the task's batched
+reset, expert and step, gdacot.envs.batched); the host loops over batches only to keep successful episodes and report progress.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from flax import struct
 
 from gdacot import parallel
 from gdacot.data import observations
-from gdacot.envs import DomainSpec, domain_from_config, noisy_expert_action
+from gdacot.envs import DomainSpec, domain_from_config
+from gdacot.envs.batched import Batched
 from gdacot.progress import Progress
 
 
@@ -54,25 +55,28 @@ def make_expert_rollout(env, batch_size: int, noise: float, mesh=None, *, with_c
   {"qpos0": (E, nq), "ctrl": (E, T, nu)}: the initial joint positions and the actuator controls
   each step applied (to replay the episodes open loop in C MuJoCo, tools.bench)."""
 
-  def episode(key, domain):
-    k_reset, k_act = jax.random.split(key)
-    state = env.reset(k_reset, domain)
-
-    def body(state, k):
-      executed, label = noisy_expert_action(env, state, k, noise)
-      after = env.step(state, executed)
-      return after, (state.obs, label, state.success) + ((after.data.ctrl,) if with_controls else ())
-
-    _, (obs, actions, success, *ctrl) = jax.lax.scan(body, state, jax.random.split(k_act, env.horizon))
-    first = jnp.where(success.any(), jnp.argmax(success), env.horizon)
-    if with_controls:
-      return obs, actions, first, {"qpos0": state.data.qpos, "ctrl": ctrl[0]}
-    return obs, actions, first
+  batched = Batched(env, batch_size, mesh)
 
   @jax.jit
   def rollout(key, domain):
     keys = parallel.shard_batch(jax.random.split(key, batch_size), mesh)
-    return jax.vmap(episode, in_axes=(0, None))(keys, domain)
+    split = jax.vmap(jax.random.split)(keys)  # each episode's (reset key, action key)
+    state = batched.reset(split[:, 0], domain)
+
+    def body(state, k):
+      # DART (noisy_expert_action), batched: each episode's noise from its own key.
+      label = batched.expert_action(state)
+      executed = jnp.clip(label + noise * jax.vmap(lambda k, a: jax.random.normal(k, a.shape))(k, label), -1.0, 1.0)
+      after = batched.step(state, executed)
+      return after, (state.obs, label, state.success) + ((after.data.ctrl,) if with_controls else ())
+
+    act_keys = jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, env.horizon))(split[:, 1]), 0, 1)
+    _, out = jax.lax.scan(body, state, act_keys)
+    obs, actions, success, *ctrl = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)  # episodes first
+    first = jnp.where(success.any(1), jnp.argmax(success, axis=1), env.horizon)
+    if with_controls:
+      return obs, actions, first, {"qpos0": state.data.qpos, "ctrl": ctrl[0]}
+    return obs, actions, first
 
   return rollout
 
