@@ -118,6 +118,18 @@ def _config(task, method, head):
   return cfg
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_trace_cache():
+  """These runs trace their tasks at a batch size of their own, so no other test would load
+  what they exported: the trace cache (gdacot.envs.batched) would only add its exports (12-27 s
+  an arm task). In this process later runs reuse the traces of the first anyway (one task
+  object per task)."""
+  mp = pytest.MonkeyPatch()
+  mp.delenv("GDACOT_TRACE_CACHE", raising=False)
+  yield
+  mp.undo()
+
+
 @pytest.mark.parametrize("method,head,task", CASES)
 def test_every_method_trains_on_its_task_without_nan(tmp_path, method, head, task):
   from gdacot.train import train  # pylint: disable=g-import-not-at-top
