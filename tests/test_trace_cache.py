@@ -83,6 +83,19 @@ def test_what_the_program_depends_on_is_in_the_key(cache):
   assert batched.Batched(env, 4, mesh=types.SimpleNamespace(size=1))._cache == str(cache)
 
 
+def test_a_cache_that_cannot_be_written_warns_and_the_program_still_runs(tmp_path, monkeypatch, capsys):
+  monkeypatch.setattr(batched, "_LOADED", {})
+  not_a_directory = tmp_path / "file"
+  not_a_directory.write_text("")
+  specs = [jax.ShapeDtypeStruct((3,), np.float32)]
+  exported, out_tree = batched._load_or_export(str(not_a_directory), "k", lambda x: (x + 1.0, {"y": x * 2.0}),
+                                               jax.tree.structure((0,)), specs)
+  (a, b) = jax.tree.unflatten(out_tree, exported.call(np.ones(3, np.float32)))
+  np.testing.assert_array_equal(a, 2.0)
+  np.testing.assert_array_equal(b["y"], 2.0)
+  assert "cannot write" in capsys.readouterr().err and not_a_directory.read_text() == ""
+
+
 def test_another_process_computes_the_same_task_fingerprint():
   code = "from gdacot.envs import PushCube, batched; print(batched.task_fingerprint(PushCube()))"
   proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env_for_subprocess(), capture_output=True,

@@ -1,7 +1,8 @@
 """On-device demonstration generation: the scripted expert in MJX, batched and compiled.
 
 One compiled call rolls out a batch of episodes (a `lax.scan` over time of the task's batched
-reset, expert and step, gdacot.envs.batched); the host loops over batches only to keep successful episodes and report progress.
+reset, expert and step, gdacot.envs.batched); the host loops over batches only to keep
+successful episodes and report progress.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flax import struct
 
 from gdacot import parallel
 from gdacot.data import observations
-from gdacot.envs import DomainSpec, domain_from_config
+from gdacot.envs import DomainSpec, domain_from_config, perturb_action
 from gdacot.envs.batched import Batched
 from gdacot.progress import Progress
 
@@ -66,7 +67,7 @@ def make_expert_rollout(env, batch_size: int, noise: float, mesh=None, *, with_c
     def body(state, k):
       # DART (noisy_expert_action), batched: each episode's noise from its own key.
       label = batched.expert_action(state)
-      executed = jnp.clip(label + noise * jax.vmap(lambda k, a: jax.random.normal(k, a.shape))(k, label), -1.0, 1.0)
+      executed = jax.vmap(perturb_action, in_axes=(0, 0, None))(label, k, noise)
       after = batched.step(state, executed)
       return after, (state.obs, label, state.success) + ((after.data.ctrl,) if with_controls else ())
 

@@ -4,7 +4,8 @@ Adding a task: a folder like `push_cube/` (task.py, its XML, domain.py, expert.p
 `register_task` call, or an import path in the config (`--config.task=my_pkg.my_module:MyTask`).
 """
 
-from gdacot.envs.base import (GAP_NAMES, DomainSpec, Region, State, Task, noisy_expert_action, sense_position)
+from gdacot.envs.base import (GAP_NAMES, DomainSpec, Region, State, Task, noisy_expert_action, perturb_action,
+                              sense_position)
 from gdacot.envs.registry import DEFAULT_TASK, TASKS, env_from_config, get_task, make_env, register_task
 from gdacot.envs.domains import DOMAIN_NAMES, as_json, domain_file_overrides, domain_from_config, make_domain
 # Built-in tasks register themselves on import.

@@ -286,5 +286,9 @@ def noisy_expert_action(task: Task, state: State, key: jax.Array, noise: float =
   recover from them, which makes behaviour cloning far more robust than cloning the noise.
   """
   clean = task.expert_action(state)
-  noisy = jnp.clip(clean + noise * jax.random.normal(key, clean.shape), -1.0, 1.0)
-  return noisy, clean
+  return perturb_action(clean, key, noise), clean
+
+
+def perturb_action(action: jax.Array, key: jax.Array, noise: float) -> jax.Array:
+  """DART's executed action: `action` plus Gaussian noise of std `noise`, clipped to [-1, 1]."""
+  return jnp.clip(action + noise * jax.random.normal(key, action.shape), -1.0, 1.0)

@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import pickle
+import sys
 
 import jax
 import mujoco
@@ -73,7 +74,7 @@ class Batched:
     paths_and_leaves, in_tree = jax.tree_util.tree_flatten_with_path(args)
     paths = [jax.tree_util.keystr(p) for p, _ in paths_and_leaves]  # a treedef's text holds object ids
     leaves = [x for _, x in paths_and_leaves]
-    specs = [jax.ShapeDtypeStruct(np.shape(x), jax.typeof(x).dtype, weak_type=jax.typeof(x).weak_type) for x in leaves]
+    specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in map(jax.typeof, leaves)]
     key = _entry_key(self.env, name, self.batch_size, paths, specs)
     exported, out_tree = _load_or_export(self._cache, key, self._fns[name], in_tree, specs)
     return jax.tree.unflatten(out_tree, exported.call(*leaves))
@@ -90,27 +91,34 @@ def _load_or_export(directory: str, key: str, fn, in_tree, specs):
   if key in _LOADED:
     return _LOADED[key]
   path = os.path.join(directory, f"trace-{key}.pkl")
-  entry = None
   try:
     with open(path, "rb") as f:
       blob, out_tree = pickle.load(f)
     entry = (jax.export.deserialize(blob), out_tree)
   except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
-    entry = None  # missing or unreadable: export it again
+    entry = None  # missing or unreadable: exported again
   if entry is None:
-    shape = {}
-
-    def flat(*leaves):
-      out = fn(*jax.tree.unflatten(in_tree, leaves))
-      out_leaves, shape["tree"] = jax.tree.flatten(out)
-      return out_leaves
-
-    exported = jax.export.export(jax.jit(flat))(*specs)
-    entry = (exported, shape["tree"])
-    os.makedirs(directory, exist_ok=True)
-    io.write_bytes(path, pickle.dumps((exported.serialize(), shape["tree"])))  # atomic: parallel runs
+    entry = _export(fn, in_tree, specs)
+    try:
+      os.makedirs(directory, exist_ok=True)
+      io.write_bytes(path, pickle.dumps((entry[0].serialize(), entry[1])))  # atomic: parallel runs
+    except OSError as e:  # a cache that cannot be written costs time, not the run
+      print(f"warning: {ENV_VAR}={directory}: cannot write {os.path.basename(path)} ({e}); "
+            "this process uses the program unsaved", file=sys.stderr, flush=True)
   _LOADED[key] = entry
   return entry
+
+
+def _export(fn, in_tree, specs):
+  """(exported, out_tree): `fn` on flat leaves, exported for the `specs`, and its output's tree."""
+  captured = {}
+
+  def flat(*leaves):
+    out_leaves, captured["out_tree"] = jax.tree.flatten(fn(*jax.tree.unflatten(in_tree, leaves)))
+    return out_leaves
+
+  exported = jax.export.export(jax.jit(flat))(*specs)
+  return exported, captured["out_tree"]
 
 
 def _entry_key(env: Task, name: str, batch_size: int, paths, specs) -> str:
