@@ -41,9 +41,12 @@ def test_the_hook_records_compiles_cpu_and_forked_children(tmp_path):
 def test_without_the_variable_the_hook_does_nothing(tmp_path):
   env = env_for_subprocess(PYTHONPATH=suite_profile.HOOK)
   env.pop("GDACOT_SUITE_PROFILE", None)
-  proc = subprocess.run([sys.executable, "-c", "import sys; print('sitecustomize' in sys.modules)"], cwd=tmp_path,
-                        env=env, capture_output=True, text=True, timeout=60)
-  assert proc.returncode == 0 and list(tmp_path.iterdir()) == []
+  # The hook is loaded, but wraps nothing: os._exit is still the interpreter's own.
+  program = "import os, sys; print('sitecustomize' in sys.modules, os._exit.__module__)"
+  proc = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode == 0 and proc.stdout.split() == ["True", "posix"], proc.stdout + proc.stderr
+  assert list(tmp_path.iterdir()) == []
 
 
 def test_the_summary_adds_up_processes_files_and_programs():
