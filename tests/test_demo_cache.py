@@ -18,6 +18,13 @@ def _smoke():
   return cfg
 
 
+class _Sized:
+  """A stand-in mesh: the key reads only its size."""
+
+  def __init__(self, size):
+    self.size = size
+
+
 def _demos(cfg, env):
   lines = []
   out = generate_demos_for(cfg, env, None, log=lines.append)
@@ -48,6 +55,14 @@ def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monk
   before = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
   assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
+  # But not the CPU's device count: the mesh size is keyed itself (test_parallel's one- and
+  # two-process runs share their demos this way).
+  fusion = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2 --xla_cpu_use_fusion_emitters=true")
+  assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) == fusion
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+  assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg), mesh) == fusion
+  assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg), _Sized(2)) != fusion
   # And JAX's own cheap-compile switch (JAX_DISABLE_MOST_OPTIMIZATIONS; tools.bench_render's test sets it).
   before, switch = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)), jax.config.read("jax_disable_most_optimizations")
   try:

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 
 import jax
 import numpy as np
@@ -45,11 +46,22 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
       **code_identity.platform(),
       # Codegen and precision settings change float rounding, so the demos (test_compat).
-      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "xla_flags": codegen_flags(),
       "disable_most_optimizations": bool(jax.config.read("jax_disable_most_optimizations")),
       "devices": 1 if mesh is None else int(mesh.size),
   }
   return hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=20).hexdigest()
+
+
+# XLA flags that set how many devices a CPU backend offers, not how a program compiles: the mesh
+# size is part of the key itself ("devices"), so one process with two devices and two processes
+# with one each (which generate the same demos, bitwise: test_parallel) share an entry.
+_DEVICE_COUNT_FLAG = re.compile(r"--xla_force_host_platform_device_count=\S*")
+
+
+def codegen_flags() -> str:
+  """XLA_FLAGS as they bear on the numbers a program computes: the device-count flag left out."""
+  return " ".join(_DEVICE_COUNT_FLAG.sub("", os.environ.get("XLA_FLAGS", "")).split())
 
 
 def _path(directory: str, key: str) -> str:
