@@ -47,10 +47,12 @@ def test_image_run_trains_and_evaluates_in_mjx(image_run):
 def test_evaluate_cli_plays_an_image_policy_with_its_camera_video(image_run, tmp_path):
   workdir, _ = image_run
   out, video = tmp_path / "eval.json", tmp_path / "camera.gif"
-  proc = module("gdacot.evaluate", f"--workdir={workdir}", "--domain=real", "--region=in", "--episodes=2",
+  # The run's evaluation size: the CLI then runs the program the run compiled (the persistent
+  # compilation cache); 2 episodes would compile one of their own.
+  proc = module("gdacot.evaluate", f"--workdir={workdir}", "--domain=real", "--region=in", "--episodes=8",
                 f"--out={out}", f"--video={video}", "--video_episodes=2", "--video_view=camera")
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert json.loads(out.read_text())["results"][0]["episodes"] == 2
+  assert json.loads(out.read_text())["results"][0]["episodes"] == 8
   from PIL import Image
   with Image.open(video) as gif:
     assert gif.n_frames > 10 and gif.size == (96 * 2, 96)
