@@ -107,7 +107,7 @@ def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp
   make_demos command line as LeRobot video, co-trained with MJX-rendered sim, evaluated by MJX
   in the real domain that made the files; one real episode held out ranks the checkpoints."""
   out = tmp_path / "data"
-  proc = module("tools.make_demos", "--task=push_cube", "--domain=real", "--gap=visual", "--episodes=4", "--batch=4",
+  proc = module("tools.make_demos", "--task=push_cube", "--domain=real", "--gap=visual", "--episodes=8", "--batch=8",
                 "--format=lerobot", "--observation=image", "--height=16", "--width=16", f"--out_dir={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   path = json.loads(proc.stdout)["path"]
@@ -124,7 +124,7 @@ def test_a_lerobot_camera_dataset_from_make_demos_cotrains_with_rendered_sim(tmp
                  "--config.sources.real.val_episodes=1", "--config.best_metric=val/real/action_mse",
                  "--config.best_mode=min", timeout=600)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  assert "real: 4 episodes" in proc.stdout and "images 16x16, 1 camera (observation.images.front)" in proc.stdout
+  assert "real: 8 episodes" in proc.stdout and "images 16x16, 1 camera (observation.images.front)" in proc.stdout
   assert "real: 1 episodes" in proc.stdout and "held out (val/real/...)" in proc.stdout
   with open(workdir / "metrics.jsonl") as f:
     rows = {r["step"]: r for r in map(json.loads, f)}
