@@ -73,10 +73,11 @@ def test_dataset_info_describes_the_lerobot_copy(capsys):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-  """Image demos generated in MJX and written by tools.make_demos --format=lerobot (4 episodes)."""
+  """Image demos generated in MJX and written by tools.make_demos --format=lerobot: 8 episodes
+  at a batch of 8, the program of the image smoke run's demos."""
   from tools.make_demos import make_demos
   out = tmp_path_factory.mktemp("made")
-  summary_, demos = make_demos("push_cube", "sim", "in", 4, str(out), batch=4, format="lerobot",
+  summary_, demos = make_demos("push_cube", "sim", "in", 8, str(out), batch=8, format="lerobot",
                                observation="image", height=16, width=16)
   return summary_["path"], demos
 
@@ -96,7 +97,7 @@ def test_generated_demos_round_trip_through_make_demos(generated):
   assert back.task == "push_cube" and back.metadata[0]["region"] == "in" and back.metadata[0]["domain"] == "sim"
   with open(os.path.join(path, "meta", "info.json")) as f:
     info = json.load(f)
-  assert info["codebase_version"] == "v3.0" and info["fps"] == 50 and info["total_episodes"] == 4
+  assert info["codebase_version"] == "v3.0" and info["fps"] == 50 and info["total_episodes"] == 8
   assert info["features"][FRONT]["dtype"] == "video" and info["features"][FRONT]["shape"] == [16, 16, 3]
   with open(os.path.join(path, "meta", "stats.json")) as f:
     stats = json.load(f)

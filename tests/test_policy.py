@@ -65,10 +65,12 @@ def test_recorded_episodes_are_scored_teacher_forced(smoke_run, tmp_path):
   from runs import module
   from tools.make_demos import make_demos
   workdir, _ = smoke_run
-  made, demos = make_demos("push_cube", "real", "in", 3, str(tmp_path / "data"), seed=5, batch=3)
+  # 8 episodes at a batch of 8: the smoke config's demo program, compiled already (the
+  # persistent compilation cache); 3 at a batch of 3 compiled a program of their own.
+  made, demos = make_demos("push_cube", "real", "in", 8, str(tmp_path / "data"), seed=5, batch=8)
   restored = restore_policy(workdir, "latest")
   report, traces = offline.score(restored, made["path"], offline.key_map_for(restored.cfg, "real"), plot_episodes=1)
-  assert report["dataset"]["episodes"] == 3 and len(report["chunk_mse_by_position"]) == restored.cfg.chunk
+  assert report["dataset"]["episodes"] == 8 and len(report["chunk_mse_by_position"]) == restored.cfg.chunk
   predicted, recorded = traces[0]
   n = int(demos.lengths[0])
   np.testing.assert_array_equal(recorded, np.asarray(demos.actions[0, :n]))

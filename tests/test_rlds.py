@@ -162,7 +162,7 @@ from gdacot.data.sources import DatasetError, KeyMap, load, summary
 from tools.make_demos import make_demos
 
 out_dir, bridge = sys.argv[1:]
-made, demos = make_demos("push_cube", "real", "in", 5, out_dir, seed=3, batch=5)
+made, demos = make_demos("push_cube", "real", "in", 8, out_dir, seed=3, batch=8)  # the smoke demo program
 data = load(out_dir, KeyMap(), min_length=8)  # the directory make_demos was given
 lengths = np.asarray(demos.lengths)
 same = bool((np.asarray(data.demos.lengths) == lengths).all()) and all(
@@ -192,9 +192,9 @@ def round_trip(tmp_path_factory):
 
 def test_generated_demos_round_trip_unchanged_without_tensorflow(round_trip):
   assert round_trip["same"] and not round_trip["tensorflow_imported"]
-  assert round_trip["summary"]["episodes"] == 5 and round_trip["task"] == "push_cube"
+  assert round_trip["summary"]["episodes"] == 8 and round_trip["task"] == "push_cube"
   meta = round_trip["metadata"]
-  assert [m["episode"] for m in meta] == [0, 1, 2, 3, 4]
+  assert [m["episode"] for m in meta] == list(range(8))
   assert all(m["domain"] == "real" and m["region"] == "in" and m["seed"] == 3 for m in meta)
   assert abs(meta[0]["expert_noise"] - 0.1) < 1e-6
 
@@ -202,7 +202,7 @@ def test_generated_demos_round_trip_unchanged_without_tensorflow(round_trip):
 def test_written_dataset_is_rlds_array_record(round_trip):
   info = round_trip["info"]
   assert info["file_format"] == "array_record" and info["name"] == "push_cube_real_in"
-  assert info["splits"]["train"]["episodes"] == 5
+  assert info["splits"]["train"]["episodes"] == 8
   assert info["splits"]["train"]["steps"] == round_trip["summary"]["steps"]
   steps = info["features"]["steps"]
   assert steps["observation/state"]["shape"] == [8] and steps["action"]["shape"] == [3]
