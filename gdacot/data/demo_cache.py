@@ -5,7 +5,8 @@ table share their demos this way (every method trains on the same ones), as do t
 smoke runs. Like JAX's compilation cache it changes no result: an entry is found only under a
 key that holds everything the demos depend on -- the config fields that build the task and its
 domains and ask for the demos, the demos' PRNG key, the source of gdacot and of the task's own
-module, the MJCF files, the JAX and MuJoCo versions, the backend and XLA's flags. Any code change misses.
+module, the MJCF files, the JAX and MuJoCo versions, the backend, XLA's flags (but the CPU's device
+count) and the mesh size. Any code change misses.
 """
 
 from __future__ import annotations
