@@ -156,7 +156,7 @@ def test_two_processes_stop_together_on_sigterm_or_a_peer_sigkill_and_end_as_one
   # the loop is already at 40. The peer is killed once the resumed run trains past that step
   # (killed during its start instead, the survivor waits in jax.distributed's connect).
   saved = int(re.search(r"saved checkpoint step (\d+)", outs[0]).group(1))
-  assert 20 <= saved < 60, outs[0][-2000:]
+  assert 20 <= saved < 50, outs[0][-2000:]  # later, the resumed run would end before the kill
   procs = _start_two_processes(workdir, args, _free_port())
   _wait_for_a_row_after(workdir, saved, procs)
   procs[1].send_signal(signal.SIGKILL)
