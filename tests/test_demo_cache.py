@@ -1,5 +1,5 @@
 """gdacot.data.demo_cache: a hit gives the generated demos bitwise, anything they depend on
-misses, and a damaged entry is generated anew."""
+misses, a damaged entry is generated anew, and a cache that cannot be written costs no run."""
 
 import os
 
@@ -84,3 +84,15 @@ def test_a_damaged_entry_is_generated_anew(tmp_path, monkeypatch):
   assert not any("demo cache" in line for line in lines)
   assert again["sim"].fingerprint() == generated["sim"].fingerprint()
   assert np.array_equal(np.asarray(again["real"].actions), np.asarray(generated["real"].actions))
+
+
+def test_a_cache_that_cannot_be_written_warns_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+  blocker = tmp_path / "not_a_directory"
+  blocker.write_text("a file where the cache directory should be")
+  monkeypatch.setenv(demo_cache.ENV_VAR, str(blocker / "cache"))
+  cfg = _smoke()
+  env = env_from_config(cfg)
+  out, _ = _demos(cfg, env)
+  assert out["sim"].num_episodes == cfg.data.num_sim_demos and out["real"].num_episodes == cfg.data.num_real_demos
+  err = capsys.readouterr().err
+  assert err.count(f"warning: {demo_cache.ENV_VAR}=") == 2 and "the demos are used unsaved" in err

@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import re
+import sys
 
 import jax
 import numpy as np
@@ -79,5 +80,10 @@ def load(directory: str, key: str):
 
 def save(directory: str, key: str, demos) -> None:
   """Writes the entry atomically: runs in parallel, or a run killed while writing, never leave a
-  partial entry."""
-  demo_files.write(_path(directory, key), demos)
+  partial entry. A cache that cannot be written costs the next run time, never this run (whose
+  demos are already generated): a warning, as the trace cache gives."""
+  try:
+    demo_files.write(_path(directory, key), demos)
+  except OSError as e:
+    print(f"warning: {ENV_VAR}={directory}: cannot write {os.path.basename(_path(directory, key))} ({e}); "
+          "the demos are used unsaved", file=sys.stderr, flush=True)
