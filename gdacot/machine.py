@@ -1,7 +1,8 @@
 """What a result ran on, for the records that benchmarks and experiments write next to their numbers.
 
   host()        the computer, without importing JAX: hostname, platform (OS), machine (CPU
-                architecture), cpu_count, python, jax_platforms_env (the JAX_PLATFORMS variable)
+                architecture), cpu_model, cpu_vector_isa, cpu_count, python, jax_platforms_env
+                (the JAX_PLATFORMS variable)
   versions()    python and the version of each package that shapes the numbers (None: not installed)
   devices()     JAX's view: jax_backend, device_kind, device_count, local_device_count,
                 process_count, devices
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -23,9 +25,35 @@ import sys
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "ott-jax", "orbax-checkpoint", "mujoco", "mujoco-mjx", "numpy", "pot")
 
 
+# The CPU's vector extensions, which XLA:CPU generates code for: the same program rounds otherwise
+# on an AVX-512 CPU than on an AVX2 one (docs/reproducing.md, "Bitwise, and in distribution"), so
+# a record of CPU numbers names them: x86's /proc/cpuinfo "flags", Arm's "Features".
+_VECTOR_ISA = {"flags": re.compile(r"^(sse4_[12]|avx.*|fma|f16c|amx.*)$"),
+               "Features": re.compile(r"^(asimd.*|sve.*|sme.*)$")}
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict:
+  """{"cpu_model", "cpu_vector_isa"}: the first CPU's model name and its vector extensions,
+  sorted (None where the OS does not say: no /proc/cpuinfo)."""
+  if cpuinfo is None:
+    try:
+      with open("/proc/cpuinfo") as f:
+        cpuinfo = f.read()
+    except OSError:
+      return {"cpu_model": platform.processor() or None, "cpu_vector_isa": None}
+  fields = {}
+  for line in cpuinfo.splitlines():
+    key, sep, value = line.partition(":")
+    if sep:
+      fields.setdefault(key.strip(), value.strip())  # the first processor's
+  model = fields.get("model name") or fields.get("CPU part") or platform.processor() or None
+  isa = sorted({f for key, vector in _VECTOR_ISA.items() for f in fields.get(key, "").split() if vector.match(f)})
+  return {"cpu_model": model, "cpu_vector_isa": isa or None}
+
+
 def host() -> dict:
   return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
-          "cpu_count": os.cpu_count(), "python": platform.python_version(),
+          **cpu_identity(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
           "jax_platforms_env": os.environ.get("JAX_PLATFORMS")}
 
 

@@ -56,6 +56,13 @@ def test_machine_describes_host_packages_and_devices():
   assert machine.versions(("surely-not-installed-pkg",))["surely-not-installed-pkg"] is None
   fresh = machine.describe_in_subprocess()
   assert fresh["jax_backend"] == "cpu" and fresh["versions"] == d["versions"]
+  # The CPU's vector extensions (its rounding depends on them), read as /proc/cpuinfo gives them.
+  assert fresh["cpu_vector_isa"] == d["cpu_vector_isa"] and fresh["cpu_model"] == d["cpu_model"]
+  x86 = machine.cpu_identity("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2 fma "
+                              "avx512f avx512bw smep ht\n\nprocessor\t: 1\nmodel name\t: other\nflags\t\t: fpu\n")
+  assert x86 == {"cpu_model": "AMD EPYC 7B13", "cpu_vector_isa": ["avx", "avx2", "avx512bw", "avx512f", "fma", "sse4_2"]}
+  arm = machine.cpu_identity("processor\t: 0\nFeatures\t: fp asimd asimddp sve sve2 sme crc32\nCPU part\t: 0xd4f\n")
+  assert arm == {"cpu_model": "0xd4f", "cpu_vector_isa": ["asimd", "asimddp", "sme", "sve", "sve2"]}
 
 
 def test_a_replace_is_durable_the_data_synced_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
