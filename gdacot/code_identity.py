@@ -11,6 +11,8 @@ import os
 import jax
 import mujoco
 
+from gdacot import machine
+
 
 @functools.lru_cache(maxsize=None)
 def source_digest(*paths: str) -> str:
@@ -35,3 +37,15 @@ def platform() -> dict:
       "x64": bool(jax.config.jax_enable_x64),
       "matmul_precision": str(jax.config.jax_default_matmul_precision),
   }
+
+
+def codegen_target() -> dict:
+  """The machine XLA generates code for, which sets a computed result's rounding: the device kind
+  and, on the CPU backend, the host's vector extensions (an AVX-512 CPU rounds the same program
+  otherwise than an AVX2 one: docs/reproducing.md). A cache shared by a cluster's different nodes
+  (NFS under SLURM) keys computed results on it; exported programs (StableHLO, before codegen) do
+  not need it."""
+  target = {"device_kind": jax.devices()[0].device_kind}
+  if jax.default_backend() == "cpu":
+    target["cpu_vector_isa"] = machine.cpu_identity()["cpu_vector_isa"]
+  return target

@@ -6,6 +6,7 @@ import os
 import jax
 import numpy as np
 
+from gdacot import machine
 from gdacot.data import demo_cache, demos_key
 from gdacot.envs import env_from_config
 from gdacot.train.build import generate_demos_for
@@ -63,6 +64,12 @@ def test_a_hit_is_bitwise_the_generated_demos_and_a_change_misses(tmp_path, monk
   mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
   assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg), mesh) == fusion
   assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg), _Sized(2)) != fusion
+  # And the machine XLA generates code for: a node with other vector extensions rounds otherwise.
+  before = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg))
+  with monkeypatch.context() as m:
+    m.setattr(machine, "cpu_identity", lambda: {"cpu_model": "x", "cpu_vector_isa": ["avx", "avx2", "fma"]})
+    assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) != before
+  assert demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)) == before
   # And JAX's own cheap-compile switch (JAX_DISABLE_MOST_OPTIMIZATIONS; tools.bench_render's test sets it).
   before, switch = demo_cache.cache_key(cfg, env, "sim", demos_key(cfg)), jax.config.read("jax_disable_most_optimizations")
   try:

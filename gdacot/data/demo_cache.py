@@ -5,8 +5,9 @@ table share their demos this way (every method trains on the same ones), as do t
 smoke runs. Like JAX's compilation cache it changes no result: an entry is found only under a
 key that holds everything the demos depend on -- the config fields that build the task and its
 domains and ask for the demos, the demos' PRNG key, the source of gdacot and of the task's own
-module, the MJCF files, the JAX and MuJoCo versions, the backend, XLA's flags (but the CPU's device
-count) and the mesh size. Any code change misses.
+module, the MJCF files, the JAX and MuJoCo versions, the backend and the machine it generates code
+for (device kind; the CPU's vector extensions), XLA's flags (but the CPU's device count) and the
+mesh size. Any code change misses.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def cache_key(cfg, env, name: str, key: jax.Array, mesh=None) -> str:
       "code": code_identity.source_digest(*([task_file] if task_file else [])),
       "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
       **code_identity.platform(),
+      # The same program rounds otherwise on another device kind or CPU ISA: a cache shared by
+      # a cluster's different nodes must not hand one node's demos to another.
+      "target": code_identity.codegen_target(),
       # Codegen and precision settings change float rounding, so the demos (test_compat).
       "xla_flags": codegen_flags(),
       "disable_most_optimizations": bool(jax.config.read("jax_disable_most_optimizations")),
