@@ -86,8 +86,9 @@ def save(directory: str, key: str, demos) -> None:
   """Writes the entry atomically: runs in parallel, or a run killed while writing, never leave a
   partial entry. A cache that cannot be written costs the next run time, never this run (whose
   demos are already generated): a warning, as the trace cache gives."""
+  path = _path(directory, key)
   try:
-    demo_files.write(_path(directory, key), demos)
+    demo_files.write(path, demos)
   except OSError as e:
-    print(f"warning: {ENV_VAR}={directory}: cannot write {os.path.basename(_path(directory, key))} ({e}); "
+    print(f"warning: {ENV_VAR}={directory}: cannot write {os.path.basename(path)} ({e}); "
           "the demos are used unsaved", file=sys.stderr, flush=True)
