@@ -12,7 +12,9 @@ skips finished cells; `--executor=slurm|print` spreads them over a cluster). Per
   the collapse check   each domain's feature variance (mean over dimensions) and mean norm, and
                        the final BC loss (do the features shrink to a point, does BC suffer?)
   the choice           success on `choice_pair` over the SCORING episodes of the final checkpoint
-                       (ckpt_eval), which picks each form's dose by the rule the config fixes
+                       (ckpt_eval) and the feature spread ratio (the smaller domain's feature
+                       variance over the larger's), which pick each form's dose by the rule the
+                       config fixes
 
 The forms (FORMS) are the remedies gdacot.align.options offers: the OT cost on l2-normalised
 features, the gradient through the real side only, and a warm-up of the dose. Writes
@@ -41,6 +43,9 @@ FORMS = {
 # (record["alignment"]) and the collapse check (record["collapse"], from gdacot.align.analysis).
 ALIGNMENT = ("wasserstein", "discernibility")
 COLLAPSE = ("feature_variance_sim", "feature_variance_real", "feature_norm_sim", "feature_norm_real")
+# The choice rule's fields: no cell reads them, so a rerun with other values (or --collect)
+# applies the new rule to the finished cells without training any.
+SUMMARY_FIELDS = ("choice_pair", "choice_margin", "collapse_fraction")
 
 
 def validate(cfg) -> None:
@@ -57,6 +62,8 @@ def validate(cfg) -> None:
   problems += [f"form_methods: {m!r} is not in methods" for m in cfg.form_methods if m not in cfg.methods]
   if not 0.0 <= cfg.choice_margin < 1.0:
     problems.append(f"choice_margin must be in [0, 1), got {cfg.choice_margin}")
+  if not 0.0 <= cfg.collapse_fraction < 1.0:
+    problems.append(f"collapse_fraction must be in [0, 1), got {cfg.collapse_fraction}")
   if cfg.warmup_steps < 1:
     problems.append(f"warmup_steps must be >= 1, got {cfg.warmup_steps}")
   if problems:
@@ -100,31 +107,53 @@ def add_measures(cfg, record: dict) -> None:
   row, seeds = final_row(record["workdir"]), record["seeds"]
   per_seed = lambda key: [row[f"{key}/seed{s}"] for s in seeds] if len(seeds) > 1 else [row[key]]
   record["collapse"] = {k: stats.mean_interval([a[k] for a in record["alignment_per_seed"]]) for k in COLLAPSE}
+  record["spread_ratio"] = spread_ratio(record)
   record["bc_loss"] = stats.mean_interval(per_seed("bc_loss"))
   record["scoring"] = {"pair": cfg.choice_pair, "step": row["step"],
                        **stats.mean_interval(per_seed(f"eval/{cfg.choice_pair}"))}
 
 
+def spread_ratio(record: dict) -> float:
+  """The smaller domain's feature variance over the larger's (each a mean over seeds): 1 when the
+  domains spread alike, near 0 when one shrinks to a point inside the other. Free of the features'
+  scale, which the loss's forms change (plain shrinks both domains, l2 inflates both)."""
+  sim, real = (record["collapse"][f"feature_variance_{d}"]["mean"] for d in ("sim", "real"))
+  return min(sim, real) / max(sim, real) if max(sim, real) > 0 else 0.0
+
+
 def choose(cfg, records: list[dict]) -> dict:
-  """The rule of the config, applied: per method and form, the largest dose whose scoring success
-  on choice_pair is within choice_margin of co-training's; and the form kept."""
-  floor = sweep.find(records, method=BASELINE)["scoring"]["mean"] - cfg.choice_margin
+  """The rule of the config, applied (experiments/README.md, "Dose response", with its amendment of
+  2026-12-06): per method and form, the largest dose whose scoring success on choice_pair is within
+  choice_margin of co-training's and whose features have not collapsed (spread ratio at least
+  collapse_fraction of co-training's); the form kept is, among the forms of form_methods, the one
+  whose chosen dose leaves discernibility lowest.
+
+  Why the collapse test: where one domain's features shrink to a point inside the other's cloud,
+  the discernibility probe cannot carve the point out and reads 0.75-0.79 while W2 is back at
+  co-training's level (the lift state scans), so "lowest discernibility" alone rewards collapse."""
+  base = sweep.find(records, method=BASELINE)
+  floor = base["scoring"]["mean"] - cfg.choice_margin
+  min_spread = cfg.collapse_fraction * spread_ratio(base)
   chosen = []
   for method in cfg.methods:
     for form in forms_of(cfg, method):
       cells = [sweep.find(records, method=method, form=form, lam=float(lam)) for lam in cfg.lams]
-      fine = [c for c in cells if c["scoring"]["mean"] >= floor]
+      fine = [c for c in cells if c["scoring"]["mean"] >= floor and spread_ratio(c) >= min_spread]
       best = max(fine, key=lambda c: c["labels"]["lam"]) if fine else None
       chosen.append({"method": method, "form": form, "lam": best and best["labels"]["lam"],
-                     "scoring_mean": best and best["scoring"]["mean"],
+                     "scoring_mean": best and best["scoring"]["mean"], "spread_ratio": best and spread_ratio(best),
                      "discernibility": best and best["alignment"]["discernibility"]["mean"],
                      "wasserstein": best and best["alignment"]["wasserstein"]["mean"]})
-  candidates = [c for c in chosen if c["lam"] is not None]
+  # The forms are remedies of form_methods' losses; the decisive test runs the kept one.
+  candidates = [c for c in chosen if c["lam"] is not None and c["method"] in cfg.form_methods]
   kept = min(candidates, key=lambda c: c["discernibility"]) if candidates else None
+  collapsed = [r["cell"] for r in records if spread_ratio(r) < min_spread]
   return {"rule": (f"per method and form, the largest dose whose {cfg.choice_pair} success on the scoring episodes "
-                   f"of the final checkpoint is at least co-training's minus {cfg.choice_margin:g}; kept: the form "
-                   "whose chosen dose leaves discernibility lowest"),
-          "floor": floor, "chosen": chosen, "kept": kept}
+                   f"of the final checkpoint is at least co-training's minus {cfg.choice_margin:g} and whose "
+                   f"feature spread ratio is at least {cfg.collapse_fraction:g} of co-training's; kept: among the "
+                   f"forms of {', '.join(cfg.form_methods) or 'no method'}, the one whose chosen dose leaves "
+                   "discernibility lowest"),
+          "floor": floor, "min_spread_ratio": min_spread, "collapsed": collapsed, "chosen": chosen, "kept": kept}
 
 
 def _cell_label(r: dict) -> str:
@@ -139,35 +168,39 @@ def markdown(cfg, record: dict) -> str:
   pairs = list(cfg.eval_pairs)
   head = (["method, form", "dose"] + [p.replace(":", "/") for p in pairs]
           + [f"scoring {cfg.choice_pair.replace(':', '/')}", "W2", "discernibility", "var sim", "var real",
-             "norm sim", "norm real", "BC loss"])
+             "norm sim", "norm real", "spread", "BC loss"])
   lines = [
       "# Dose-response of the alignment loss", "",
       f"Mean over seeds {record['seeds']}, in brackets its {record['interval_note']} (success) or 95% t-interval "
       f"(the rest); cotrain config variant '{cfg.cotrain_variant}'. The dose is the alignment loss's weight; "
-      "var and norm: each domain's feature variance (mean over dimensions) and mean norm.", "",
+      "var and norm: each domain's feature variance (mean over dimensions) and mean norm; spread: the smaller "
+      "domain's variance over the larger's (‡: collapsed, below the rule's floor for it).", "",
       "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for r in record["cells"]:
     cols = ([_cell_label(r), "0" if r["labels"]["lam"] == 0 else f"{r['labels']['lam']:g}"]
             + [sweep.fmt(r["success"][p]) for p in pairs] + [_mean(r["scoring"])]
             + [_mean(r["alignment"][k]) for k in ALIGNMENT] + [_mean(r["collapse"][k]) for k in COLLAPSE]
-            + [_mean(r["bc_loss"])])
+            + [f"{r['spread_ratio']:.3g}" + ("‡" if r["cell"] in record["choice"]["collapsed"] else ""),
+               _mean(r["bc_loss"])])
     lines.append("| " + " | ".join(cols) + " |")
   c = record["choice"]
-  lines += ["", f"Choice ({c['rule']}; floor {c['floor']:.3f}):", ""]
+  lines += ["", f"Choice ({c['rule']}; floor {c['floor']:.3f}, spread ratio floor {c['min_spread_ratio']:.3g}):", ""]
   for ch in c["chosen"]:
     lines.append(f"- {ch['method']} {ch['form']}: " + ("no dose stays above the floor" if ch["lam"] is None else
-                 f"dose {ch['lam']:g} (scoring {ch['scoring_mean']:.3f}, discernibility {ch['discernibility']:.3f}, "
-                 f"W2 {ch['wasserstein']:.3g})"))
+                 f"dose {ch['lam']:g} (scoring {ch['scoring_mean']:.3f}, spread {ch['spread_ratio']:.3g}, "
+                 f"discernibility {ch['discernibility']:.3f}, W2 {ch['wasserstein']:.3g})"))
   kept = c["kept"]
-  lines += ["", "Kept: " + ("none (every form falls below the floor at every dose)" if kept is None else
-                            f"{kept['method']} {kept['form']} at dose {kept['lam']:g}")]
+  none = ("none (no method has forms here: form_methods is empty)" if not tuple(cfg.form_methods) else
+          "none (every form falls below the floor or collapses at every dose)")
+  lines += ["", "Kept: " + (none if kept is None else f"{kept['method']} {kept['form']} at dose {kept['lam']:g}")]
   return "\n".join(lines) + "\n"
 
 
 def plot(cfg, record: dict):
   plt = sweep.pyplot()
-  # (panel, the cell's row of it): alignment, success per pair, BC loss.
-  panels = ([(k, lambda r, k=k: r["alignment"][k]) for k in ALIGNMENT]
+  # (panel, the cell's row of it): alignment, the collapse test, success per pair, BC loss.
+  spread = lambda r: {"mean": r["spread_ratio"], "ci95": None}
+  panels = ([(k, lambda r, k=k: r["alignment"][k]) for k in ALIGNMENT] + [("spread ratio", spread)]
             + [(p, lambda r, p=p: r["success"][p]) for p in cfg.eval_pairs] + [("bc_loss", lambda r: r["bc_loss"])])
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
   base = sweep.find(record["cells"], method=BASELINE)
@@ -184,6 +217,10 @@ def plot(cfg, record: dict):
     ax.set_title(title.replace(":", "/") + (" success" if success else ""), fontsize=9)
     if success:
       ax.set_ylim(0, 1)
+    if title in ("wasserstein", "spread ratio"):  # log: l2's W2 in the hundreds; spreads down to 1e-5
+      ax.set_yscale("log")
+    if title == "spread ratio":
+      ax.axhline(record["choice"]["min_spread_ratio"], ls=":", c="black", label="collapse floor")
   axes[0][0].legend(fontsize=7)
   fig.tight_layout()
   return fig
@@ -191,7 +228,7 @@ def plot(cfg, record: dict):
 
 def run(cfg, workdir: str) -> dict:
   validate(cfg)
-  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg), workdir, summary_fields=SUMMARY_FIELDS)
   for r in record["cells"]:
     add_measures(cfg, r)
   record["choice"] = choose(cfg, record["cells"])

@@ -53,12 +53,16 @@ def test_bad_configs_are_refused_before_any_work(changes, message):
     dose_response.validate(_config(**changes))
 
 
-# Made-up finished cells: (scoring real/in per seed, discernibility per seed, real features' variance).
+# Made-up finished cells: (scoring real/in per seed, discernibility per seed, real features' variance;
+# the sim features' is 1).
 _CELLS = {
     "cotrain": ([0.80, 0.80], [0.95, 0.97], 1.0),
     "uot_joint-plain-lam0.01": ([0.82, 0.78], [0.90, 0.92], 0.9),
-    "uot_joint-plain-lam1": ([0.50, 0.40], [0.60, 0.62], 0.01),  # aligns by collapsing: real/in falls
+    # Above the floor with the lowest discernibility, but by collapse: spread 0.05 < 0.1 x co-training's.
+    "uot_joint-plain-lam0.1": ([0.80, 0.80], [0.60, 0.62], 0.05),
+    "uot_joint-plain-lam1": ([0.50, 0.40], [0.60, 0.62], 0.01),  # collapses and real/in falls
     "uot_joint-l2-lam0.01": ([0.84, 0.80], [0.93, 0.91], 1.0),
+    "uot_joint-l2-lam0.1": ([0.82, 0.80], [0.80, 0.82], 1.0),
     "uot_joint-l2-lam1": ([0.80, 0.78], [0.70, 0.72], 0.8),  # within 0.02 of co-training (0.79 >= 0.78)
 }
 
@@ -86,7 +90,7 @@ def _write_finished_cell(workdir, cell, cfg):
 
 
 def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
-  cfg = _config()
+  cfg = _config(lams=(0.01, 0.1, 1.0))
   workdir = str(tmp_path / "dose")
   sweep.claim_workdir(workdir, dose_response.NAME, cfg)
   cells = dose_response.make_cells(cfg)
@@ -100,23 +104,59 @@ def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
   assert plain1["collapse"]["feature_variance_real"]["mean"] == pytest.approx(0.01)
   assert plain1["bc_loss"]["per_seed"] == [0.51, 0.51] and plain1["scoring"]["step"] == 40
   choice = record["choice"]
-  assert choice["floor"] == pytest.approx(0.78)
+  assert choice["floor"] == pytest.approx(0.78) and choice["min_spread_ratio"] == pytest.approx(0.1)
+  assert plain1["spread_ratio"] == pytest.approx(0.01)
+  assert choice["collapsed"] == ["uot_joint-plain-lam0.1", "uot_joint-plain-lam1"]
+  # plain's dose 0.1 stays above the floor but collapsed: its largest sound dose is 0.01.
   assert [(c["form"], c["lam"]) for c in choice["chosen"]] == [("plain", 0.01), ("l2", 1.0)]
   assert (choice["kept"]["form"], choice["kept"]["lam"]) == ("l2", 1.0)  # the lower discernibility
   assert choice["kept"]["discernibility"] == pytest.approx(0.71)
 
   assert (tmp_path / "dose" / "dose_response.png").read_bytes()[:8] == PNG
   table = (tmp_path / "dose" / "dose_response.md").read_text()
-  assert "| uot_joint l2 | 1 |" in table and "| cotrain | 0 |" in table
+  assert "| uot_joint l2 | 1 |" in table and "| cotrain | 0 |" in table and "| 0.05‡ |" in table
   assert "Kept: uot_joint l2 at dose 1" in table and "scoring episodes" in table
   saved = json.loads((tmp_path / "dose" / "dose_response.json").read_text())
   assert saved["choice"]["kept"]["lam"] == 1.0 and saved["cells"][0]["scoring"]["mean"] == pytest.approx(0.8)
 
+  # The rule's fields are the summary's alone: another rule re-summarises the same finished cells
+  # (without the collapse test, plain's collapsed dose 0.1 wins), and the marker records it.
+  cfg.collapse_fraction = 0.0
+  again = dose_response.run(cfg, workdir)
+  assert (again["choice"]["kept"]["form"], again["choice"]["kept"]["lam"]) == ("plain", 0.1)
+  assert again["cells_run"] == 0
+  marker = json.loads((tmp_path / "dose" / sweep.MARKER).read_text())
+  assert marker["config"]["collapse_fraction"] == 0.0
+  cfg.warmup_steps += 1  # a field the cells read: still another experiment
+  with pytest.raises(sweep.GridError, match="warmup_steps"):
+    dose_response.run(cfg, workdir)
+
+
+def _summary(method, form, lam, scoring, var_real=1.0):
+  return {"cell": f"{method}-{form}-lam{lam:g}", "labels": {"method": method, "form": form, "lam": lam},
+          "scoring": {"mean": scoring}, "alignment": {"discernibility": {"mean": 0.6}, "wasserstein": {"mean": 1.0}},
+          "collapse": {"feature_variance_sim": {"mean": 1.0}, "feature_variance_real": {"mean": var_real}}}
+
 
 def test_no_dose_above_the_floor_is_said():
   cfg = _config(forms=("plain",))
-  base = {"labels": {"method": "cotrain"}, "scoring": {"mean": 0.9}}
-  cells = [base] + [{"labels": {"method": "uot_joint", "form": "plain", "lam": lam}, "scoring": {"mean": 0.5},
-                     "alignment": {"discernibility": {"mean": 0.6}, "wasserstein": {"mean": 1.0}}} for lam in cfg.lams]
+  cells = [_summary("cotrain", "plain", 0.0, 0.9)] + [_summary("uot_joint", "plain", lam, 0.5) for lam in cfg.lams]
   choice = dose_response.choose(cfg, cells)
   assert choice["chosen"][0]["lam"] is None and choice["kept"] is None
+
+
+def test_spread_ratio_is_free_of_scale_and_symmetric_and_only_form_methods_are_kept():
+  inflated = _summary("uot_joint", "l2", 1.0, 0.9)
+  inflated["collapse"] = {"feature_variance_sim": {"mean": 900.0}, "feature_variance_real": {"mean": 600.0}}
+  sim_collapsed = _summary("mmd", "plain", 1.0, 0.9)
+  sim_collapsed["collapse"]["feature_variance_sim"]["mean"] = 1e-5
+  assert dose_response.spread_ratio(inflated) == pytest.approx(2 / 3)
+  assert dose_response.spread_ratio(sim_collapsed) == pytest.approx(1e-5)
+  # Methods without forms are chosen a dose but never kept: the forms are uot_joint's remedies.
+  cfg = _config(methods=("uot_joint", "mmd"), forms=("plain",), lams=(1.0,))
+  choice = dose_response.choose(cfg, [_summary("cotrain", "plain", 0.0, 0.9), _summary("uot_joint", "plain", 1.0, 0.9),
+                                      _summary("mmd", "plain", 1.0, 0.9)])
+  assert [c["lam"] for c in choice["chosen"]] == [1.0, 1.0] and choice["kept"]["method"] == "uot_joint"
+  cfg.form_methods = ()
+  assert dose_response.choose(cfg, [_summary("cotrain", "plain", 0.0, 0.9), _summary("uot_joint", "plain", 1.0, 0.9),
+                                    _summary("mmd", "plain", 1.0, 0.9)])["kept"] is None

@@ -26,9 +26,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # The rule that picks each form's dose, fixed before any run (experiments/README.md, "Dose
   # response"): the largest dose whose success on `choice_pair`, on the SCORING episodes of the
   # final checkpoint (ckpt_eval; never the evaluation episodes), is within `choice_margin` of
-  # co-training's. The form kept is the one whose chosen dose leaves discernibility lowest.
+  # co-training's, and whose features have not collapsed: their spread ratio (the smaller domain's
+  # feature variance over the larger's) is at least `collapse_fraction` of co-training's (the
+  # amendment of 2026-12-06, made after the state scans and before any image cell). The form kept
+  # is, among the forms of `form_methods`, the one whose chosen dose leaves discernibility lowest.
   c.choice_pair = "real:in"
   c.choice_margin = 0.02
+  c.collapse_fraction = 0.1  # an order of magnitude below co-training's spread: collapsed
   # Paper A's setting at this machine's scale, as the lift method tables (16x16 front + wrist).
   c.cotrain_variant = "image,lift"
   c.cotrain_overrides = ("render.height=16", "render.width=16", "eval.episodes=100", "ckpt_eval.episodes=100", "best_metric=",

@@ -23,7 +23,7 @@ import time
 from gdacot import machine
 from gdacot.sweep.cell_run import CellRun
 from gdacot.sweep.cells import ROOT, Cell, GridError, check_cells
-from gdacot.sweep.claim import check_claim, check_root, claim_workdir
+from gdacot.sweep.claim import check_claim, check_root, claim_workdir, update_marker
 from gdacot.sweep.local import run_local
 from gdacot.sweep.slurm import SlurmOptions, run_slurm
 from gdacot.sweep.summary import cell_record, cell_state, interval_note, outcome
@@ -57,12 +57,14 @@ class Options:
       raise GridError(f"{name}: " + "; ".join(problems))
 
 
-def run_grid(name: str, cfg, cells: list[Cell], workdir: str, options: Options | None = None) -> dict:
+def run_grid(name: str, cfg, cells: list[Cell], workdir: str, options: Options | None = None,
+             summary_fields=()) -> dict:
   """Checks every cell, claims the workdir, runs (or skips) the cells on `options.executor`
   (default: the command line's --executor, --parallel, --collect, --slurm_*, else Options()) and
   returns the record: {"experiment", "config", "cells": [per-cell record, in the grid's order],
   "machine", "wall_time_s", ...}. Raises Submitted (print executor), Incomplete (cells not done),
-  Interrupted (SIGTERM stopped the sweep's cells at their checkpoints) or CellFailed."""
+  Interrupted (SIGTERM stopped the sweep's cells at their checkpoints) or CellFailed.
+  `summary_fields`: config fields no cell reads (gdacot.sweep.claim), free to change on a rerun."""
   if options is None:
     from gdacot.sweep.main import options_from_flags  # pylint: disable=g-import-not-at-top
     options = options_from_flags()
@@ -77,8 +79,9 @@ def run_grid(name: str, cfg, cells: list[Cell], workdir: str, options: Options |
   tags = {c.name: f"[{i + 1}/{len(cells)}] {c.name}" for i, c in enumerate(cells)}
   by_name = {c.name: c for c in cells}
   if options.collect:
-    if not check_claim(workdir, name, cfg):
+    if not check_claim(workdir, name, cfg, summary_fields):
       raise GridError(f"workdir {workdir} holds no {name} sweep to collect (no experiment.json)")
+    update_marker(workdir, name, cfg)
     not_done = [(c, *cell_state(workdir, c)) for c in cells]
     not_done = [(c, state, why) for c, state, why in not_done if state != "done"]
     say(f"{name}: collecting {len(cells)} cells from {workdir}: {len(cells) - len(not_done)} done")
@@ -89,7 +92,7 @@ def run_grid(name: str, cfg, cells: list[Cell], workdir: str, options: Options |
                        "--collect again")
     ran = set()
   else:
-    resuming = claim_workdir(workdir, name, cfg)
+    resuming = claim_workdir(workdir, name, cfg, summary_fields)
     os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     at_once = f", {options.parallel} at a time" if options.parallel > 1 else ""
