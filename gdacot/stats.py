@@ -149,21 +149,23 @@ def cluster_interval(values, groups) -> dict:
   / N^2, with Student t on G - 1 degrees of freedom (G clusters). With one value per cluster it
   is the ordinary t-interval; with G = 2 draws it has 1 degree of freedom, which is the honest
   width of what two draws can say. statsmodels' OLS(values, 1).fit(cov_type="cluster") gives
-  the same (tests/test_stats.py)."""
+  the same (tests/test_stats.py), and its two-sided p-value of mean 0 (`p_value`: t = mean / se
+  on G - 1 degrees of freedom; None without spread)."""
   from scipy import stats  # pylint: disable=g-import-not-at-top
   values, groups = [float(v) for v in values], list(groups)
   if len(values) != len(groups):
     raise ValueError(f"{len(values)} values but {len(groups)} group labels")
   n, clusters = len(values), sorted(set(groups), key=str)
   mean = sum(values) / n
-  out = {"mean": mean, "ci95": None, "se": None, "clusters": len(clusters), "n": n}
+  out = {"mean": mean, "ci95": None, "se": None, "p_value": None, "clusters": len(clusters), "n": n}
   if len(clusters) < 2:
     return dict(out, note="needs at least 2 clusters")
   g = len(clusters)
   scores = [sum(v - mean for v, k in zip(values, groups) if k == c) for c in clusters]
   se = math.sqrt(g / (g - 1) * sum(s * s for s in scores) / (n * n))
   half = float(stats.t.ppf(0.975, g - 1)) * se
-  return dict(out, ci95=[mean - half, mean + half], se=se)
+  p_value = float(2 * stats.t.sf(abs(mean) / se, g - 1)) if se > 0 else None
+  return dict(out, ci95=[mean - half, mean + half], se=se, p_value=p_value)
 
 
 def clustered_difference(a: Mapping[int, float], b: Mapping[int, float], draw: Mapping[int, object]) -> dict:

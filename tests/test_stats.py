@@ -68,6 +68,8 @@ def test_cluster_interval_is_statsmodels_cluster_robust_ols():
   out = cluster_interval(v, g)
   assert out["mean"] == pytest.approx(fit.params[0]) and out["se"] == pytest.approx(fit.bse[0], rel=1e-10)
   assert out["ci95"] == pytest.approx(list(fit.conf_int()[0]), rel=1e-10) and out["clusters"] == 4
+  assert out["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-8)
+  assert cluster_interval([0.1, 0.1, 0.1, 0.1], ["a", "a", "b", "b"])["p_value"] is None  # no spread: no test
 
 
 def test_cluster_interval_of_singletons_is_the_t_interval_and_clusters_widen_it():

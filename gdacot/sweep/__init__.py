@@ -1,6 +1,7 @@
 """The grid engine: a sweep of `experiments.cotrain` runs, one per cell, on any executor, and
 its summary, statistics and plots. The experiment modules (experiments.method_table,
-mixing_sweep, sim_scaling, alignment_analysis, dataset_roundtrip) are its clients.
+mixing_sweep, sim_scaling, alignment_analysis, dose_response, decisive, dataset_roundtrip) are
+its clients.
 
   cells.py     Cell; the experiment config's checks; each cell's cotrain config and command
   claim.py     the sweep's workdir: WORKDIR/experiment.json names the experiment and config

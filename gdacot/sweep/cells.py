@@ -51,6 +51,7 @@ class Cell:
   labels: dict  # its coordinates in the experiment, e.g. {"method": "cotrain", "w": 0.1}
   overrides: dict  # dotted cotrain field -> value, e.g. {"method": "cotrain", "w": 0.1}
   variant: str = ""  # cotrain config variant, e.g. "image,smoke"
+  seed: int | None = None  # the cell's first seed, where cells differ in it (a demo draw each); else cfg.seed
 
 
 def check_common(cfg) -> list[str]:
@@ -123,7 +124,7 @@ def cell_overrides(cell: Cell, cfg) -> dict:
   if clash:
     raise GridError(f"cotrain_overrides set {', '.join(clash)}, which this experiment sets per cell; "
                     "use the experiment's own config field instead")
-  return {**common, **cell.overrides, "num_seeds": cfg.num_seeds, "seed": cfg.seed,
+  return {**common, **cell.overrides, "num_seeds": cfg.num_seeds, "seed": cfg.seed if cell.seed is None else cell.seed,
           "eval.pairs": tuple(cfg.eval_pairs)}
 
 
