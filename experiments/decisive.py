@@ -56,8 +56,10 @@ def read_choice(path: str) -> dict:
       record = json.load(f)
   except (OSError, ValueError) as e:
     raise bad(f"does not read: {e}") from None
-  if not isinstance(record, dict) or record.get("experiment") != dose_response.NAME or "choice" not in record:
-    raise bad(f"is not a {dose_response.NAME}.json (no experiment {dose_response.NAME!r} with a choice)")
+  if (not isinstance(record, dict) or record.get("experiment") != dose_response.NAME
+      or not isinstance(record.get("config"), dict) or not isinstance(record.get("choice"), dict)
+      or "kept" not in record["choice"]):
+    raise bad(f"is not a {dose_response.NAME}.json (no experiment {dose_response.NAME!r} with a config and a choice)")
   scan = record["config"]
   if "collapse_fraction" not in scan:  # the rule before its amendment of 2026-12-06 could keep a collapsed cell
     raise bad("was chosen by the rule before its amendment of 2026-12-06; summarise its cells again with today's "
@@ -69,7 +71,7 @@ def read_choice(path: str) -> dict:
   return {"form": form, "lam": lam, "fallback": kept is None,
           "align": dose_response.FORMS[form](ml_collections.ConfigDict(scan)),
           "source": {"cotrain_variant": scan.get("cotrain_variant"), "seeds": record.get("seeds"),
-                     "rule": record["choice"]["rule"]}}
+                     "rule": record["choice"].get("rule")}}
 
 
 def validate(cfg) -> dict:
@@ -215,7 +217,8 @@ def markdown(cfg, record: dict) -> str:
            "Discernibility did not fall detectably: the success contrasts test no alignment.")]
     lines += ["", "Ceilings: " + ("; ".join(f"{x['method']} {x['pair'].replace(':', '/')} {x['mean']:.2f}"
                                             for x in t["ceilings"]) or f"none (no mean at or above {CEILING})")
-              + ". sim/ood is the ceiling of transfer: real/ood cannot exceed what the policy does there in sim.", ""]
+              + ". sim/ood is the ceiling of transfer: what the policy does in the far region in the domain its "
+              "demos come from.", ""]
   return "\n".join(lines)
 
 

@@ -186,7 +186,7 @@ def markdown(cfg, record: dict) -> str:
   c = record["choice"]
   lines += ["", f"Choice ({c['rule']}; floor {c['floor']:.3f}, spread ratio floor {c['min_spread_ratio']:.3g}):", ""]
   for ch in c["chosen"]:
-    lines.append(f"- {ch['method']} {ch['form']}: " + ("no dose stays above the floor" if ch["lam"] is None else
+    lines.append(f"- {ch['method']} {ch['form']}: " + ("no dose stays above the floor without collapsing" if ch["lam"] is None else
                  f"dose {ch['lam']:g} (scoring {ch['scoring_mean']:.3f}, spread {ch['spread_ratio']:.3g}, "
                  f"discernibility {ch['discernibility']:.3f}, W2 {ch['wasserstein']:.3g})"))
   kept = c["kept"]

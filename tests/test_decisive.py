@@ -25,6 +25,10 @@ def _choice_file(tmp_path, kept=("warmup", 0.3), amended=True):
   return str(path)
 
 
+def cfg_warmup():
+  return dose_config.get_config("smoke").warmup_steps
+
+
 def _config(tmp_path, **changes):
   cfg = decisive_config.get_config("smoke")
   cfg.update(**{"num_draws": 3, "choice_from": _choice_file(tmp_path), **changes})
@@ -56,10 +60,6 @@ def test_each_draw_is_its_own_first_seed_and_the_choice_is_set_on_every_aligned_
       "pick_place", "visual", 10, 1000, 200, 18)
 
 
-def cfg_warmup():
-  return dose_config.get_config("smoke").warmup_steps
-
-
 def test_no_kept_form_runs_the_registered_fallback(tmp_path):
   choice = decisive.read_choice(_choice_file(tmp_path, kept=None))
   assert (choice["form"], choice["lam"], choice["fallback"], choice["align"]) == ("plain", 0.01, True, {})
@@ -83,6 +83,9 @@ def test_a_choice_made_before_the_amendment_or_not_by_a_dose_response_is_refused
     decisive.read_choice(_choice_file(tmp_path, amended=False))
   other = tmp_path / "other.json"
   other.write_text(json.dumps({"experiment": "method_table", "cells": []}))
+  with pytest.raises(sweep.GridError, match="is not a dose_response.json"):
+    decisive.read_choice(str(other))
+  other.write_text(json.dumps({"experiment": "dose_response", "config": {}, "choice": {}}))  # no kept form recorded
   with pytest.raises(sweep.GridError, match="is not a dose_response.json"):
     decisive.read_choice(str(other))
 
