@@ -51,6 +51,17 @@ def test_every_program_is_found():
           "tools.power", "experiments.method_table", "gdacot.machine"} <= set(ENTRY_POINTS)
 
 
+def test_no_module_outside_tests_is_named_as_pytest_names_test_files():
+  # pytest's assertion rewriter takes over importing any module named test_*.py or *_test.py (its
+  # default python_files), wherever it lives: an experiments/decisive_test.py, imported in the
+  # suite, then had no readable source and its --help test failed.
+  named_like_tests = [os.path.relpath(path, ROOT)
+                      for pattern in ("experiments/**/*.py", "tools/**/*.py", "gdacot/**/*.py")
+                      for path in glob.glob(os.path.join(ROOT, pattern), recursive=True)
+                      if re.fullmatch(r"test_.*\.py|.*_test\.py", os.path.basename(path))]
+  assert not named_like_tests, f"rename these modules (pytest takes them for test files): {named_like_tests}"
+
+
 @pytest.mark.parametrize("name", ENTRY_POINTS)
 def test_help_prints_purpose_flags_and_an_example(name):
   proc = module(name, "--help", timeout=120)

@@ -34,8 +34,9 @@ def test_a_url_workdir_is_refused_naming_what_would_work(tmp_path, monkeypatch):
   assert not os.listdir(tmp_path)
 
 
-def _finish(workdir, cell, rates):
-  """A cell's run as cotrain leaves it: config.json and eval.json with one seed's results."""
+def _finish(workdir, cell, rates, wall_time_s=None):
+  """A cell's run as cotrain leaves it: config.json and eval.json with one seed's results (and
+  the run's wall time, where given)."""
   d = os.path.join(workdir, "runs", cell.name)
   os.makedirs(d, exist_ok=True)
   with open(os.path.join(d, "config.json"), "w") as f:
@@ -43,7 +44,7 @@ def _finish(workdir, cell, rates):
   results = [result_entry(method=cell.labels["method"], domain=pair.split(":")[0], region=pair.split(":")[1],
                           successes=s, episodes=20, step=40, seed=0) for pair, s in rates.items()]
   with open(os.path.join(d, "eval.json"), "w") as f:
-    json.dump({"results": results}, f)
+    json.dump({"results": results, **({} if wall_time_s is None else {"wall_time_s": wall_time_s})}, f)
 
 
 def test_collect_names_the_cells_not_done_then_summarises_however_they_ran(tmp_path):
@@ -66,9 +67,14 @@ def test_collect_names_the_cells_not_done_then_summarises_however_they_ran(tmp_p
   assert f"[3/4] {started.name}: started" in said and f"[4/4] {missing.name}: missing" in said
   assert done.name not in said
   lock.release()
-  for cell in (running, started, missing):
-    _finish(workdir, cell, rates[cell.name])
+  for i, cell in enumerate((running, started, missing)):
+    _finish(workdir, cell, rates[cell.name], wall_time_s=1000.0 * (i + 1))
   record = sweep.run_grid("method_table", cfg, cells, workdir, collect)
+  # The summary's footer gives the cells' own time (the collect itself takes a second): the
+  # cells whose eval.json records it, 1000 + 2000 + 3000 s.
+  sweep.write_outputs(workdir, "collected", record, "# collected\n", {})
+  with open(os.path.join(workdir, "collected.md")) as f:
+    assert "The 3 cells' own runs took 6000 s in all" in f.read()
   assert [r["cell"] for r in record["cells"]] == [c.name for c in cells]
   for r in record["cells"]:
     assert r["status"] == "skipped" and r["wall_time_s"] is None  # nothing ran; no timing of this sweep's

@@ -87,6 +87,19 @@ def success_axes(ax, xs, pair: str, num_seeds: int, xlabel: str) -> None:
   ax.legend(fontsize=7)
 
 
+def cells_wall_time(record: dict) -> str:
+  """The cells' own training time, however and whenever they ran (a --collect, or the print
+  executor, writes the summary seconds after cells that took hours): the sum of each cell's
+  eval.json wall time, for the footer; "" where the record has no cells that give one."""
+  walls = [c.get("cotrain_wall_time_s") for c in record.get("cells", ())]
+  walls = [w for w in walls if w is not None]
+  if not walls:
+    return ""
+  return (f" The {len(walls)} cells' own runs took {sum(walls):.0f} s in all ({min(walls):.0f}-"
+          f"{max(walls):.0f} s a cell: training and evaluation, as each eval.json records them for "
+          "the process that finished the cell).")
+
+
 def write_outputs(workdir: str, name: str, record: dict, markdown: str, figures: dict, also=()) -> None:
   """WORKDIR/<name>.json, <name>.md and each figure (file name -> matplotlib figure) as PNG;
   `also` lists other files the module wrote (relative to the workdir), for the record."""
@@ -99,7 +112,7 @@ def write_outputs(workdir: str, name: str, record: dict, markdown: str, figures:
   m = record["machine"]
   footer = (f"\nWall time {record['wall_time_s']:.0f} s ({record['cells_run']} cells run, "
             f"{record['cells_skipped']} already done) on {m['platform']} ({m.get('jax_backend')}, "
-            f"{m['cpu_count']} CPUs).\n")
+            f"{m['cpu_count']} CPUs).{cells_wall_time(record)}\n")
   io.write_text(os.path.join(workdir, f"{name}.md"), portable_text(markdown + footer))
   io.write_json(os.path.join(workdir, f"{name}.json"), portable(json_safe(record)))
   print(markdown + footer, flush=True)
