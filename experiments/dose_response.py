@@ -7,7 +7,9 @@ Issue 32, item 1. One cell per (method, form of the loss, dose), plus co-trainin
 reference; each cell's seeds train in one cotrain program (gdacot.sweep: rerunning the command
 skips finished cells; `--executor=slurm|print` spreads them over a cluster). Per cell and dose:
 
-  the manipulation     W2 and discernibility of the final features (does the loss align?)
+  the manipulation     W2 and discernibility of the final features (does the loss align?), and
+                       W2 over the features' own scale (the forms change the scale: plain
+                       shrinks the features, which lowers W2 without bringing the domains closer)
   the cost             success on every evaluation pair (real/in, real/ood, sim/ood)
   the collapse check   each domain's feature variance (mean over dimensions) and mean norm, and
                        the final BC loss (do the features shrink to a point, does BC suffer?)
@@ -25,6 +27,7 @@ measure against the dose, one line per method and form, co-training as a dashed 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from gdacot import cli_common, stats, sweep
@@ -108,9 +111,24 @@ def add_measures(cfg, record: dict) -> None:
   per_seed = lambda key: [row[f"{key}/seed{s}"] for s in seeds] if len(seeds) > 1 else [row[key]]
   record["collapse"] = {k: stats.mean_interval([a[k] for a in record["alignment_per_seed"]]) for k in COLLAPSE}
   record["spread_ratio"] = spread_ratio(record)
+  record["w2_scaled"] = scaled_w2(record)
   record["bc_loss"] = stats.mean_interval(per_seed("bc_loss"))
   record["scoring"] = {"pair": cfg.choice_pair, "step": row["step"],
                        **stats.mean_interval(per_seed(f"eval/{cfg.choice_pair}"))}
+
+
+def scaled_w2(record: dict) -> dict:
+  """W2 over the features' scale, per seed, then its mean and interval over seeds: the domains'
+  distance in units of their features' RMS distance to their own mean, sqrt(d (var_sim +
+  var_real) / 2), d the features' dimension (the encoder's latent_dim). Scaling every feature by c
+  leaves it unchanged, so a loss that only shrinks the features (plain) cannot lower it, and l2's
+  inflated features do not raise it. Two samples of one distribution do not read 0: the empirical
+  W2 of finite samples in d dimensions has a positive floor (co-training's value holds it too)."""
+  d = record["cotrain_config"]["model"]["latent_dim"]
+  per_seed = [a["wasserstein"] / math.sqrt(d * (a["feature_variance_sim"] + a["feature_variance_real"]) / 2)
+              if a["feature_variance_sim"] + a["feature_variance_real"] > 0 else math.inf
+              for a in record["alignment_per_seed"]]
+  return stats.mean_interval(per_seed)
 
 
 def spread_ratio(record: dict) -> float:
@@ -167,19 +185,21 @@ def _mean(row: dict) -> str:
 def markdown(cfg, record: dict) -> str:
   pairs = list(cfg.eval_pairs)
   head = (["method, form", "dose"] + [p.replace(":", "/") for p in pairs]
-          + [f"scoring {cfg.choice_pair.replace(':', '/')}", "W2", "discernibility", "var sim", "var real",
+          + [f"scoring {cfg.choice_pair.replace(':', '/')}", "W2", "discernibility", "W2/scale", "var sim", "var real",
              "norm sim", "norm real", "spread", "BC loss"])
   lines = [
       "# Dose-response of the alignment loss", "",
       f"Mean over seeds {record['seeds']}, in brackets its {record['interval_note']} (success) or 95% t-interval "
       f"(the rest); cotrain config variant '{cfg.cotrain_variant}'. The dose is the alignment loss's weight; "
-      "var and norm: each domain's feature variance (mean over dimensions) and mean norm; spread: the smaller "
-      "domain's variance over the larger's (‡: collapsed, below the rule's floor for it).", "",
+      "W2/scale: W2 over the features' RMS distance to their domain's mean, sqrt(d (var sim + var real) / 2), free "
+      "of the features' scale; var and norm: each domain's feature variance (mean over dimensions) and mean norm; "
+      "spread: the smaller domain's variance over the larger's (‡: collapsed, below the rule's floor for it).", "",
       "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for r in record["cells"]:
     cols = ([_cell_label(r), "0" if r["labels"]["lam"] == 0 else f"{r['labels']['lam']:g}"]
             + [sweep.fmt(r["success"][p]) for p in pairs] + [_mean(r["scoring"])]
-            + [_mean(r["alignment"][k]) for k in ALIGNMENT] + [_mean(r["collapse"][k]) for k in COLLAPSE]
+            + [_mean(r["alignment"][k]) for k in ALIGNMENT] + [_mean(r["w2_scaled"])]
+            + [_mean(r["collapse"][k]) for k in COLLAPSE]
             + [f"{r['spread_ratio']:.3g}" + ("‡" if r["cell"] in record["choice"]["collapsed"] else ""),
                _mean(r["bc_loss"])])
     lines.append("| " + " | ".join(cols) + " |")
@@ -200,7 +220,8 @@ def plot(cfg, record: dict):
   plt = sweep.pyplot()
   # (panel, the cell's row of it): alignment, the collapse test, success per pair, BC loss.
   spread = lambda r: {"mean": r["spread_ratio"], "ci95": None}
-  panels = ([(k, lambda r, k=k: r["alignment"][k]) for k in ALIGNMENT] + [("spread ratio", spread)]
+  panels = ([(k, lambda r, k=k: r["alignment"][k]) for k in ALIGNMENT] + [("W2 / feature scale", lambda r: r["w2_scaled"]),
+                                                                          ("spread ratio", spread)]
             + [(p, lambda r, p=p: r["success"][p]) for p in cfg.eval_pairs] + [("bc_loss", lambda r: r["bc_loss"])])
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
   base = sweep.find(record["cells"], method=BASELINE)

@@ -3,6 +3,7 @@ choice rule and the outputs it writes from finished cells (made up here: the eng
 the cells is gdacot.sweep's, run end to end by test_experiments' smoke sweeps)."""
 
 import json
+import math
 import os
 
 import pytest
@@ -102,6 +103,8 @@ def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
   plain1 = sweep.find(record["cells"], method="uot_joint", form="plain", lam=1.0)
   assert plain1["scoring"]["per_seed"] == [0.50, 0.40] and plain1["scoring"]["mean"] == pytest.approx(0.45)
   assert plain1["collapse"]["feature_variance_real"]["mean"] == pytest.approx(0.01)
+  d = plain1["cotrain_config"]["model"]["latent_dim"]  # W2 2 disc per seed; variances 1 and 0.01
+  assert plain1["w2_scaled"]["per_seed"] == pytest.approx([2 * disc / math.sqrt(d * 1.01 / 2) for disc in (0.60, 0.62)])
   assert plain1["bc_loss"]["per_seed"] == [0.51, 0.51] and plain1["scoring"]["step"] == 40
   choice = record["choice"]
   assert choice["floor"] == pytest.approx(0.78) and choice["min_spread_ratio"] == pytest.approx(0.1)
@@ -160,3 +163,17 @@ def test_spread_ratio_is_free_of_scale_and_symmetric_and_only_form_methods_are_k
   cfg.form_methods = ()
   assert dose_response.choose(cfg, [_summary("cotrain", "plain", 0.0, 0.9), _summary("uot_joint", "plain", 1.0, 0.9),
                                     _summary("mmd", "plain", 1.0, 0.9)])["kept"] is None
+
+
+def test_scaled_w2_is_free_of_the_features_scale_so_shrinking_them_does_not_lower_it():
+  def cell(w2, var_sim, var_real):
+    return {"cotrain_config": {"model": {"latent_dim": 8}},
+            "alignment_per_seed": [{"wasserstein": w2 * k, "feature_variance_sim": var_sim * k**2,
+                                    "feature_variance_real": var_real * k**2} for k in (1.0, 2.0)]}
+  base = dose_response.scaled_w2(cell(2.0, 1.0, 0.5))
+  # W2 / sqrt(d (var_sim + var_real) / 2) = 2 / sqrt(8 * 0.75); the seeds' features differ in scale alone.
+  assert base["per_seed"] == pytest.approx([2 / math.sqrt(6)] * 2) and base["mean"] == pytest.approx(2 / math.sqrt(6))
+  # Features shrunk 10x with W2 shrunk 10x (the plain loss's way of lowering W2): the same reading.
+  assert dose_response.scaled_w2(cell(0.2, 0.01, 0.005))["mean"] == pytest.approx(base["mean"])
+  # Shrunk 10x with W2 only halved: the domains are further apart for their size.
+  assert dose_response.scaled_w2(cell(1.0, 0.01, 0.005))["mean"] == pytest.approx(5 * base["mean"])
