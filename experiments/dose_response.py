@@ -105,8 +105,8 @@ def final_row(run_dir: str) -> dict:
 
 
 def add_measures(cfg, record: dict) -> None:
-  """Adds to a cell's record, over its seeds: the collapse measures, the final BC loss and the
-  scoring-episode success the choice reads."""
+  """Adds to a cell's record, over its seeds: the collapse measures (and the spread ratio), W2 over
+  the features' scale, the final BC loss and the scoring-episode success the choice reads."""
   row, seeds = final_row(record["workdir"]), record["seeds"]
   per_seed = lambda key: [row[f"{key}/seed{s}"] for s in seeds] if len(seeds) > 1 else [row[key]]
   record["collapse"] = {k: stats.mean_interval([a[k] for a in record["alignment_per_seed"]]) for k in COLLAPSE}

@@ -51,7 +51,7 @@ def test_every_program_is_found():
           "tools.power", "experiments.method_table", "gdacot.machine"} <= set(ENTRY_POINTS)
 
 
-def test_no_module_outside_tests_is_named_as_pytest_names_test_files():
+def test_no_module_of_experiments_tools_or_gdacot_is_named_as_pytest_names_test_files():
   # pytest's assertion rewriter takes over importing any module named test_*.py or *_test.py (its
   # default python_files), wherever it lives: an experiments/decisive_test.py, imported in the
   # suite, then had no readable source and its --help test failed.
