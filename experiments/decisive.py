@@ -19,6 +19,7 @@ Per task, every contrast paired by seed, its interval and p-value clustered by d
   secondary     the same contrasts in `secondary_pairs`, not corrected
   manipulation  uot_joint - cotrain in W2 and discernibility: did the treatment move the features?
   ceilings      the methods whose mean success on a pair is at or above 0.98 (nothing to compare there)
+  by draw       each method's `primary_pair` success per demo draw (descriptive: what the clusters are)
 Each primary verdict is said as the data allow: higher or lower where Holm rejects, else "not
 detected; effects above X excluded", X the interval's upper end. Writes decisive.json
 (every number, per seed too) and decisive.md.
@@ -134,9 +135,14 @@ def _alignment(metric: str):
   return lambda cell: {a["seed"]: a[metric] for a in cell["alignment_per_seed"]}
 
 
+def _mean(values) -> float:
+  values = list(values)
+  return sum(values) / len(values)
+
+
 def _contrast(a: str, b: str, measure: str, values: dict, draw_of: dict) -> dict:
-  return {"contrast": f"{a} - {b}", "measure": measure, a: sum(values[a].values()) / len(values[a]),
-          b: sum(values[b].values()) / len(values[b]), **stats.clustered_difference(values[a], values[b], draw_of)}
+  return {"contrast": f"{a} - {b}", "measure": measure, a: _mean(values[a].values()), b: _mean(values[b].values()),
+          **stats.clustered_difference(values[a], values[b], draw_of)}
 
 
 def verdict(d: dict) -> str:
@@ -158,6 +164,9 @@ def analyse(cfg, records: list[dict]) -> list[dict]:
     methods = {m: {pair: {**stats.cluster_interval(list(success[pair][m].values()),
                                                    [draw_of[s] for s in success[pair][m]]),
                           "seeds": sorted(success[pair][m])} for pair in cfg.eval_pairs} for m in METHODS}
+    # With four clusters, the draws' own means show what the clustered interval is made of.
+    by_draw = {m: {d: _mean([v for s, v in success[cfg.primary_pair][m].items() if draw_of[s] == d])
+                   for d in sorted({draw_of[s] for s in success[cfg.primary_pair][m]})} for m in METHODS}
     primary = [_contrast(a, b, cfg.primary_pair, success[cfg.primary_pair], draw_of) for a, b in CONTRASTS]
     corrected = stats.holm([d["p_value"] for d in primary], alpha=cfg.alpha)
     for d, p_holm, reject in zip(primary, corrected["p_adjusted"], corrected["reject"]):
@@ -173,7 +182,7 @@ def analyse(cfg, records: list[dict]) -> list[dict]:
     moved = disc is not None and disc["ci95"] is not None and disc["ci95"][1] < 0
     ceilings = [{"method": m, "pair": pair, "mean": methods[m][pair]["mean"]} for m in METHODS for pair in cfg.eval_pairs
                 if methods[m][pair]["mean"] >= CEILING]
-    out.append({"task": task, "methods": methods, "primary": primary, "secondary": secondary,
+    out.append({"task": task, "methods": methods, "by_draw": by_draw, "primary": primary, "secondary": secondary,
                 "manipulation": manipulation, "discernibility_moved": moved, "ceilings": ceilings})
   return out
 
@@ -203,6 +212,12 @@ def markdown(cfg, record: dict) -> str:
               "|---" * (len(pairs) + 1) + "|"]
     for m in METHODS:
       lines.append(f"| {m} | " + " | ".join(_interval(t["methods"][m][p], 2, sign="") for p in pairs) + " |")
+    draws = sorted({d for m in METHODS for d in t["by_draw"][m]})
+    lines += ["", f"{cfg.primary_pair.replace(':', '/')} success by demo draw (each a mean over its seeds; the "
+              "intervals above and below cluster on these):", "",
+              "| method | " + " | ".join(f"draw {d}" for d in draws) + " |", "|---" * (len(draws) + 1) + "|"]
+    lines += [f"| {m} | " + " | ".join(f"{t['by_draw'][m][d]:.2f}" if d in t["by_draw"][m] else "-" for d in draws)
+              + " |" for m in METHODS]
     lines += ["", f"Primary, {cfg.primary_pair.replace(':', '/')} success (Holm over the two at {cfg.alpha:g}):", "",
               "| contrast | difference [95%] | p | p (Holm) | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {d['contrast']} | {_interval(d)} | {_p(d['p_value'])} | {_p(d['p_holm'])} | {d['verdict']} |"

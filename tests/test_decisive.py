@@ -139,8 +139,11 @@ def test_finished_cells_give_the_registered_verdicts(tmp_path):
   assert task["discernibility_moved"] and task["manipulation"][1]["mean"] == pytest.approx(-0.0983, abs=1e-4)
   assert {(c["method"], c["pair"]) for c in task["ceilings"]} == {(m, "sim:ood") for m in decisive.METHODS}
   assert task["methods"]["uot_joint"]["real:ood"]["seeds"] == [0, 1, 2, 3, 4, 5]
+  for m in decisive.METHODS:  # each draw's mean over its two seeds
+    assert task["by_draw"][m] == pytest.approx({d: (_OOD[m][2 * d] + _OOD[m][2 * d + 1]) / 2 for d in range(3)})
 
   table = (tmp_path / "decisive" / "decisive.md").read_text()
+  assert "| cotrain | 0.31 | 0.29 | 0.30 |" in table  # real/ood by draw
   assert "warmup at dose 0.3" in table and "| uot_joint - cotrain |" in table and "not detected; effects above" in table
   saved = json.loads((tmp_path / "decisive" / "decisive.json").read_text())
   assert saved["choice"]["form"] == "warmup" and saved["tasks"][0]["primary"][0]["reject_holm"]
