@@ -125,10 +125,14 @@ def scaled_w2(record: dict) -> dict:
   inflated features do not raise it. Two samples of one distribution do not read 0: the empirical
   W2 of finite samples in d dimensions has a positive floor (co-training's value holds it too)."""
   d = record["cotrain_config"]["model"]["latent_dim"]
-  per_seed = [a["wasserstein"] / math.sqrt(d * (a["feature_variance_sim"] + a["feature_variance_real"]) / 2)
-              if a["feature_variance_sim"] + a["feature_variance_real"] > 0 else math.inf
-              for a in record["alignment_per_seed"]]
-  return stats.mean_interval(per_seed)
+  return stats.mean_interval([w2_over_scale(a, d) for a in record["alignment_per_seed"]])
+
+
+def w2_over_scale(alignment: dict, latent_dim: int) -> float:
+  """One seed's W2/scale (see scaled_w2) from its alignment analysis; inf when neither domain's
+  features vary."""
+  spread = alignment["feature_variance_sim"] + alignment["feature_variance_real"]
+  return alignment["wasserstein"] / math.sqrt(latent_dim * spread / 2) if spread > 0 else math.inf
 
 
 def spread_ratio(record: dict) -> float:

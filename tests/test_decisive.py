@@ -106,8 +106,8 @@ def _write_finished_cell(workdir, cell, cfg):
   results = [result_entry(method=method, domain=d, region=r, successes=round(100 * rate), episodes=100, step=40, seed=s)
              for s in seeds for d, r, rate in (("real", "in", 0.9), ("real", "ood", _OOD[method][s]),
                                                ("sim", "ood", 1.0))]
-  alignment = [{"seed": s, "step": 40, "wasserstein": 2.0 * _DISC[method][s], "discernibility": _DISC[method][s]}
-               for s in seeds]
+  alignment = [{"seed": s, "step": 40, "wasserstein": 2.0 * _DISC[method][s], "discernibility": _DISC[method][s],
+                "feature_variance_sim": 1.0, "feature_variance_real": 3.0} for s in seeds]
   with open(os.path.join(run, "eval.json"), "w") as f:
     json.dump({"results": results, "alignment": alignment, "wall_time_s": 1.0}, f)
   with open(os.path.join(run, "config.json"), "w") as f:
@@ -137,6 +137,11 @@ def test_finished_cells_give_the_registered_verdicts(tmp_path):
   assert [d["measure"] for d in task["secondary"]] == ["real:in", "real:in"]
   assert decisive.verdict(task["secondary"][0]) == "no spread to judge it by: no test"  # 0.9 on every seed
   assert task["discernibility_moved"] and task["manipulation"][1]["mean"] == pytest.approx(-0.0983, abs=1e-4)
+  # W2/scale, descriptive: the made-up W2 over sqrt(latent_dim * (var_sim + var_real) / 2), variances 1 and 3.
+  scaled = task["manipulation"][2]
+  assert scaled["measure"] == "w2_scaled" and scaled["descriptive"] and not task["manipulation"][1].get("descriptive")
+  latent = sweep.resolve(decisive.make_cells(cfg, decisive.validate(cfg))[0], cfg).model.latent_dim
+  assert scaled["mean"] == pytest.approx(2.0 * (sum(_DISC["uot_joint"]) - sum(_DISC["cotrain"])) / 6 / (2 * latent) ** 0.5)
   assert {(c["method"], c["pair"]) for c in task["ceilings"]} == {(m, "sim:ood") for m in decisive.METHODS}
   assert task["methods"]["uot_joint"]["real:ood"]["seeds"] == [0, 1, 2, 3, 4, 5]
   for m in decisive.METHODS:  # each draw's mean over its two seeds
@@ -144,6 +149,7 @@ def test_finished_cells_give_the_registered_verdicts(tmp_path):
 
   table = (tmp_path / "decisive" / "decisive.md").read_text()
   assert "| cotrain | 0.31 | 0.29 | 0.30 |" in table  # real/ood by draw
+  assert "Descriptive, not registered: W2/scale" in table
   assert "warmup at dose 0.3" in table and "| uot_joint - cotrain |" in table and "not detected; effects above" in table
   saved = json.loads((tmp_path / "decisive" / "decisive.json").read_text())
   assert saved["choice"]["form"] == "warmup" and saved["tasks"][0]["primary"][0]["reject_holm"]
