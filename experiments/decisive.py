@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 
 import ml_collections
 
@@ -136,18 +137,13 @@ def _alignment(metric: str):
   return lambda cell: {a["seed"]: a[metric] for a in cell["alignment_per_seed"]}
 
 
-def _mean(values) -> float:
-  values = list(values)
-  return sum(values) / len(values)
-
-
 def _w2_over_scale(cell: dict) -> dict[int, float]:
   d = cell["cotrain_config"]["model"]["latent_dim"]
   return {a["seed"]: dose_response.w2_over_scale(a, d) for a in cell["alignment_per_seed"]}
 
 
 def _contrast(a: str, b: str, measure: str, values: dict, draw_of: dict) -> dict:
-  return {"contrast": f"{a} - {b}", "measure": measure, a: _mean(values[a].values()), b: _mean(values[b].values()),
+  return {"contrast": f"{a} - {b}", "measure": measure, a: statistics.fmean(values[a].values()), b: statistics.fmean(values[b].values()),
           **stats.clustered_difference(values[a], values[b], draw_of)}
 
 
@@ -171,7 +167,7 @@ def analyse(cfg, records: list[dict]) -> list[dict]:
                                                    [draw_of[s] for s in success[pair][m]]),
                           "seeds": sorted(success[pair][m])} for pair in cfg.eval_pairs} for m in METHODS}
     # With four clusters, the draws' own means show what the clustered interval is made of.
-    by_draw = {m: {d: _mean([v for s, v in success[cfg.primary_pair][m].items() if draw_of[s] == d])
+    by_draw = {m: {d: statistics.fmean([v for s, v in success[cfg.primary_pair][m].items() if draw_of[s] == d])
                    for d in sorted({draw_of[s] for s in success[cfg.primary_pair][m]})} for m in METHODS}
     primary = [_contrast(a, b, cfg.primary_pair, success[cfg.primary_pair], draw_of) for a, b in CONTRASTS]
     corrected = stats.holm([d["p_value"] for d in primary], alpha=cfg.alpha)
@@ -224,7 +220,7 @@ def markdown(cfg, record: dict) -> str:
       lines.append(f"| {m} | " + " | ".join(_interval(t["methods"][m][p], 2, sign="") for p in pairs) + " |")
     draws = sorted({d for m in METHODS for d in t["by_draw"][m]})
     lines += ["", f"{cfg.primary_pair.replace(':', '/')} success by demo draw (each a mean over its seeds; the "
-              "intervals above and below cluster on these):", "",
+              "intervals cluster the seeds by these draws):", "",
               "| method | " + " | ".join(f"draw {d}" for d in draws) + " |", "|---" * (len(draws) + 1) + "|"]
     lines += [f"| {m} | " + " | ".join(f"{t['by_draw'][m][d]:.2f}" if d in t["by_draw"][m] else "-" for d in draws)
               + " |" for m in METHODS]
@@ -243,7 +239,7 @@ def markdown(cfg, record: dict) -> str:
            "Discernibility did not fall detectably: the success contrasts test no alignment.")]
     lines += [f"Descriptive, not registered: W2/scale (W2 over the features' spread) {_interval(d)}, uot_joint "
               f"{d['uot_joint']:.3f} against cotrain {d['cotrain']:.3f} (below 0: the domains closer for their "
-              "size; above: W2 fell with the features' scale, not with the domains' distance)."
+              "size; above 0: farther apart for their size, whatever W2 itself did)."
               for d in t["manipulation"] if d.get("descriptive")]
     lines += ["", "Ceilings: " + ("; ".join(f"{x['method']} {x['pair'].replace(':', '/')} {x['mean']:.2f}"
                                             for x in t["ceilings"]) or f"none (no mean at or above {CEILING})")
