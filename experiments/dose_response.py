@@ -19,7 +19,11 @@ skips finished cells; `--executor=slurm|print` spreads them over a cluster). Per
                        config fixes
 
 The forms (FORMS) are the remedies gdacot.align.options offers: the OT cost on l2-normalised
-features, the gradient through the real side only, and a warm-up of the dose. Writes
+features, the gradient through the real side only, and a warm-up of the dose. The config's
+`ot_settings` add a form per (epsilon, rho) of the unbalanced plan (plain otherwise), so the
+plan's sharpness and unbalance are scanned like the remedies; each cell then records the plan's
+mass, which says how much of the batch the loss acts on (paper A's settings leave a few percent
+of it). Writes
 dose_response.json (every number, per seed too), dose_response.md and dose_response.png (each
 measure against the dose, one line per method and form, co-training as a dashed line).
 """
@@ -42,10 +46,15 @@ FORMS = {
     "real_side": lambda cfg: {"align.grad_side": "real"},
     "warmup": lambda cfg: {"align.warmup_steps": int(cfg.warmup_steps)},
 }
+# Methods whose loss reads both align.epsilon and align.rho: the unbalanced OT (ot_settings).
+UNBALANCED = ("uot_joint",)
 # A cell's numbers beyond success, each a mean over seeds with its interval: the manipulation
 # (record["alignment"]) and the collapse check (record["collapse"], from gdacot.align.analysis).
 ALIGNMENT = ("wasserstein", "discernibility")
 COLLAPSE = ("feature_variance_sim", "feature_variance_real", "feature_norm_sim", "feature_norm_real")
+# The plan's measures (OT methods; the last logged step, already averaged over the seeds by the
+# train loop): its mass, 1 for a balanced plan, and the share of Sinkhorn solves that converged.
+PLAN = ("ot_mass", "ot_converged")
 # The choice rule's fields: no cell reads them, so a rerun with other values (or --collect)
 # applies the new rule to the finished cells without training any.
 SUMMARY_FIELDS = ("choice_pair", "choice_margin", "collapse_fraction")
@@ -60,6 +69,7 @@ def validate(cfg) -> None:
   problems += [f"method {m!r} has no alignment loss to dose" for m in cfg.methods
                if m in METHODS and METHODS[m].align is None]
   problems += cli_common.choice_problems("forms", cfg.forms, FORMS, "form")
+  problems += ot_settings_problems(cfg)
   if "plain" not in tuple(cfg.forms):
     problems.append("forms must hold 'plain': every other form is read against it")
   problems += [f"form_methods: {m!r} is not in methods" for m in cfg.form_methods if m not in cfg.methods]
@@ -79,8 +89,41 @@ def validate(cfg) -> None:
                           f"{scored.ckpt_eval.episodes} episodes of {tuple(scored.ckpt_eval.pairs)})")
 
 
+def ot_form(epsilon: float, rho: float) -> str:
+  """The form name of an (epsilon, rho) setting of the unbalanced plan, e.g. eps0.005-rho0.0025."""
+  return f"eps{epsilon:g}-rho{rho:g}"
+
+
+def ot_settings(cfg) -> dict[str, tuple[float, float]]:
+  """The config's (epsilon, rho) settings by form name, in their order."""
+  return {ot_form(float(e), float(r)): (float(e), float(r)) for e, r in cfg.get("ot_settings", ())}
+
+
+def ot_settings_problems(cfg) -> list[str]:
+  settings = tuple(tuple(s) for s in cfg.get("ot_settings", ()))
+  if not settings:
+    return []
+  problems = [f"ot_settings: {s} is not an (epsilon, rho) pair of positive numbers" for s in settings
+              if len(s) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in s)]
+  if problems:
+    return problems
+  if len(set(settings)) != len(settings):
+    problems.append(f"ot_settings repeat: {settings}")
+  problems += [f"ot_settings set rho, which only {', '.join(UNBALANCED)} reads; form_methods holds {m!r}"
+               for m in cfg.form_methods if m not in UNBALANCED]
+  return problems
+
+
 def forms_of(cfg, method: str) -> tuple[str, ...]:
-  return tuple(cfg.forms) if method in cfg.form_methods else ("plain",)
+  return tuple(cfg.forms) + tuple(ot_settings(cfg)) if method in cfg.form_methods else ("plain",)
+
+
+def form_overrides(cfg, form: str) -> dict:
+  """A form's cotrain overrides: a remedy of FORMS, or an (epsilon, rho) of ot_settings."""
+  if form in FORMS:
+    return FORMS[form](cfg)
+  epsilon, rho = ot_settings(cfg)[form]
+  return {"align.epsilon": epsilon, "align.rho": rho}
 
 
 def make_cells(cfg) -> list[sweep.Cell]:
@@ -90,7 +133,7 @@ def make_cells(cfg) -> list[sweep.Cell]:
   for method in cfg.methods:
     for form in forms_of(cfg, method):
       for lam in cfg.lams:
-        overrides = {"method": method, f"align.{METHODS[method].weight}": float(lam), **FORMS[form](cfg)}
+        overrides = {"method": method, f"align.{METHODS[method].weight}": float(lam), **form_overrides(cfg, form)}
         cells.append(sweep.Cell(name=f"{method}-{form}-lam{lam:g}",
                                 labels={"method": method, "form": form, "lam": float(lam)},
                                 overrides=overrides, variant=cfg.cotrain_variant))
@@ -106,13 +149,15 @@ def final_row(run_dir: str) -> dict:
 
 def add_measures(cfg, record: dict) -> None:
   """Adds to a cell's record, over its seeds: the collapse measures (and the spread ratio), W2 over
-  the features' scale, the final BC loss and the scoring-episode success the choice reads."""
+  the features' scale, the final BC loss, the plan's mass (OT methods) and the scoring-episode
+  success the choice reads."""
   row, seeds = final_row(record["workdir"]), record["seeds"]
   per_seed = lambda key: [row[f"{key}/seed{s}"] for s in seeds] if len(seeds) > 1 else [row[key]]
   record["collapse"] = {k: stats.mean_interval([a[k] for a in record["alignment_per_seed"]]) for k in COLLAPSE}
   record["spread_ratio"] = spread_ratio(record)
   record["w2_scaled"] = scaled_w2(record)
   record["bc_loss"] = stats.mean_interval(per_seed("bc_loss"))
+  record["plan"] = {k: {"mean": row[k], "ci95": None} for k in PLAN if k in row}
   record["scoring"] = {"pair": cfg.choice_pair, "step": row["step"],
                        **stats.mean_interval(per_seed(f"eval/{cfg.choice_pair}"))}
 
@@ -190,14 +235,15 @@ def markdown(cfg, record: dict) -> str:
   pairs = list(cfg.eval_pairs)
   head = (["method, form", "dose"] + [p.replace(":", "/") for p in pairs]
           + [f"scoring {cfg.choice_pair.replace(':', '/')}", "W2", "discernibility", "W2/scale", "var sim", "var real",
-             "norm sim", "norm real", "spread", "BC loss"])
+             "norm sim", "norm real", "spread", "BC loss", "plan mass"])
   lines = [
       "# Dose-response of the alignment loss", "",
       f"Mean over seeds {record['seeds']}, in brackets its {record['interval_note']} (success) or 95% t-interval "
       f"(the rest); cotrain config variant '{cfg.cotrain_variant}'. The dose is the alignment loss's weight; "
       "W2/scale: W2 over the features' RMS distance to their domain's mean, sqrt(d (var sim + var real) / 2), free "
       "of the features' scale; var and norm: each domain's feature variance (mean over dimensions) and mean norm; "
-      "spread: the smaller domain's variance over the larger's (‡: collapsed, below the rule's floor for it).", "",
+      "spread: the smaller domain's variance over the larger's (‡: collapsed, below the rule's floor for it); plan "
+      "mass: the OT plan's total mass at the last logged step (1: balanced; '-': no plan), averaged over seeds.", "",
       "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for r in record["cells"]:
     cols = ([_cell_label(r), "0" if r["labels"]["lam"] == 0 else f"{r['labels']['lam']:g}"]
@@ -205,7 +251,7 @@ def markdown(cfg, record: dict) -> str:
             + [_mean(r["alignment"][k]) for k in ALIGNMENT] + [_mean(r["w2_scaled"])]
             + [_mean(r["collapse"][k]) for k in COLLAPSE]
             + [f"{r['spread_ratio']:.3g}" + ("‡" if r["cell"] in record["choice"]["collapsed"] else ""),
-               _mean(r["bc_loss"])])
+               _mean(r["bc_loss"]), _mean(r["plan"]["ot_mass"]) if "ot_mass" in r["plan"] else "-"])
     lines.append("| " + " | ".join(cols) + " |")
   c = record["choice"]
   lines += ["", f"Choice ({c['rule']}; floor {c['floor']:.3f}, spread ratio floor {c['min_spread_ratio']:.3g}):", ""]

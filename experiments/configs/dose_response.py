@@ -3,6 +3,8 @@
   python -m experiments.dose_response --workdir=runs/dose                        # lift, visual gap, 16x16 front + wrist, 5 seeds
   python -m experiments.dose_response --workdir=runs/dose_scan \
       --config=experiments/configs/dose_response.py:scan                         # the first scan: lift state, 3 seeds
+  python -m experiments.dose_response --workdir=runs/dose_ot_scan \
+      --config=experiments/configs/dose_response.py:ot,scan                      # uot_joint's epsilon and rho, lift state
   python -m experiments.dose_response --workdir=runs/dose_smoke \
       --config=experiments/configs/dose_response.py:smoke                        # seconds a cell, for trying it
 """
@@ -23,6 +25,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.forms = ("plain", "l2", "real_side", "warmup")
   c.form_methods = ("uot_joint",)
   c.warmup_steps = 500  # the "warmup" form's ramp of the dose (align.warmup_steps)
+  # Further forms of `form_methods` (uot_joint): the plain loss with the plan's (align.epsilon,
+  # align.rho), each relative to the cost's mean (align.normalize_cost); none by default.
+  c.ot_settings = ()
   # The rule that picks each form's dose, fixed before any run (experiments/README.md, "Dose
   # response"): the largest dose whose success on `choice_pair`, on the SCORING episodes of the
   # final checkpoint (ckpt_eval; never the evaluation episodes), is within `choice_margin` of
@@ -38,10 +43,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cotrain_overrides = ("render.height=16", "render.width=16", "eval.episodes=100", "ckpt_eval.episodes=100", "best_metric=",
                          "keep_best=0")
 
-  variants = cli_common.variants(arg, ("scan", "smoke"))
+  variants = cli_common.variants(arg, ("scan", "ot", "smoke"))
   if "scan" in variants:  # the first scan the issue allows: state observations, 3 seeds
     c.update(num_seeds=3, cotrain_variant="lift",
              cotrain_overrides=("eval.episodes=100", "ckpt_eval.episodes=100", "best_metric=", "keep_best=0"))
+  if "ot" in variants:  # item 1's epsilon and rho: paper A's corners, and each alone (experiments/README.md)
+    c.update(methods=("uot_joint",), forms=("plain",), lams=(0.1, 1.0, 10.0),
+             ot_settings=((0.005, 0.0025), (0.005, 0.01), (0.02, 0.0025), (0.02, 0.01), (0.005, 1.0), (0.05, 0.01)))
   if "smoke" in variants:  # small, for trying the module: two doses of two forms, one seed
     c.update(lams=(0.01, 1.0), methods=("uot_joint",), forms=("plain", "l2"), num_seeds=1, cotrain_variant="smoke",
              warmup_steps=10, cotrain_overrides=())
