@@ -39,7 +39,28 @@ def test_cells_cover_every_method_form_and_dose_once_with_cotrain_as_dose_zero()
   assert adversarial[1].overrides == {"method": "adda", "align.adv_lam": 0.01}  # the method's own weight
 
 
+def test_ot_settings_are_forms_that_set_the_plans_epsilon_and_rho():
+  cfg = _config(forms=("plain",), lams=(1.0,), ot_settings=((0.005, 0.0025), (0.02, 1)))
+  cells = dose_response.make_cells(cfg)
+  assert [c.name for c in cells] == ["cotrain", "uot_joint-plain-lam1", "uot_joint-eps0.005-rho0.0025-lam1",
+                                     "uot_joint-eps0.02-rho1-lam1"]
+  assert cells[2].labels == {"method": "uot_joint", "form": "eps0.005-rho0.0025", "lam": 1.0}
+  assert cells[2].overrides == {"method": "uot_joint", "align.lam": 1.0, "align.epsilon": 0.005, "align.rho": 0.0025}
+  dose_response.validate(cfg)
+  resolved = sweep.resolve(cells[3], cfg)  # what the cell trains with
+  assert (resolved.align.epsilon, resolved.align.rho, resolved.align.lam) == (0.02, 1.0, 1.0)
+  assert sweep.resolve(cells[1], cfg).align.epsilon == 0.05  # plain keeps the default
+  # The registered scan: paper A's corners and each parameter alone, plus plain (the default).
+  scan = dose_response_config.get_config("ot,scan")
+  assert scan.num_seeds == 3 and scan.cotrain_variant == "lift" and len(dose_response.make_cells(scan)) == 22
+
+
 @pytest.mark.parametrize("changes,message", [
+    ({"ot_settings": ((0.005, 0.0),)}, r"not an \(epsilon, rho\) pair of positive numbers"),
+    ({"ot_settings": ((0.005,),)}, "not an"),
+    ({"ot_settings": ((0.005, 0.01), (0.005, 0.01))}, "ot_settings repeat"),
+    ({"ot_settings": ((0.005, 0.01),), "methods": ("uot_joint", "ot_marginal"), "form_methods": ("ot_marginal",)},
+     "only uot_joint reads"),
     ({"lams": (0.1, 0.1)}, "lams must be distinct positive doses"),
     ({"lams": (0.0, 1.0)}, "lams must be distinct positive doses"),
     ({"methods": ("cotrain",), "form_methods": ()}, "has no alignment loss to dose"),
@@ -83,8 +104,9 @@ def _write_finished_cell(workdir, cell, cfg):
                "demos": {"sim_frames": 100, "real_frames": 20}}, f)
   with open(os.path.join(run, "config.json"), "w") as f:
     json.dump(sweep.resolve(cell, cfg).to_dict(), f)
+  plan = {"ot_mass": 0.25 + var_real / 2, "ot_converged": 1.0} if cell.labels["method"] == "uot_joint" else {}
   rows = [{"step": 20, "bc_loss": 1.0, "eval/real:in": 0.1}, {
-      "step": 40, "bc_loss": 0.5 + var_real, **{f"bc_loss/seed{k}": 0.5 + var_real for k in seeds},
+      "step": 40, "bc_loss": 0.5 + var_real, **{f"bc_loss/seed{k}": 0.5 + var_real for k in seeds}, **plan,
       "eval/real:in": sum(scoring) / 2, **{f"eval/real:in/seed{k}": scoring[k] for k in seeds}}]
   with open(os.path.join(run, "metrics.jsonl"), "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -106,6 +128,8 @@ def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
   d = plain1["cotrain_config"]["model"]["latent_dim"]  # W2 2 disc per seed; variances 1 and 0.01
   assert plain1["w2_scaled"]["per_seed"] == pytest.approx([2 * disc / math.sqrt(d * 1.01 / 2) for disc in (0.60, 0.62)])
   assert plain1["bc_loss"]["per_seed"] == [0.51, 0.51] and plain1["scoring"]["step"] == 40
+  assert plain1["plan"]["ot_mass"]["mean"] == pytest.approx(0.255) and plain1["plan"]["ot_converged"]["mean"] == 1.0
+  assert sweep.find(record["cells"], method="cotrain")["plan"] == {}  # no OT plan: none recorded
   choice = record["choice"]
   assert choice["floor"] == pytest.approx(0.78) and choice["min_spread_ratio"] == pytest.approx(0.1)
   assert plain1["spread_ratio"] == pytest.approx(0.01)
@@ -118,6 +142,7 @@ def test_finished_cells_give_the_measures_the_choice_and_the_outputs(tmp_path):
   assert (tmp_path / "dose" / "dose_response.png").read_bytes()[:8] == PNG
   table = (tmp_path / "dose" / "dose_response.md").read_text()
   assert "| uot_joint l2 | 1 |" in table and "| cotrain | 0 |" in table and "| 0.05‡ |" in table
+  assert "| 1.5 [1.5, 1.5] | - |" in table and "| 0.51 [0.51, 0.51] | 0.255 |" in table  # BC loss, then the plan's mass
   assert "Kept: uot_joint l2 at dose 1" in table and "scoring episodes" in table
   saved = json.loads((tmp_path / "dose" / "dose_response.json").read_text())
   assert saved["choice"]["kept"]["lam"] == 1.0 and saved["cells"][0]["scoring"]["mean"] == pytest.approx(0.8)
