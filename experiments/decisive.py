@@ -14,8 +14,9 @@ no form, the registered fallback (the plain form at dose 0.01), and the outputs 
 
 Per task, every contrast paired by seed, its interval and p-value clustered by draw
 (gdacot.stats.clustered_difference: CR1, t on draws - 1 degrees of freedom):
-  primary       uot_joint - cotrain and uot_joint - ot_marginal in `primary_pair` success,
-                Holm over the two at `alpha`
+  primary       uot_joint - cotrain and uot_joint - ot_marginal (of `methods`) in `primary_pair`
+                success, Holm at `alpha` over each task's contrasts (`holm_over="task"`, as first
+                registered) or over every task's (`"all"`)
   secondary     the same contrasts in `secondary_pairs`, not corrected
   manipulation  uot_joint - cotrain in W2 and discernibility: did the treatment move the features?
                 (and, descriptive, in W2/scale: closer for their size, or only smaller?)
@@ -35,12 +36,14 @@ import statistics
 import ml_collections
 
 from experiments import dose_response
-from gdacot import stats, sweep
+from gdacot import cli_common, stats, sweep
 
 NAME = "decisive"
 _CONFIG_DEFAULT = os.path.join(os.path.dirname(__file__), "configs", "decisive.py")
-METHODS = ("cotrain", "ot_marginal", "uot_joint")
-CONTRASTS = (("uot_joint", "cotrain"), ("uot_joint", "ot_marginal"))
+METHODS = ("cotrain", "ot_marginal", "uot_joint")  # the methods a test may run; cotrain and uot_joint always
+REQUIRED = ("cotrain", "uot_joint")  # the primary contrast and the manipulation check read both
+HOLM_FAMILIES = ("task", "all")
+SUMMARY_FIELDS = ("holm_over",)  # read by the analysis alone: a change re-summarises finished cells
 FALLBACK = {"form": "plain", "lam": 0.01}  # registered: when no dose of any form stays above the floor
 CEILING = 0.98  # a mean success at or above this cannot tell methods apart
 ALIGNMENT = ("wasserstein", "discernibility")
@@ -69,10 +72,11 @@ def read_choice(path: str) -> dict:
               f"rule (python -m experiments.{dose_response.NAME} ... --collect) and pass the new file")
   kept = record["choice"]["kept"]
   form, lam = (FALLBACK["form"], FALLBACK["lam"]) if kept is None else (kept["form"], float(kept["lam"]))
-  if form not in dose_response.FORMS:
-    raise bad(f"keeps form {form!r}, which this gdacot does not know ({sorted(dose_response.FORMS)})")
+  known = [*dose_response.FORMS, *dose_response.ot_settings(ml_collections.ConfigDict(scan))]
+  if form not in known:
+    raise bad(f"keeps form {form!r}, which neither this gdacot nor the scan's ot_settings know ({sorted(known)})")
   return {"form": form, "lam": lam, "fallback": kept is None,
-          "align": dose_response.FORMS[form](ml_collections.ConfigDict(scan)),
+          "align": dose_response.form_overrides(ml_collections.ConfigDict(scan), form),
           "source": {"cotrain_variant": scan.get("cotrain_variant"), "seeds": record.get("seeds"),
                      "rule": record["choice"].get("rule")}}
 
@@ -94,6 +98,11 @@ def validate(cfg) -> dict:
     problems.append(f"num_draws must be an integer >= 2 (the intervals cluster by draw), got {cfg.num_draws!r}")
   pairs = (cfg.primary_pair, *cfg.secondary_pairs)
   problems += [f"{p} is not in eval_pairs {tuple(cfg.eval_pairs)}" for p in pairs if p not in cfg.eval_pairs]
+  problems += cli_common.choice_problems("methods", cfg.methods, METHODS, "method")
+  problems += [f"methods must hold {m!r}: the primary contrast and the manipulation check read it"
+               for m in REQUIRED if m not in tuple(cfg.methods)]
+  if cfg.holm_over not in HOLM_FAMILIES:
+    problems.append(f"holm_over must be one of {HOLM_FAMILIES}, got {cfg.holm_over!r}")
   if not 0.0 < cfg.alpha < 1.0:
     problems.append(f"alpha must be in (0, 1), got {cfg.alpha}")
   if problems:
@@ -112,7 +121,7 @@ def make_cells(cfg, choice: dict) -> list[sweep.Cell]:
   for task in cfg.tasks:
     variant = ",".join(image + [task] + [v for v in cfg.cotrain_variant.split(",") if v])
     for draw in range(cfg.num_draws):
-      for method in METHODS:
+      for method in cfg.methods:
         weight = ALIGN_METHODS[method].weight
         aligned = {} if ALIGN_METHODS[method].align is None else {f"align.{weight}": choice["lam"], **choice["align"]}
         cells.append(sweep.Cell(name=f"{task}-draw{draw}-{method}", labels={"task": task, "draw": draw, "method": method},
@@ -155,26 +164,28 @@ def verdict(d: dict) -> str:
   return f"not detected; effects above {d['ci95'][1]:+.3f} excluded"
 
 
+def contrasts(cfg) -> list[tuple[str, str]]:
+  """uot_joint against each other method the test runs (cotrain first)."""
+  return [("uot_joint", m) for m in cfg.methods if m != "uot_joint"]
+
+
 def analyse(cfg, records: list[dict]) -> list[dict]:
-  """Per task: each method's success, the primary contrasts (Holm), the secondary ones, the
-  manipulation check and the ceilings."""
-  out = []
+  """Per task: each method's success, the primary contrasts (Holm over `holm_over`'s family),
+  the secondary ones, the manipulation check and the ceilings."""
+  out, runs = [], tuple(cfg.methods)
   for task in cfg.tasks:
-    cells = {m: [r for r in records if r["labels"]["task"] == task and r["labels"]["method"] == m] for m in METHODS}
+    cells = {m: [r for r in records if r["labels"]["task"] == task and r["labels"]["method"] == m] for m in runs}
     draw_of = {s: r["labels"]["draw"] for rs in cells.values() for r in rs for s in r["seeds"]}
     success = {pair: {m: _per_seed(rs, _success(pair)) for m, rs in cells.items()} for pair in cfg.eval_pairs}
     methods = {m: {pair: {**stats.cluster_interval(list(success[pair][m].values()),
                                                    [draw_of[s] for s in success[pair][m]]),
-                          "seeds": sorted(success[pair][m])} for pair in cfg.eval_pairs} for m in METHODS}
+                          "seeds": sorted(success[pair][m])} for pair in cfg.eval_pairs} for m in runs}
     # With four clusters, the draws' own means show what the clustered interval is made of.
     by_draw = {m: {d: statistics.fmean([v for s, v in success[cfg.primary_pair][m].items() if draw_of[s] == d])
-                   for d in sorted({draw_of[s] for s in success[cfg.primary_pair][m]})} for m in METHODS}
-    primary = [_contrast(a, b, cfg.primary_pair, success[cfg.primary_pair], draw_of) for a, b in CONTRASTS]
-    corrected = stats.holm([d["p_value"] for d in primary], alpha=cfg.alpha)
-    for d, p_holm, reject in zip(primary, corrected["p_adjusted"], corrected["reject"]):
-      d.update(p_holm=p_holm, reject_holm=reject, family_size=corrected["m"])
-      d["verdict"] = verdict(d)
-    secondary = [_contrast(a, b, pair, success[pair], draw_of) for pair in cfg.secondary_pairs for a, b in CONTRASTS]
+                   for d in sorted({draw_of[s] for s in success[cfg.primary_pair][m]})} for m in runs}
+    primary = [_contrast(a, b, cfg.primary_pair, success[cfg.primary_pair], draw_of) for a, b in contrasts(cfg)]
+    secondary = [_contrast(a, b, pair, success[pair], draw_of) for pair in cfg.secondary_pairs
+                 for a, b in contrasts(cfg)]
     manipulation = []
     if all(r["alignment_per_seed"] for m in ("uot_joint", "cotrain") for r in cells[m]):
       for metric in ALIGNMENT:
@@ -186,11 +197,24 @@ def analyse(cfg, records: list[dict]) -> list[dict]:
       manipulation.append({**_contrast("uot_joint", "cotrain", "w2_scaled", values, draw_of), "descriptive": True})
     disc = next((d for d in manipulation if d["measure"] == "discernibility"), None)
     moved = disc is not None and disc["ci95"] is not None and disc["ci95"][1] < 0
-    ceilings = [{"method": m, "pair": pair, "mean": methods[m][pair]["mean"]} for m in METHODS for pair in cfg.eval_pairs
+    ceilings = [{"method": m, "pair": pair, "mean": methods[m][pair]["mean"]} for m in runs for pair in cfg.eval_pairs
                 if methods[m][pair]["mean"] >= CEILING]
     out.append({"task": task, "methods": methods, "by_draw": by_draw, "primary": primary, "secondary": secondary,
                 "manipulation": manipulation, "discernibility_moved": moved, "ceilings": ceilings})
+  families = [[t["primary"] for t in out]] if cfg.holm_over == "all" else [[t["primary"]] for t in out]
+  for family in families:
+    tests = [d for primary in family for d in primary]
+    corrected = stats.holm([d["p_value"] for d in tests], alpha=cfg.alpha)
+    for d, p_holm, reject in zip(tests, corrected["p_adjusted"], corrected["reject"]):
+      d.update(p_holm=p_holm, reject_holm=reject, family_size=corrected["m"])
+      d["verdict"] = verdict(d)
   return out
+
+
+def holm_family(cfg) -> str:
+  per_task = len(contrasts(cfg))
+  return (f"Holm over all {per_task * len(tuple(cfg.tasks))} primary contrasts of the tasks" if cfg.holm_over == "all"
+          else f"Holm over the task's {per_task}")
 
 
 def _interval(d: dict, digits: int = 3, sign: str = "+") -> str:
@@ -209,22 +233,23 @@ def markdown(cfg, record: dict) -> str:
   lines = [
       "# The decisive test (issue 32)", "",
       f"Tasks {', '.join(cfg.tasks)}, {cfg.gap} gap, {cfg.observation} observations; {cfg.num_draws} demo draws x "
-      f"{cfg.num_seeds} seeds per method; uot_joint and ot_marginal at {dose} (from a dose-response over cotrain "
+      f"{cfg.num_seeds} seeds per method; {', '.join(m for m in cfg.methods if m != 'cotrain')} at {dose}"
+      + "".join(f", {k}={v}" for k, v in c["align"].items()) + " (from a dose-response over cotrain "
       f"variant '{c['source']['cotrain_variant']}'). Differences are paired by seed; intervals (95%) and p-values "
       "are clustered by demo draw (CR1, t on draws - 1 degrees of freedom).", ""]
   for t in record["tasks"]:
     pairs = list(cfg.eval_pairs)
     lines += [f"## {t['task']}", "", "| method | " + " | ".join(p.replace(":", "/") for p in pairs) + " |",
               "|---" * (len(pairs) + 1) + "|"]
-    for m in METHODS:
+    for m in cfg.methods:
       lines.append(f"| {m} | " + " | ".join(_interval(t["methods"][m][p], 2, sign="") for p in pairs) + " |")
-    draws = sorted({d for m in METHODS for d in t["by_draw"][m]})
+    draws = sorted({d for m in cfg.methods for d in t["by_draw"][m]})
     lines += ["", f"{cfg.primary_pair.replace(':', '/')} success by demo draw (each a mean over its seeds; the "
               "intervals cluster the seeds by these draws):", "",
               "| method | " + " | ".join(f"draw {d}" for d in draws) + " |", "|---" * (len(draws) + 1) + "|"]
     lines += [f"| {m} | " + " | ".join(f"{t['by_draw'][m][d]:.2f}" if d in t["by_draw"][m] else "-" for d in draws)
-              + " |" for m in METHODS]
-    lines += ["", f"Primary, {cfg.primary_pair.replace(':', '/')} success (Holm over the two at {cfg.alpha:g}):", "",
+              + " |" for m in cfg.methods]
+    lines += ["", f"Primary, {cfg.primary_pair.replace(':', '/')} success ({holm_family(cfg)} at {cfg.alpha:g}):", "",
               "| contrast | difference [95%] | p | p (Holm) | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {d['contrast']} | {_interval(d)} | {_p(d['p_value'])} | {_p(d['p_holm'])} | {d['verdict']} |"
               for d in t["primary"]]
@@ -250,7 +275,7 @@ def markdown(cfg, record: dict) -> str:
 
 def run(cfg, workdir: str) -> dict:
   choice = validate(cfg)
-  record = sweep.run_grid(NAME, cfg, make_cells(cfg, choice), workdir)
+  record = sweep.run_grid(NAME, cfg, make_cells(cfg, choice), workdir, summary_fields=SUMMARY_FIELDS)
   record["choice"] = choice
   record["tasks"] = analyse(cfg, record["cells"])
   sweep.write_outputs(workdir, NAME, record, markdown(cfg, record), {})

@@ -14,8 +14,8 @@ from gdacot import stats, sweep
 from gdacot.rollout import result_entry
 
 
-def _choice_file(tmp_path, kept=("warmup", 0.3), amended=True):
-  scan = dose_config.get_config("smoke").to_dict()
+def _choice_file(tmp_path, kept=("warmup", 0.3), amended=True, **scan_changes):
+  scan = {**dose_config.get_config("smoke").to_dict(), **scan_changes}
   if not amended:
     del scan["collapse_fraction"]
   kept = None if kept is None else {"method": "uot_joint", "form": kept[0], "lam": kept[1]}
@@ -31,7 +31,9 @@ def cfg_warmup():
 
 def _config(tmp_path, **changes):
   cfg = decisive_config.get_config("smoke")
-  cfg.update(**{"num_draws": 3, "choice_from": _choice_file(tmp_path), **changes})
+  cfg.update(**{"num_draws": 3, **changes})
+  if "choice_from" not in changes:
+    cfg.choice_from = _choice_file(tmp_path)
   return cfg
 
 
@@ -72,6 +74,9 @@ def test_no_kept_form_runs_the_registered_fallback(tmp_path):
     ({"tasks": ("push_cube", "nope")}, "unknown task 'nope'"),
     ({"gap": "visual"}, "a state policy does not see"),
     ({"primary_pair": "sim:in"}, "sim:in is not in eval_pairs"),
+    ({"methods": ("cotrain", "ot_marginal")}, "methods must hold 'uot_joint'"),
+    ({"methods": ("uot_joint", "mmd")}, "unknown method 'mmd'"),
+    ({"holm_over": "draw"}, "holm_over must be one of"),
 ])
 def test_bad_configs_are_refused_before_any_work(tmp_path, changes, message):
   with pytest.raises(sweep.GridError, match=message):
@@ -124,7 +129,7 @@ def test_finished_cells_give_the_registered_verdicts(tmp_path):
   (task,) = record["tasks"]
   draws = [0, 0, 1, 1, 2, 2]
   by = {d["contrast"]: d for d in task["primary"]}
-  for (a, b), d in zip(decisive.CONTRASTS, task["primary"]):
+  for (a, b), d in zip(decisive.contrasts(cfg), task["primary"]):
     expected = stats.cluster_interval([x - y for x, y in zip(_OOD[a], _OOD[b])], draws)
     assert d["mean"] == pytest.approx(expected["mean"]) and d["p_value"] == pytest.approx(expected["p_value"])
     assert d["ci95"] == pytest.approx(expected["ci95"]) and d["family_size"] == 2
@@ -153,3 +158,38 @@ def test_finished_cells_give_the_registered_verdicts(tmp_path):
   assert "warmup at dose 0.3" in table and "| uot_joint - cotrain |" in table and "not detected; effects above" in table
   saved = json.loads((tmp_path / "decisive" / "decisive.json").read_text())
   assert saved["choice"]["form"] == "warmup" and saved["tasks"][0]["primary"][0]["reject_holm"]
+
+
+def test_a_kept_ot_setting_sets_the_plans_epsilon_and_rho_and_the_test_may_drop_ot_marginal(tmp_path):
+  path = _choice_file(tmp_path, kept=("eps0.005-rho0.01", 1.0), ot_settings=[[0.005, 0.01]])
+  cfg = _config(tmp_path, choice_from=path, methods=("cotrain", "uot_joint"))
+  choice = decisive.validate(cfg)
+  assert choice["align"] == {"align.epsilon": 0.005, "align.rho": 0.01} and choice["lam"] == 1.0
+  cells = decisive.make_cells(cfg, choice)
+  assert [c.name for c in cells] == [f"push_cube-draw{d}-{m}" for d in range(3) for m in ("cotrain", "uot_joint")]
+  resolved = sweep.resolve(cells[1], cfg)
+  assert (resolved.align.epsilon, resolved.align.rho, resolved.align.lam) == (0.005, 0.01, 1.0)
+  assert decisive.contrasts(cfg) == [("uot_joint", "cotrain")]
+  # A setting the scan did not have is refused by name.
+  with pytest.raises(sweep.GridError, match="keeps form 'eps0.02-rho1'"):
+    decisive.read_choice(_choice_file(tmp_path, kept=("eps0.02-rho1", 1.0), ot_settings=[[0.005, 0.01]]))
+
+
+def test_holm_over_all_tasks_corrects_across_them(tmp_path):
+  cfg = _config(tmp_path, tasks=("push_cube", "lift"), methods=("cotrain", "uot_joint"), holm_over="all",
+                cotrain_overrides=())
+  workdir = str(tmp_path / "decisive")
+  sweep.claim_workdir(workdir, decisive.NAME, cfg)
+  for cell in decisive.make_cells(cfg, decisive.validate(cfg)):
+    _write_finished_cell(workdir, cell, cfg)
+  record = decisive.run(cfg, workdir)
+  (a,), (b,) = (t["primary"] for t in record["tasks"])
+  assert a["family_size"] == b["family_size"] == 2  # one contrast per task, two tasks
+  assert a["p_value"] == pytest.approx(b["p_value"])  # the same made-up cells in both tasks
+  # Holm over two equal p-values: both doubled (the second step never below the first).
+  assert a["p_holm"] == pytest.approx(2 * a["p_value"]) and b["p_holm"] == pytest.approx(2 * b["p_value"])
+  assert "Holm over all 2 primary contrasts of the tasks" in (tmp_path / "decisive" / "decisive.md").read_text()
+  # The family is the summary's alone: per task again, the same cells re-summarised, nothing trained.
+  cfg.holm_over = "task"
+  again = decisive.run(cfg, workdir)
+  assert again["cells_run"] == 0 and again["tasks"][0]["primary"][0]["family_size"] == 1

@@ -28,6 +28,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.choice_from = ""
   # The registered endpoints: uot_joint - cotrain and uot_joint - ot_marginal on primary_pair,
   # Holm over the two per task at alpha; the same contrasts on secondary_pairs, uncorrected.
+  # The methods the test runs: cotrain and uot_joint always; ot_marginal for uot_joint - ot_marginal.
+  c.methods = ("cotrain", "ot_marginal", "uot_joint")
+  # Holm's family: "task" (each task's contrasts, as first registered) or "all" (every task's).
+  c.holm_over = "task"
   c.primary_pair = "real:ood"
   c.secondary_pairs = ("real:in",)
   c.alpha = 0.05
