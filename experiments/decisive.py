@@ -2,6 +2,8 @@ r"""Issue 32's decisive test, as registered in experiments/README.md: at the dos
 chose, does uot_joint beat co-training and ot_marginal where only sim demos go (real/ood)?
 
   python -m experiments.decisive --workdir=runs/decisive --config.choice_from=runs/dose/dose_response.json
+  python -m experiments.decisive --workdir=runs/decisive_ot --config.choice_from=runs/dose_ot/dose_response.json \
+      --config.methods="('cotrain', 'uot_joint')" --config.holm_over=all
   python -m experiments.decisive --workdir=runs/decisive_smoke \
       --config=experiments/configs/decisive.py:smoke --config.choice_from=runs/dose_smoke/dose_response.json
 

@@ -2,6 +2,9 @@
 
   python -m experiments.decisive --workdir=runs/decisive \
       --config.choice_from=runs/dose/dose_response.json                          # lift + pick_place, 4 draws x 6 seeds
+  python -m experiments.decisive --workdir=runs/decisive_ot \
+      --config.choice_from=runs/dose_ot/dose_response.json \
+      --config.methods="('cotrain', 'uot_joint')" --config.holm_over=all           # the second test: paper A's plan
   python -m experiments.decisive --workdir=runs/decisive_smoke \
       --config=experiments/configs/decisive.py:smoke \
       --config.choice_from=runs/dose_smoke/dose_response.json                    # seconds a cell, for trying it
