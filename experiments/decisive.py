@@ -203,11 +203,11 @@ def analyse(cfg, records: list[dict]) -> list[dict]:
                 if methods[m][pair]["mean"] >= CEILING]
     out.append({"task": task, "methods": methods, "by_draw": by_draw, "primary": primary, "secondary": secondary,
                 "manipulation": manipulation, "discernibility_moved": moved, "ceilings": ceilings})
-  families = [[t["primary"] for t in out]] if cfg.holm_over == "all" else [[t["primary"]] for t in out]
+  # Holm's families: each task's primary contrasts, or all of them together.
+  families = [[d for t in out for d in t["primary"]]] if cfg.holm_over == "all" else [t["primary"] for t in out]
   for family in families:
-    tests = [d for primary in family for d in primary]
-    corrected = stats.holm([d["p_value"] for d in tests], alpha=cfg.alpha)
-    for d, p_holm, reject in zip(tests, corrected["p_adjusted"], corrected["reject"]):
+    corrected = stats.holm([d["p_value"] for d in family], alpha=cfg.alpha)
+    for d, p_holm, reject in zip(family, corrected["p_adjusted"], corrected["reject"]):
       d.update(p_holm=p_holm, reject_holm=reject, family_size=corrected["m"])
       d["verdict"] = verdict(d)
   return out

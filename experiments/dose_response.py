@@ -104,7 +104,8 @@ def ot_settings_problems(cfg) -> list[str]:
   if not settings:
     return []
   problems = [f"ot_settings: {s} is not an (epsilon, rho) pair of positive numbers" for s in settings
-              if len(s) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in s)]
+              if len(s) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                         for v in s)]
   if problems:
     return problems
   if len(set(settings)) != len(settings):

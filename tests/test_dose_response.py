@@ -58,6 +58,7 @@ def test_ot_settings_are_forms_that_set_the_plans_epsilon_and_rho():
 @pytest.mark.parametrize("changes,message", [
     ({"ot_settings": ((0.005, 0.0),)}, r"not an \(epsilon, rho\) pair of positive numbers"),
     ({"ot_settings": ((0.005,),)}, "not an"),
+    ({"ot_settings": ((0.005, True),)}, "not an"),
     ({"ot_settings": ((0.005, 0.01), (0.005, 0.01))}, "ot_settings repeat"),
     ({"ot_settings": ((0.005, 0.01),), "methods": ("uot_joint", "ot_marginal"), "form_methods": ("ot_marginal",)},
      "only uot_joint reads"),
